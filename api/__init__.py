@@ -1,0 +1,1 @@
+"""The FastAPI service: positions, orders, controls, metrics and the dashboard."""

@@ -1,0 +1,1 @@
+"""Signals to orders: ledger, risk, reconciliation and broker adapters."""

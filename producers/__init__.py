@@ -1,0 +1,1 @@
+"""Market data in: Databento live, historical and file replay into md.* topics."""

@@ -1,0 +1,5 @@
+"""`python -m ticklane` runs the command line."""
+
+from ticklane.cli import main
+
+main()

@@ -1,0 +1,174 @@
+"""Market-data records as the agents see them, and the frame that carries them on md.* topics.
+
+Records hold only scalars, so they opt out of the cyclic GC (`gc=False`): a frame of 50
+records then costs the collector nothing, which matters at hundreds of thousands per second.
+
+Field names and widths follow Databento's DBN records so that a record passes from the
+feed to Kafka unchanged: integer 1e-9 prices, integer nanosecond timestamps, DBN's
+character codes for action, side and instrument class.
+"""
+
+from enum import StrEnum
+from typing import Annotated
+
+import msgspec
+
+from ticklane.units import (
+    UNDEF_PRICE,
+    UNDEF_TIMESTAMP,
+    Int32,
+    Nanos,
+    Price,
+    UInt8,
+    UInt16,
+    UInt32,
+    UInt64,
+)
+
+
+class Action(StrEnum):
+    """DBN order-book event kind."""
+
+    ADD = "A"
+    CANCEL = "C"
+    MODIFY = "M"
+    CLEAR = "R"
+    TRADE = "T"
+    FILL = "F"
+    NONE = "N"
+
+
+class BookSide(StrEnum):
+    """DBN side: for a trade, the aggressor; for a book event, the side of the book."""
+
+    ASK = "A"
+    BID = "B"
+    NONE = "N"
+
+
+class InstrumentClass(StrEnum):
+    """DBN instrument class."""
+
+    BOND = "B"
+    CALL = "C"
+    FUTURE = "F"
+    STOCK = "K"
+    MIXED_SPREAD = "M"
+    PUT = "P"
+    FUTURE_SPREAD = "S"
+    OPTION_SPREAD = "T"
+    FX_SPOT = "X"
+    COMMODITY_SPOT = "Y"
+
+
+class Trade(msgspec.Struct, frozen=True, array_like=True, gc=False, tag=1):
+    """One trade (DBN `trades` schema, MBP-0)."""
+
+    ts_event: Nanos
+    ts_recv: Nanos
+    instrument_id: UInt32
+    price: Price
+    size: UInt32
+    side: BookSide = BookSide.NONE
+    action: Action = Action.TRADE
+    flags: UInt8 = 0
+    depth: UInt8 = 0
+    sequence: UInt32 = 0
+    ts_in_delta: Int32 = 0
+    publisher_id: UInt16 = 0
+
+
+class Quote(msgspec.Struct, frozen=True, array_like=True, gc=False, tag=2):
+    """Top of book after an event (DBN `mbp-1`, `tbbo`, `bbo-1s`, `bbo-1m`).
+
+    `price`/`size`/`side`/`action` describe the event that changed the book (for BBO
+    schemas, the last trade in the interval); the `bid_*`/`ask_*` fields are the book.
+    """
+
+    ts_event: Nanos
+    ts_recv: Nanos
+    instrument_id: UInt32
+    bid_px: Price = UNDEF_PRICE
+    ask_px: Price = UNDEF_PRICE
+    bid_sz: UInt32 = 0
+    ask_sz: UInt32 = 0
+    bid_ct: UInt32 = 0
+    ask_ct: UInt32 = 0
+    price: Price = UNDEF_PRICE
+    size: UInt32 = 0
+    side: BookSide = BookSide.NONE
+    action: Action = Action.NONE
+    flags: UInt8 = 0
+    depth: UInt8 = 0
+    sequence: UInt32 = 0
+    ts_in_delta: Int32 = 0
+    publisher_id: UInt16 = 0
+
+
+class Bar(msgspec.Struct, frozen=True, array_like=True, gc=False, tag=3):
+    """An OHLCV bar: from Databento's `ohlcv-*` schemas or built by the agents from trades.
+
+    `ts_event` is the bar's open time, as in DBN; the bar covers
+    [ts_event, ts_event + interval_ns). `vwap` and `trade_count` are 0 when unknown
+    (Databento's own bars carry neither).
+    """
+
+    ts_event: Nanos
+    interval_ns: UInt64
+    open: Price
+    high: Price
+    low: Price
+    close: Price
+    volume: UInt64
+    vwap: Price = 0
+    trade_count: UInt64 = 0
+    instrument_id: UInt32 = 0
+    publisher_id: UInt16 = 0
+
+    @property
+    def ts_close(self) -> int:
+        """End of the interval the bar covers (exclusive), in ns."""
+        return self.ts_event + self.interval_ns
+
+
+class InstrumentDef(msgspec.Struct, frozen=True, array_like=True, gc=False, tag=4):
+    """An instrument definition (DBN `definition` schema): the fields trading decisions use."""
+
+    ts_event: Nanos
+    ts_recv: Nanos
+    instrument_id: UInt32
+    raw_symbol: str
+    instrument_class: InstrumentClass
+    min_price_increment: Price = UNDEF_PRICE
+    display_factor: Price = 1_000_000_000
+    unit_of_measure_qty: Price = UNDEF_PRICE
+    contract_multiplier: Int32 = 0
+    min_lot_size_round_lot: Int32 = 0
+    expiration: Nanos = UNDEF_TIMESTAMP
+    activation: Nanos = UNDEF_TIMESTAMP
+    high_limit_price: Price = UNDEF_PRICE
+    low_limit_price: Price = UNDEF_PRICE
+    strike_price: Price = UNDEF_PRICE
+    strike_price_currency: str = ""
+    currency: str = ""
+    exchange: str = ""
+    asset: str = ""
+    cfi: str = ""
+    security_type: str = ""
+    underlying: str = ""
+    underlying_id: UInt32 = 0
+    security_update_action: str = "A"
+    publisher_id: UInt16 = 0
+
+
+MarketRecord = Trade | Quote | Bar | InstrumentDef
+
+
+class MarketFrame(msgspec.Struct, frozen=True, array_like=True, tag=5):
+    """One Kafka message on an md.* topic: consecutive records of one symbol, in order.
+
+    Consumers pay their per-message cost per frame rather than per tick (design.md, Frames).
+    """
+
+    symbol: str
+    records: Annotated[list[MarketRecord], msgspec.Meta(min_length=1)]

@@ -1,0 +1,143 @@
+"""Settings from the environment and an optional TOML file, validated once at start.
+
+Precedence, highest first: `TICKLANE_*` environment variables (nested with `__`, e.g.
+`TICKLANE_TOPICS__PARTITIONS=24`), the conventional `KAFKA_BOOTSTRAP_SERVERS`, the
+TOML file (`--config PATH` or `TICKLANE_CONFIG`), then the defaults below. Unknown keys
+are errors: a typo must not silently fall back to a default.
+"""
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_ENV = "TICKLANE_CONFIG"
+BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
+
+_TOPIC_PREFIX = re.compile(r"^[A-Za-z0-9._-]*$")
+
+
+class ConfigError(Exception):
+    """Settings that cannot be used; the message names every bad value and where to fix it."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    """How every process connects to Kafka."""
+
+    bootstrap_servers: str | None = None
+    """Comma-separated host:port list. Unset: the address `ticklane broker` last published."""
+    client_id: str = "ticklane"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: Path | None = None
+    fetch_wait_max_ms: int = Field(default=10, ge=0, le=60_000)
+    """A broker may hold a fetch this long when there is no data; low keeps latency low."""
+    session_timeout_ms: int = Field(default=10_000, ge=1_000, le=3_600_000)
+    """Consumer-group liveness; group joins on the embedded broker wait about half of it."""
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _check_servers(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        servers = [s.strip() for s in value.split(",") if s.strip()]
+        if not servers:
+            raise ValueError("must name at least one host:port")
+        for server in servers:
+            host, sep, port = server.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{server!r} is not host:port")
+        return ",".join(servers)
+
+
+class TopicSettings(_Section):
+    """Topic names and sizes."""
+
+    prefix: str = ""
+    """Prepended to every topic name, e.g. `prod.` to share a cluster between environments."""
+    partitions: int = Field(default=12, ge=1, le=10_000)
+    """Partitions of every symbol-keyed topic; symbols spread over them and over workers."""
+    replication_factor: int = Field(default=1, ge=1, le=32)
+
+    @field_validator("prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if not _TOPIC_PREFIX.match(value):
+            raise ValueError("may hold only letters, digits, '.', '_' and '-'")
+        return value
+
+
+class Settings(BaseSettings):
+    """Everything a ticklane process can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TICKLANE_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    data_dir: Path = Path(".ticklane")
+    """Local state: embedded broker address and log, RocksDB tables, SQLite ledger."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init arguments; the environment overrides it.
+        return (env_settings, init_settings)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = [f"invalid settings ({source}):"]
+    for item in error.errors():
+        loc = ".".join(str(part) for part in item["loc"])
+        env = "TICKLANE_" + "__".join(str(part).upper() for part in item["loc"])
+        shown = "" if "password" in loc or "key" in loc else f" (got {item.get('input')!r})"
+        lines.append(f"  {loc}: {item['msg']}{shown}  [TOML key {loc} or env {env}]")
+    return "\n".join(lines)
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Settings from the environment and the TOML file; ConfigError says what is wrong."""
+    path = config_file or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    data = _read_toml(path) if path else {}
+    bootstrap = os.environ.get(BOOTSTRAP_ENV)
+    if bootstrap:
+        kafka = data.get("kafka")
+        data["kafka"] = {
+            **(kafka if isinstance(kafka, dict) else {}),
+            "bootstrap_servers": bootstrap,
+        }
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        source = f"config file {path} and environment" if path else "environment"
+        raise ConfigError(_describe(exc, source)) from None

@@ -1,0 +1,153 @@
+"""Signals, orders, fills and positions: the facts that flow from strategies to the broker and back.
+
+Each carries a deterministic id derived from what caused it (see `ticklane.ids`), so a
+replay produces the same ids and every sink can be idempotent on them.
+"""
+
+from enum import StrEnum
+
+import msgspec
+
+from ticklane import ids
+from ticklane.units import Money, Nanos, OrderQuantity, Price, Quantity, UInt32
+
+
+class Side(StrEnum):
+    """Direction of an order or fill."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    """How an order may execute."""
+
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+
+class TimeInForce(StrEnum):
+    """How long an order stays working."""
+
+    DAY = "day"
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+class OrderStatus(StrEnum):
+    """Where an order is in its life; the allowed transitions live with the executor."""
+
+    NEW = "new"
+    PENDING_SUBMIT = "pending_submit"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    PENDING_CANCEL = "pending_cancel"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    UNKNOWN = "unknown"
+    """The broker's answer was lost (timeout, 5xx); resolved by looking the order up."""
+
+
+class Signal(msgspec.Struct, frozen=True, array_like=True):
+    """A strategy's statement of the position it wants in a symbol, not a buy or a sell."""
+
+    signal_id: str
+    strategy: str
+    symbol: str
+    ts_event: Nanos
+    sequence: UInt32
+    target_position: Quantity
+    instrument_id: UInt32 = 0
+    reference_price: Price | None = None
+    reason: str = ""
+
+    @classmethod
+    def create(
+        cls,
+        strategy: str,
+        symbol: str,
+        ts_event: int,
+        target_position: int,
+        *,
+        sequence: int = 0,
+        instrument_id: int = 0,
+        reference_price: int | None = None,
+        reason: str = "",
+    ) -> "Signal":
+        """A signal with its deterministic id computed from strategy, symbol, time and sequence."""
+        return cls(
+            signal_id=ids.signal_id(strategy, symbol, ts_event, sequence),
+            strategy=strategy,
+            symbol=symbol,
+            ts_event=ts_event,
+            sequence=sequence,
+            target_position=target_position,
+            instrument_id=instrument_id,
+            reference_price=reference_price,
+            reason=reason,
+        )
+
+
+class Order(msgspec.Struct, frozen=True, array_like=True):
+    """An order as the ledger and the `orders` topic know it at one point of its life."""
+
+    client_order_id: str
+    signal_id: str
+    strategy: str
+    symbol: str
+    side: Side
+    quantity: OrderQuantity
+    order_type: OrderType
+    status: OrderStatus
+    ts_event: Nanos
+    time_in_force: TimeInForce = TimeInForce.DAY
+    limit_price: Price | None = None
+    stop_price: Price | None = None
+    leg: UInt32 = 0
+    venue_order_id: str = ""
+    filled_quantity: Quantity = 0
+    filled_notional: Money = 0
+    """Sum of price x quantity over the fills, in 1e-9 units: average price without rounding."""
+    reason: str = ""
+    instrument_id: UInt32 = 0
+
+
+class Fill(msgspec.Struct, frozen=True, array_like=True):
+    """One execution reported by the venue."""
+
+    fill_id: str
+    client_order_id: str
+    venue_order_id: str
+    symbol: str
+    side: Side
+    quantity: OrderQuantity
+    price: Price
+    ts_event: Nanos
+    fee: Money = 0
+    strategy: str = ""
+    instrument_id: UInt32 = 0
+
+
+class Position(msgspec.Struct, frozen=True, array_like=True):
+    """Net position in one symbol for one strategy (the `positions` topic is compacted on it)."""
+
+    strategy: str
+    symbol: str
+    quantity: Quantity
+    avg_price: Price
+    realized_pnl: Money
+    ts_event: Nanos
+    last_fill_id: str = ""
+    fees: Money = 0
+    instrument_id: UInt32 = 0
+
+    @property
+    def key(self) -> str:
+        """The compaction key: one live record per strategy and symbol."""
+        return f"{self.strategy}/{self.symbol}"
