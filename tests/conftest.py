@@ -1,0 +1,80 @@
+"""Shared fixtures: one real Kafka-protocol broker per test session, and polling helpers."""
+
+import itertools
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from ticklane.broker import BrokerHandle, provide_broker
+from ticklane.settings import KafkaSettings, Settings, TopicSettings
+
+T = TypeVar("T")
+
+# Group joins on the embedded broker wait about half the session timeout (design.md).
+TEST_SESSION_TIMEOUT_MS = 6000
+
+
+def poll_until(
+    probe: Callable[[], T | None], timeout_s: float = 30.0, interval_s: float = 0.02, what: str = ""
+) -> T:
+    """Call `probe` until it returns something other than None/False, or fail at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = probe()
+        if result is not None and result is not False:
+            return result
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout_s}s waiting for {what or probe}")
+        time.sleep(interval_s)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerHandle]:
+    """A real broker for the whole session: KAFKA_BOOTSTRAP_SERVERS, testcontainers or tansu."""
+    log = tmp_path_factory.mktemp("broker") / "broker.log"
+    with provide_broker(log_path=log) as handle:
+        yield handle
+
+
+_prefixes = itertools.count()
+
+
+@pytest.fixture
+def settings(kafka_broker: BrokerHandle, tmp_path: Path) -> Settings:
+    """Settings for one test: the session broker, and a topic prefix no other test uses."""
+    prefix = f"t{os.getpid()}-{next(_prefixes)}-{uuid.uuid4().hex[:6]}."
+    return Settings(
+        kafka=KafkaSettings(
+            bootstrap_servers=kafka_broker.bootstrap_servers,
+            session_timeout_ms=TEST_SESSION_TIMEOUT_MS,
+        ),
+        topics=TopicSettings(prefix=prefix, partitions=6),
+        data_dir=tmp_path / "data",
+    )
+
+
+@pytest.fixture
+def cli_env(settings: Settings) -> dict[str, str]:
+    """Environment that points the `ticklane` command line at the test's broker and topics."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKLANE_")}
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": str(settings.kafka.bootstrap_servers),
+            "TICKLANE_TOPICS__PREFIX": settings.topics.prefix,
+            "TICKLANE_TOPICS__PARTITIONS": str(settings.topics.partitions),
+            "TICKLANE_KAFKA__SESSION_TIMEOUT_MS": str(TEST_SESSION_TIMEOUT_MS),
+            "TICKLANE_DATA_DIR": str(settings.data_dir),
+        }
+    )
+    return env
+
+
+@pytest.fixture
+def poll() -> Callable[..., object]:
+    """`poll(probe, timeout_s=..., what=...)`: wait for a condition with a deadline, no sleeps."""
+    return poll_until

@@ -1,0 +1,63 @@
+"""`topics tail` renders every field of every record, integers exact, frames expanded."""
+
+import json
+
+from ticklane import wire
+from ticklane.market import MarketFrame, Quote, Trade
+from ticklane.tail import RawMessage, render, tail, to_json_line
+from ticklane.trading import Signal
+from ticklane.units import INT64_MIN, UINT64_MAX, UNDEF_PRICE
+
+
+def raw(value: bytes | None, key: bytes | None = b"ESU4", **kw: object) -> RawMessage:
+    base: dict[str, object] = {"topic": "t", "partition": 3, "offset": 7, "timestamp_ms": 5}
+    return RawMessage(key=key, value=value, **(base | kw))  # type: ignore[arg-type]
+
+
+def test_frame_prints_one_line_per_record_with_exact_integers() -> None:
+    trade = Trade(UINT64_MAX, 1, 118, INT64_MIN, 2, sequence=9060643)
+    quote = Quote(3, 4, 118, bid_px=UNDEF_PRICE, ask_px=5_528_750_000_000)
+    lines = [to_json_line(o) for o in render(raw(wire.encode(MarketFrame("ESU4", [trade, quote]))))]
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert first["type"] == "trade"
+    assert first["record"] == 0
+    assert first["symbol"] == "ESU4"
+    assert first["value"]["price"] == INT64_MIN
+    assert first["value"]["ts_event"] == UINT64_MAX
+    assert f'"ts_event":{UINT64_MAX}' in lines[0]  # written as an integer, not 1.8e19
+    assert second["value"]["bid_px"] == UNDEF_PRICE
+    assert set(first["value"]) == set(Trade.__struct_fields__)
+    assert (first["topic"], first["partition"], first["offset"], first["key"]) == (
+        "t",
+        3,
+        7,
+        "ESU4",
+    )
+
+
+def test_single_message_shows_all_fields() -> None:
+    sig = Signal.create("ema", "ESU4", 10, -3, reference_price=5)
+    (obj,) = render(raw(wire.encode(sig)))
+    assert obj["type"] == "signal"
+    assert obj["value"]["target_position"] == -3
+    assert set(obj["value"]) == set(Signal.__struct_fields__)
+
+
+def test_undecodable_and_tombstones_are_shown_not_skipped() -> None:
+    (bad,) = render(raw(b"\xff\x00garbage", headers=[("error", b"boom")]))
+    assert bad["type"] == "undecodable"
+    assert "not a ticklane message" in bad["error"]
+    assert bad["value"] == {"base64": "/wBnYXJiYWdl"}
+    assert bad["headers"] == {"error": "boom"}
+    (tomb,) = render(raw(None, key=b"\x80"))
+    assert tomb["type"] == "tombstone"
+    assert tomb["key"] == {"base64": "gA=="}
+
+
+def test_max_counts_records_not_messages() -> None:
+    frame = MarketFrame("ESU4", [Trade(i, i, 1, i, 1) for i in range(5)])
+    msgs = iter([raw(wire.encode(frame)), raw(wire.encode(frame))])
+    lines: list[str] = []
+    assert tail(msgs, lines.append, max_records=7) == 7
+    assert [json.loads(line)["record"] for line in lines] == [0, 1, 2, 3, 4, 0, 1]

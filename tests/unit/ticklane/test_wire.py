@@ -1,0 +1,331 @@
+"""Every message type round-trips through the wire codec exactly; bad bytes raise WireError."""
+
+import struct
+import zlib
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ticklane import wire
+from ticklane.control import ControlAction, ControlCommand, KillSwitchState
+from ticklane.market import (
+    Action,
+    Bar,
+    BookSide,
+    InstrumentClass,
+    InstrumentDef,
+    MarketFrame,
+    Quote,
+    Trade,
+)
+from ticklane.trading import (
+    Fill,
+    Order,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    Signal,
+    TimeInForce,
+)
+from ticklane.units import INT64_MAX, INT64_MIN, UINT64_MAX, UNDEF_PRICE, UNDEF_TIMESTAMP
+
+# Edge values first so that every run exercises them, then the whole range.
+prices = st.one_of(
+    st.sampled_from([INT64_MIN, INT64_MAX, UNDEF_PRICE, 0, -1, 1, 5_528_750_000_000]),
+    st.integers(INT64_MIN, INT64_MAX),
+)
+timestamps = st.one_of(
+    st.sampled_from([0, UINT64_MAX, UNDEF_TIMESTAMP, 1_719_878_281_218_218_853]),
+    st.integers(0, UINT64_MAX),
+)
+u8, u16, u32 = st.integers(0, 2**8 - 1), st.integers(0, 2**16 - 1), st.integers(0, 2**32 - 1)
+u64 = st.integers(0, UINT64_MAX)
+i32 = st.integers(-(2**31), 2**31 - 1)
+i64 = st.integers(INT64_MIN, INT64_MAX)
+positive = st.integers(1, INT64_MAX)
+text = st.text(max_size=40)
+maybe_price = st.none() | prices
+
+trades = st.builds(
+    Trade,
+    ts_event=timestamps,
+    ts_recv=timestamps,
+    instrument_id=u32,
+    price=prices,
+    size=u32,
+    side=st.sampled_from(BookSide),
+    action=st.sampled_from(Action),
+    flags=u8,
+    depth=u8,
+    sequence=u32,
+    ts_in_delta=i32,
+    publisher_id=u16,
+)
+quotes = st.builds(
+    Quote,
+    ts_event=timestamps,
+    ts_recv=timestamps,
+    instrument_id=u32,
+    bid_px=prices,
+    ask_px=prices,
+    bid_sz=u32,
+    ask_sz=u32,
+    bid_ct=u32,
+    ask_ct=u32,
+    price=prices,
+    size=u32,
+    side=st.sampled_from(BookSide),
+    action=st.sampled_from(Action),
+    flags=u8,
+    depth=u8,
+    sequence=u32,
+    ts_in_delta=i32,
+    publisher_id=u16,
+)
+bars = st.builds(
+    Bar,
+    ts_event=timestamps,
+    interval_ns=u64,
+    instrument_id=u32,
+    open=prices,
+    high=prices,
+    low=prices,
+    close=prices,
+    volume=u64,
+    vwap=prices,
+    trade_count=u64,
+    publisher_id=u16,
+)
+instruments = st.builds(
+    InstrumentDef,
+    ts_event=timestamps,
+    ts_recv=timestamps,
+    instrument_id=u32,
+    raw_symbol=text,
+    instrument_class=st.sampled_from(InstrumentClass),
+    min_price_increment=prices,
+    display_factor=prices,
+    unit_of_measure_qty=prices,
+    contract_multiplier=i32,
+    min_lot_size_round_lot=i32,
+    expiration=timestamps,
+    activation=timestamps,
+    high_limit_price=prices,
+    low_limit_price=prices,
+    strike_price=prices,
+    strike_price_currency=text,
+    currency=text,
+    exchange=text,
+    asset=text,
+    cfi=text,
+    security_type=text,
+    underlying=text,
+    underlying_id=u32,
+    security_update_action=st.sampled_from(["A", "D", "M"]),
+    publisher_id=u16,
+)
+frames = st.builds(
+    MarketFrame,
+    symbol=text,
+    records=st.lists(st.one_of(trades, quotes, bars, instruments), min_size=1, max_size=8),
+)
+signals = st.builds(
+    Signal,
+    signal_id=text,
+    strategy=text,
+    symbol=text,
+    ts_event=timestamps,
+    sequence=u32,
+    target_position=i64,
+    instrument_id=u32,
+    reference_price=maybe_price,
+    reason=text,
+)
+orders = st.builds(
+    Order,
+    client_order_id=text,
+    signal_id=text,
+    strategy=text,
+    symbol=text,
+    side=st.sampled_from(Side),
+    quantity=positive,
+    order_type=st.sampled_from(OrderType),
+    status=st.sampled_from(OrderStatus),
+    ts_event=timestamps,
+    time_in_force=st.sampled_from(TimeInForce),
+    limit_price=maybe_price,
+    stop_price=maybe_price,
+    leg=u32,
+    venue_order_id=text,
+    filled_quantity=i64,
+    filled_notional=i64,
+    reason=text,
+    instrument_id=u32,
+)
+fills = st.builds(
+    Fill,
+    fill_id=text,
+    client_order_id=text,
+    venue_order_id=text,
+    symbol=text,
+    side=st.sampled_from(Side),
+    quantity=positive,
+    price=prices,
+    ts_event=timestamps,
+    fee=i64,
+    strategy=text,
+    instrument_id=u32,
+)
+positions = st.builds(
+    Position,
+    strategy=text,
+    symbol=text,
+    quantity=i64,
+    avg_price=prices,
+    realized_pnl=i64,
+    ts_event=timestamps,
+    last_fill_id=text,
+    fees=i64,
+    instrument_id=u32,
+)
+param_values = st.one_of(st.booleans(), i64, st.floats(allow_nan=False), st.text(max_size=10))
+controls = st.builds(
+    ControlCommand,
+    command_id=text,
+    action=st.sampled_from(ControlAction),
+    ts_event=timestamps,
+    strategy=text,
+    symbol=text,
+    params=st.dictionaries(st.text(max_size=10), param_values, max_size=4),
+    kill_switch=st.none() | st.sampled_from(KillSwitchState),
+    issued_by=text,
+)
+messages = st.one_of(
+    frames, trades, quotes, bars, instruments, signals, orders, fills, positions, controls
+)
+
+
+def _same(a: wire.Message, b: wire.Message) -> bool:
+    # Equality plus a field-by-field type check: 1 == 1.0 == True must not pass for exact.
+    return type(a) is type(b) and a == b and _types(a) == _types(b)
+
+
+def _types(value: object) -> object:
+    if isinstance(value, msgspec.Struct):
+        return [_types(getattr(value, f)) for f in value.__struct_fields__]
+    if isinstance(value, list):
+        return [_types(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _types(v) for k, v in value.items()}
+    return type(value)
+
+
+PER_TYPE = [frames, trades, quotes, bars, instruments, signals, orders, fills, positions, controls]
+
+
+@pytest.mark.parametrize("strategy", PER_TYPE, ids=lambda s: repr(s)[7:20])
+@given(data=st.data())
+@settings(max_examples=150)
+def test_every_message_type_round_trips_exactly(
+    strategy: st.SearchStrategy[wire.Message], data: st.DataObject
+) -> None:
+    message = data.draw(strategy)
+    encoded = wire.encode(message)
+    assert encoded[:2] == wire.MAGIC
+    assert wire.kind_name(message) == wire.KINDS[encoded[3]][0]
+    assert _same(wire.decode(encoded), message)
+
+
+def test_extreme_values_survive() -> None:
+    trade = Trade(
+        ts_event=UINT64_MAX,
+        ts_recv=0,
+        instrument_id=2**32 - 1,
+        price=INT64_MIN,
+        size=2**32 - 1,
+        ts_in_delta=-(2**31),
+    )
+    quote = Quote(ts_event=1, ts_recv=2, instrument_id=3, bid_px=UNDEF_PRICE, ask_px=INT64_MAX)
+    frame = MarketFrame("ESU4", [trade, quote])
+    decoded = wire.decode(wire.encode(frame))
+    assert isinstance(decoded, MarketFrame)
+    assert decoded.records == [trade, quote]
+    assert decoded.records[0].price == INT64_MIN  # type: ignore[union-attr]
+    assert decoded.records[1].bid_px == UNDEF_PRICE  # type: ignore[union-attr]
+
+
+@given(messages, st.data())
+@settings(max_examples=300)
+def test_any_single_corrupted_byte_raises(message: wire.Message, data: st.DataObject) -> None:
+    encoded = bytearray(wire.encode(message))
+    index = data.draw(st.integers(0, len(encoded) - 1))
+    flip = data.draw(st.integers(1, 255))
+    encoded[index] ^= flip
+    with pytest.raises(wire.WireError):
+        wire.decode(bytes(encoded))
+
+
+@given(messages, st.data())
+def test_truncated_or_extended_input_raises(message: wire.Message, data: st.DataObject) -> None:
+    encoded = wire.encode(message)
+    cut = data.draw(st.integers(0, len(encoded) - 1))
+    with pytest.raises(wire.WireError):
+        wire.decode(encoded[:cut])
+    with pytest.raises(wire.WireError):
+        wire.decode(encoded + data.draw(st.binary(min_size=1, max_size=8)))
+
+
+@given(st.binary(max_size=200))
+def test_garbage_never_decodes(garbage: bytes) -> None:
+    with pytest.raises(wire.WireError):
+        wire.decode(garbage)
+
+
+def _reframe(kind: int, body: bytes, version: int = wire.VERSION) -> bytes:
+    return struct.pack(">2sBBI", wire.MAGIC, version, kind, zlib.crc32(body)) + body
+
+
+def test_unknown_version_raises_typed_error() -> None:
+    body = wire.encode(Signal.create("ema", "ESU4", 1, 1))[wire.HEADER_SIZE :]
+    with pytest.raises(wire.UnsupportedVersionError, match="version 9"):
+        wire.decode(_reframe(6, body, version=9))
+
+
+def test_unknown_kind_raises() -> None:
+    with pytest.raises(wire.WireError, match="unknown message kind 200"):
+        wire.decode(_reframe(200, b"\x90"))
+
+
+def test_valid_checksum_over_wrong_shape_raises() -> None:
+    # A well-formed envelope whose body is a Trade, labelled as a Signal.
+    body = wire.encode(Trade(1, 2, 3, 4, 5))[wire.HEADER_SIZE :]
+    with pytest.raises(wire.WireError, match="invalid signal body"):
+        wire.decode(_reframe(6, body))
+
+
+def test_out_of_range_values_are_refused_on_decode() -> None:
+    # The struct constructor does not validate; decode does, so garbage cannot enter.
+    too_big = msgspec.msgpack.encode([1, 1, 1, 1, 2**40])  # size is a uint32
+    with pytest.raises(wire.WireError, match="invalid trade body"):
+        wire.decode(_reframe(2, too_big))
+
+
+def test_empty_frame_is_refused() -> None:
+    body = msgspec.msgpack.encode(["ESU4", []])
+    with pytest.raises(wire.WireError, match="invalid frame body"):
+        wire.decode(_reframe(1, body))
+
+
+def test_decode_as_checks_the_type() -> None:
+    encoded = wire.encode(Signal.create("ema", "ESU4", 1, 1))
+    assert wire.decode_as(encoded, Signal).symbol == "ESU4"
+    with pytest.raises(wire.WireError, match="expected a Order, got a Signal"):
+        wire.decode_as(encoded, Order)
+
+
+def test_encode_refuses_foreign_types() -> None:
+    with pytest.raises(TypeError, match="not a wire message type"):
+        wire.encode(object())  # type: ignore[arg-type]
