@@ -78,3 +78,15 @@ def cli_env(settings: Settings) -> dict[str, str]:
 def poll() -> Callable[..., object]:
     """`poll(probe, timeout_s=..., what=...)`: wait for a condition with a deadline, no sleeps."""
     return poll_until
+
+
+@pytest.fixture(scope="session")
+def databento_dir() -> Path:
+    """The real Databento sample files: TICKLANE_DATABENTO_DIR, else the shared checkout."""
+    override = os.environ.get("TICKLANE_DATABENTO_DIR")
+    root = Path(__file__).resolve().parents[1]
+    candidates = [Path(override)] if override else [root.parent / "shared" / "data" / "databento"]
+    for candidate in candidates:
+        if (candidate / "README.md").is_file():
+            return candidate
+    pytest.fail(f"Databento sample files not found in {candidates}; set TICKLANE_DATABENTO_DIR")

@@ -1,9 +1,7 @@
 """Time bars from trades: boundaries, policies, exact VWAP, state round-trip, real data."""
 
 import itertools
-import os
 from fractions import Fraction
-from pathlib import Path
 
 import databento as db
 import msgspec
@@ -20,22 +18,6 @@ SEC = 1_000_000_000
 MIN = 60 * SEC
 PX = 5_000_000_000_000  # 5000.00 in 1e-9 units
 TICK = 250_000_000  # ES tick, 0.25
-
-
-def data_dir() -> Path:
-    """Where the real Databento sample files live (shared checkout, or an override)."""
-    env = os.environ.get("TICKLANE_DATABENTO_DIR")
-    if env:
-        return Path(env)
-    root = Path(__file__).resolve().parents[3]
-    for cand in (
-        root / "tests" / "data",
-        root / "shared" / "data",
-        root.parent / "shared" / "data",
-    ):
-        if (cand / "databento").is_dir():
-            return cand / "databento"
-    raise FileNotFoundError("shared/data/databento not found; set TICKLANE_DATABENTO_DIR")
 
 
 def run(builder: BarBuilder, ticks: list[tuple[int, int, int]]) -> list[Bar]:
@@ -242,10 +224,10 @@ def test_add_many_matches_add():
         many.add_many(ts, px[:-1], sz)
 
 
-def test_one_minute_bars_equal_databento_ohlcv_1m():
-    trades = db.DBNStore.from_file(data_dir() / "glbx-esu4-20240701.trades.dbn.zst").to_ndarray()
+def test_one_minute_bars_equal_databento_ohlcv_1m(databento_dir):
+    trades = db.DBNStore.from_file(databento_dir / "glbx-esu4-20240701.trades.dbn.zst").to_ndarray()
     ohlcv = db.DBNStore.from_file(
-        data_dir() / "glbx-esu4-nqu4-20240701.ohlcv-1m.dbn.zst"
+        databento_dir / "glbx-esu4-nqu4-20240701.ohlcv-1m.dbn.zst"
     ).to_ndarray()
     (iid,) = set(trades["instrument_id"].tolist())
     b = BarBuilder(MIN)
@@ -264,8 +246,8 @@ def test_one_minute_bars_equal_databento_ohlcv_1m():
 
 
 @pytest.mark.parametrize("interval", [SEC, MIN, 5 * MIN])
-def test_mbo_trades_make_consistent_bars(interval):
-    mbo = db.DBNStore.from_file(data_dir() / "glbx-esh4-20231225.mbo.dbn.zst").to_ndarray()
+def test_mbo_trades_make_consistent_bars(databento_dir, interval):
+    mbo = db.DBNStore.from_file(databento_dir / "glbx-esh4-20231225.mbo.dbn.zst").to_ndarray()
     tr = mbo[mbo["action"] == b"T"]
     assert len(tr) == 2973
     b = BarBuilder(interval)

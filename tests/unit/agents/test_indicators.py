@@ -1,6 +1,5 @@
 """Indicators against TA-Lib (SMA, EMA, ATR) and pandas-ta-classic (Supertrend)."""
 
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -29,22 +28,6 @@ RTOL = 1e-9
 Ohlc = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def data_dir() -> Path:
-    """Where the real Databento sample files live (shared checkout, or an override)."""
-    env = os.environ.get("TICKLANE_DATABENTO_DIR")
-    if env:
-        return Path(env)
-    root = Path(__file__).resolve().parents[3]
-    for cand in (
-        root / "tests" / "data",
-        root / "shared" / "data",
-        root.parent / "shared" / "data",
-    ):
-        if (cand / "databento").is_dir():
-            return cand / "databento"
-    raise FileNotFoundError("shared/data/databento not found; set TICKLANE_DATABENTO_DIR")
-
-
 def random_walk(seed: int, n: int, tick: int = 250_000_000, spread: int = 3) -> Ohlc:
     """Integer 1e-9 OHLC on a tick grid; flat bars (high == low == previous close) occur."""
     rng = np.random.default_rng(seed)
@@ -55,9 +38,11 @@ def random_walk(seed: int, n: int, tick: int = 250_000_000, spread: int = 3) -> 
     return high, low, close
 
 
-def real_ohlcv_1m() -> list[Ohlc]:
+def real_ohlcv_1m(databento_dir: Path) -> list[Ohlc]:
     """Databento ohlcv-1m for ESU4 and NQU4, one series per instrument."""
-    a = db.DBNStore.from_file(data_dir() / "glbx-esu4-nqu4-20240701.ohlcv-1m.dbn.zst").to_ndarray()
+    a = db.DBNStore.from_file(
+        databento_dir / "glbx-esu4-nqu4-20240701.ohlcv-1m.dbn.zst"
+    ).to_ndarray()
     out = []
     for iid in sorted(set(a["instrument_id"].tolist())):
         s = a[a["instrument_id"] == iid]
@@ -66,9 +51,9 @@ def real_ohlcv_1m() -> list[Ohlc]:
     return out
 
 
-def mbo_bars(interval: int) -> Ohlc:
+def mbo_bars(databento_dir: Path, interval: int) -> Ohlc:
     """Bars built with BarBuilder from the ESH4 MBO trades (action 'T')."""
-    mbo = db.DBNStore.from_file(data_dir() / "glbx-esh4-20231225.mbo.dbn.zst").to_ndarray()
+    mbo = db.DBNStore.from_file(databento_dir / "glbx-esh4-20231225.mbo.dbn.zst").to_ndarray()
     tr = mbo[mbo["action"] == b"T"]
     b = BarBuilder(interval)
     bars = b.add_many(tr["ts_event"].tolist(), tr["price"].tolist(), tr["size"].tolist())
@@ -176,20 +161,20 @@ def test_supertrend_flat_series_uses_epsilon_range(price):
 
 
 @pytest.mark.parametrize("period", [2, 5, 14, 29])
-def test_real_ohlcv_1m_per_instrument_matches_talib(period):
-    for ohlc in real_ohlcv_1m():
+def test_real_ohlcv_1m_per_instrument_matches_talib(databento_dir, period):
+    for ohlc in real_ohlcv_1m(databento_dir):
         check_sma_ema_atr(ohlc, period)
 
 
 @pytest.mark.parametrize(("length", "multiplier"), [(3, 1.5), (7, 3.0), (10, 2.0), (14, 1.0)])
-def test_real_ohlcv_1m_per_instrument_supertrend(length, multiplier):
-    for ohlc in real_ohlcv_1m():
+def test_real_ohlcv_1m_per_instrument_supertrend(databento_dir, length, multiplier):
+    for ohlc in real_ohlcv_1m(databento_dir):
         check_supertrend(ohlc, length, multiplier)
 
 
 @pytest.mark.parametrize(("interval", "n_bars"), [(SEC, 988), (10 * SEC, 326), (MIN, 60)])
-def test_bars_built_from_mbo_trades_match_references(interval, n_bars):
-    ohlc = mbo_bars(interval)
+def test_bars_built_from_mbo_trades_match_references(databento_dir, interval, n_bars):
+    ohlc = mbo_bars(databento_dir, interval)
     assert len(ohlc[2]) == n_bars
     for period in (2, 9, 14, 50):
         check_sma_ema_atr(ohlc, period)
