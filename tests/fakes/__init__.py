@@ -1,1 +1,1 @@
-"""Local servers that speak venues\x27 and data vendors\x27 wire protocols, for tests."""
+"""Local servers that speak the wire protocols of venues and data vendors, for tests."""
