@@ -1,15 +1,15 @@
-"""Market-data records as the agents see them, and the frame that carries them on md.* topics.
+"""Market-data records as consumers see them, and the frame that carries them on md.* topics.
 
-Records hold only scalars, so they opt out of the cyclic GC (`gc=False`): a frame of 50
-records then costs the collector nothing, which matters at hundreds of thousands per second.
+On the wire, md.* frames carry Databento's own record bytes; these typed records are the
+decoded view (`ticklane.dbn`) and the value type of the agents' bars.* topics. Records
+hold only scalars, so they opt out of the cyclic GC (`gc=False`): thousands of them
+then cost the collector nothing.
 
-Field names and widths follow Databento's DBN records so that a record passes from the
-feed to Kafka unchanged: integer 1e-9 prices, integer nanosecond timestamps, DBN's
-character codes for action, side and instrument class.
+Field names and widths follow Databento's DBN records: integer 1e-9 prices, integer
+nanosecond timestamps, DBN's character codes for action, side and instrument class.
 """
 
 from enum import StrEnum
-from typing import Annotated
 
 import msgspec
 
@@ -61,7 +61,7 @@ class InstrumentClass(StrEnum):
     COMMODITY_SPOT = "Y"
 
 
-class Trade(msgspec.Struct, frozen=True, array_like=True, gc=False, tag=1):
+class Trade(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """One trade (DBN `trades` schema, MBP-0)."""
 
     ts_event: Nanos
@@ -78,7 +78,7 @@ class Trade(msgspec.Struct, frozen=True, array_like=True, gc=False, tag=1):
     publisher_id: UInt16 = 0
 
 
-class Quote(msgspec.Struct, frozen=True, array_like=True, gc=False, tag=2):
+class Quote(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """Top of book after an event (DBN `mbp-1`, `tbbo`, `bbo-1s`, `bbo-1m`).
 
     `price`/`size`/`side`/`action` describe the event that changed the book (for BBO
@@ -105,7 +105,7 @@ class Quote(msgspec.Struct, frozen=True, array_like=True, gc=False, tag=2):
     publisher_id: UInt16 = 0
 
 
-class Bar(msgspec.Struct, frozen=True, array_like=True, gc=False, tag=3):
+class Bar(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """An OHLCV bar: from Databento's `ohlcv-*` schemas or built by the agents from trades.
 
     `ts_event` is the bar's open time, as in DBN; the bar covers
@@ -131,7 +131,7 @@ class Bar(msgspec.Struct, frozen=True, array_like=True, gc=False, tag=3):
         return self.ts_event + self.interval_ns
 
 
-class InstrumentDef(msgspec.Struct, frozen=True, array_like=True, gc=False, tag=4):
+class InstrumentDef(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """An instrument definition (DBN `definition` schema): the fields trading decisions use."""
 
     ts_event: Nanos
@@ -161,14 +161,18 @@ class InstrumentDef(msgspec.Struct, frozen=True, array_like=True, gc=False, tag=
     publisher_id: UInt16 = 0
 
 
-MarketRecord = Trade | Quote | Bar | InstrumentDef
-
-
-class MarketFrame(msgspec.Struct, frozen=True, array_like=True, tag=5):
+class MarketFrame(msgspec.Struct, frozen=True, array_like=True):
     """One Kafka message on an md.* topic: consecutive records of one symbol, in order.
 
-    Consumers pay their per-message cost per frame rather than per tick (design.md, Frames).
+    `records` are raw DBN version 3 records of one record type, concatenated exactly as
+    Databento encoded them (`ticklane.dbn` views and converts them). Consumers pay their
+    per-message cost per frame rather than per tick (design.md, Frames). `source` names
+    the producer input (a file's content hash, a live subscription) and `position` is
+    that input's index of the frame's last record, so a restarted producer resumes
+    exactly where Kafka ends.
     """
 
     symbol: str
-    records: Annotated[list[MarketRecord], msgspec.Meta(min_length=1)]
+    records: bytes
+    source: str = ""
+    position: UInt64 = 0

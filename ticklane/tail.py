@@ -21,7 +21,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from ticklane import wire
+from ticklane import dbn, wire
 from ticklane.market import MarketFrame
 
 _JSON = msgspec.json.Encoder()
@@ -70,15 +70,15 @@ def render(message: RawMessage) -> list[dict[str, Any]]:
             | {"type": "undecodable", "error": str(exc), "value": _text_or_base64(message.value)}
         ]
     if isinstance(decoded, MarketFrame):
+        frame = base | {
+            "type": dbn.rtype_name(decoded.records[1]),
+            "symbol": decoded.symbol,
+            "source": decoded.source,
+            "position": decoded.position,
+        }
         return [
-            base
-            | {
-                "type": wire.kind_name(record),
-                "symbol": decoded.symbol,
-                "record": index,
-                "value": msgspec.structs.asdict(record),
-            }
-            for index, record in enumerate(decoded.records)
+            frame | {"record": index, "value": record}
+            for index, record in enumerate(dbn.record_dicts(decoded.records))
         ]
     return [base | {"type": wire.kind_name(decoded), "value": msgspec.structs.asdict(decoded)}]
 

@@ -17,6 +17,7 @@ from typing import Final, TypeVar
 import msgspec
 
 from ticklane.control import ControlCommand
+from ticklane.dbn import DbnRecordError, check_records
 from ticklane.market import Bar, InstrumentDef, MarketFrame, Quote, Trade
 from ticklane.trading import Fill, Order, Position, Signal
 
@@ -67,6 +68,8 @@ def encode(message: Message) -> bytes:
         kind = _KIND_OF[type(message)]
     except KeyError:
         raise TypeError(f"{type(message).__name__} is not a wire message type") from None
+    if isinstance(message, MarketFrame):
+        check_records(message.records)  # never put bytes on the wire that readers refuse
     body = _ENCODER.encode(message)
     return _HEADER.pack(MAGIC, VERSION, kind, zlib.crc32(body)) + body
 
@@ -96,6 +99,11 @@ def decode(data: bytes | bytearray | memoryview) -> Message:
         message: Message = decoder.decode(body)
     except msgspec.DecodeError as exc:  # ValidationError is a subclass
         raise WireError(f"invalid {KINDS[kind][0]} body: {exc}") from exc
+    if isinstance(message, MarketFrame):
+        try:
+            check_records(message.records)
+        except DbnRecordError as exc:
+            raise WireError(f"invalid frame records: {exc}") from exc
     return message
 
 

@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.bars import BarBuilder
-from ticklane import kafka, wire
+from ticklane import dbn, kafka, wire
 from ticklane.broker import provide_broker
-from ticklane.market import MarketFrame, Trade
+from ticklane.market import MarketFrame
 from ticklane.settings import KafkaSettings, TopicSettings
 from ticklane.topic_admin import TopicAdmin
 from ticklane.topics import catalogue
@@ -35,15 +35,25 @@ def median_rate(work: Callable[[], int]) -> float:
     return statistics.median(rates)
 
 
-def trades(n: int, seed: int = 1) -> list[Trade]:
+TRADE_SIZE = dbn.record_dtype(0).itemsize
+
+
+def trades(n: int, seed: int = 1) -> bytes:
+    """`n` raw DBN trade records of a random walk, concatenated."""
     rng = np.random.default_rng(seed)
-    ts = (1_700_000_000_000_000_000 + np.cumsum(rng.integers(1, 50_000, n))).tolist()
-    px = (5_000_000_000_000 + np.cumsum(rng.integers(-1, 2, n)) * 250_000_000).tolist()
-    sz = rng.integers(1, 10, n).tolist()
-    return [
-        Trade(t, t + 1000, 118, p, s, sequence=i)
-        for i, (t, p, s) in enumerate(zip(ts, px, sz, strict=True))
-    ]
+    array = np.zeros(n, dtype=dbn.record_dtype(0))
+    array["length"], array["rtype"], array["instrument_id"] = TRADE_SIZE // 4, 0, 118
+    array["ts_event"] = 1_700_000_000_000_000_000 + np.cumsum(rng.integers(1, 50_000, n))
+    array["ts_recv"] = array["ts_event"] + 1000
+    array["price"] = 5_000_000_000_000 + np.cumsum(rng.integers(-1, 2, n)) * 250_000_000
+    array["size"] = rng.integers(1, 10, n)
+    array["action"], array["side"], array["sequence"] = b"T", b"B", np.arange(n)
+    return array.tobytes()
+
+
+def frames_of(records: bytes, size: int) -> list[MarketFrame]:
+    step = size * TRADE_SIZE
+    return [MarketFrame("ESU4", records[i : i + step]) for i in range(0, len(records), step)]
 
 
 def _each(func: Callable[[object], object], items: list[object]) -> int:
@@ -57,20 +67,24 @@ def codec_rows() -> list[Row]:
     rows = []
     records = trades(50_000)
     for size in (1, 50):
-        frames = [MarketFrame("ESU4", records[i : i + size]) for i in range(0, len(records), size)]
+        frames = frames_of(records, size)
         encoded = [wire.encode(f) for f in frames]
         enc = median_rate(lambda frames=frames, n=size: _each(wire.encode, frames) * n)
         dec = median_rate(lambda encoded=encoded, n=size: _each(wire.decode, encoded) * n)
         rows.append((f"wire encode, frames of {size}", f"{enc:,.0f}", "records/s"))
+        view = median_rate(
+            lambda encoded=encoded, n=size: (
+                _each(lambda b: dbn.to_trades(wire.decode_as(b, MarketFrame).records), encoded) * n
+            )
+        )
         rows.append((f"wire decode, frames of {size}", f"{dec:,.0f}", "records/s"))
+        rows.append((f"decode + to_trades, frames of {size}", f"{view:,.0f}", "records/s"))
     return rows
 
 
 def bar_rows() -> list[Row]:
-    records = trades(300_000)
-    ts = [r.ts_event for r in records]
-    px = [r.price for r in records]
-    sz = [r.size for r in records]
+    array = np.frombuffer(trades(300_000), dtype=dbn.record_dtype(0))
+    ts, px, sz = (array[f].tolist() for f in ("ts_event", "price", "size"))
 
     def build() -> int:
         BarBuilder(1_000_000_000).add_many(ts, px, sz)
@@ -85,14 +99,14 @@ def broker_rows(bootstrap: str) -> list[Row]:
     spec = next(s for s in catalogue(topics) if s.base == "md.trades")
     TopicAdmin(kafka.client_config(settings, bootstrap)).ensure([spec])
     records = trades(200_000)
-    frames = [wire.encode(MarketFrame("ESU4", records[i : i + 50])) for i in range(0, 200_000, 50)]
+    frames = [wire.encode(f) for f in frames_of(records, 50)]
     producer = Producer(kafka.producer_config(settings, bootstrap, linger_ms=5))
     start = time.perf_counter()
     for i, value in enumerate(frames):
         producer.produce(spec.name, key=f"S{i % 100}".encode(), value=value)
         producer.poll(0)
     producer.flush(60)
-    produce_rate = len(records) / (time.perf_counter() - start)
+    produce_rate = len(frames) * 50 / (time.perf_counter() - start)
 
     consumer = Consumer(kafka.consumer_config(settings, bootstrap, f"{spec.name}-bench"))
     consumer.subscribe([spec.name])
@@ -117,11 +131,10 @@ def broker_rows(bootstrap: str) -> list[Row]:
 
 def _latencies(producer: Producer, consumer: Consumer, topic: str) -> tuple[float, float]:
     samples = []
+    one = trades(1)
     for i in range(200):
         sent = time.perf_counter()
-        producer.produce(
-            topic, key=b"LAT", value=wire.encode(MarketFrame("LAT", [Trade(i, i, 1, i, 1)]))
-        )
+        producer.produce(topic, key=b"LAT", value=wire.encode(MarketFrame("LAT", one, position=i)))
         producer.flush(5)
         while True:
             msg = consumer.poll(5)

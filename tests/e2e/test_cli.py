@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from ticklane import kafka, wire
-from ticklane.market import MarketFrame, Trade
+from ticklane import dbn, kafka, wire
+from ticklane.market import MarketFrame
 from ticklane.settings import Settings
 from ticklane.topic_admin import TopicAdmin
 from ticklane.topics import catalogue
@@ -128,14 +128,15 @@ def test_tail_shows_every_field_exactly(settings: Settings, cli_env: dict[str, s
     TopicAdmin(kafka.client_config(settings.kafka, bootstrap)).ensure(
         [specs["md.trades"], specs["signals"]]
     )
-    trades = [
-        Trade(ts_event=UINT64_MAX, ts_recv=1, instrument_id=118, price=INT64_MAX - 1, size=3),
-        Trade(ts_event=2, ts_recv=3, instrument_id=118, price=UNDEF_PRICE, size=0, sequence=9),
+    trades: list[dict[str, int | str]] = [
+        {"ts_event": UINT64_MAX, "ts_recv": 1, "instrument_id": 118, "price": INT64_MAX - 1},
+        {"ts_event": 2, "instrument_id": 118, "price": UNDEF_PRICE, "sequence": 9, "side": "B"},
     ]
+    records = dbn.encode_records(0, trades)
     signal_msg = Signal.create("ema_cross", "ESU4", 1_719_878_281_218_218_853, -2)
     producer = Producer(kafka.producer_config(settings.kafka, bootstrap))
     producer.produce(
-        specs["md.trades"].name, key=b"ESU4", value=wire.encode(MarketFrame("ESU4", trades))
+        specs["md.trades"].name, key=b"ESU4", value=wire.encode(MarketFrame("ESU4", records))
     )
     producer.produce(specs["md.trades"].name, key=b"ESU4", value=b"not a ticklane message")
     producer.produce(specs["signals"].name, key=b"ESU4", value=wire.encode(signal_msg))
@@ -144,11 +145,14 @@ def test_tail_shows_every_field_exactly(settings: Settings, cli_env: dict[str, s
     result = run("topics", "tail", "md.trades", "--from-beginning", "--until-end", env=cli_env)
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [line["type"] for line in lines] == ["trade", "trade", "undecodable"]
-    for line, trade in zip(lines, trades, strict=False):
+    assert [line["type"] for line in lines] == ["trades", "trades", "undecodable"]
+    for line, expected in zip(lines, dbn.record_dicts(records), strict=False):
         assert line["topic"] == specs["md.trades"].name
         assert line["key"] == "ESU4"
-        assert line["value"] == {f: getattr(trade, f) for f in Trade.__struct_fields__}
+        assert line["value"] == expected
+    assert lines[0]["value"]["price"] == INT64_MAX - 1
+    assert lines[1]["value"]["price"] == UNDEF_PRICE
+    assert lines[1]["value"]["side"] == "B"
     assert lines[0]["offset"] == lines[1]["offset"]  # one frame, two records
     assert f'"ts_event":{UINT64_MAX}' in result.stdout.splitlines()[0]
 

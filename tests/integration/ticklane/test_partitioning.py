@@ -6,8 +6,8 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from confluent_kafka import Consumer, Producer
 
-from ticklane import kafka, wire
-from ticklane.market import MarketFrame, Trade
+from ticklane import dbn, kafka, wire
+from ticklane.market import MarketFrame
 from ticklane.settings import Settings
 from ticklane.topic_admin import TopicAdmin
 from ticklane.topics import catalogue
@@ -33,13 +33,11 @@ def test_200_symbols_each_in_one_partition_in_order(settings: Settings, poll) ->
     # Interleave symbols so that ordering is per key, not an accident of production order.
     for seq in range(PER_SYMBOL):
         for n, symbol in enumerate(SYMBOLS):
-            trade = Trade(
-                ts_event=seq, ts_recv=seq, instrument_id=n, price=seq, size=1, sequence=seq
-            )
+            trade = dbn.encode_records(0, [{"ts_event": seq, "instrument_id": n, "sequence": seq}])
             producer.produce(
                 spec.name,
                 key=symbol.encode(),
-                value=wire.encode(MarketFrame(symbol, [trade])),
+                value=wire.encode(MarketFrame(symbol, trade)),
                 on_delivery=on_delivery,
             )
         producer.poll(0)
@@ -56,7 +54,8 @@ def test_200_symbols_each_in_one_partition_in_order(settings: Settings, poll) ->
         if msg is not None and msg.error() is None:
             frame = wire.decode_as(msg.value(), MarketFrame)
             assert msg.key() == frame.symbol.encode()
-            seen[frame.symbol].append((msg.partition(), frame.records[0].sequence))  # type: ignore[union-attr]
+            (trade,) = dbn.to_trades(frame.records)
+            seen[frame.symbol].append((msg.partition(), trade.sequence))
         return sum(len(v) for v in seen.values()) >= total
 
     try:

@@ -2,8 +2,8 @@
 
 import json
 
-from ticklane import wire
-from ticklane.market import MarketFrame, Quote, Trade
+from ticklane import dbn, wire
+from ticklane.market import MarketFrame
 from ticklane.tail import RawMessage, render, tail, to_json_line
 from ticklane.trading import Signal
 from ticklane.units import INT64_MIN, UINT64_MAX, UNDEF_PRICE
@@ -15,25 +15,28 @@ def raw(value: bytes | None, key: bytes | None = b"ESU4", **kw: object) -> RawMe
 
 
 def test_frame_prints_one_line_per_record_with_exact_integers() -> None:
-    trade = Trade(UINT64_MAX, 1, 118, INT64_MIN, 2, sequence=9060643)
-    quote = Quote(3, 4, 118, bid_px=UNDEF_PRICE, ask_px=5_528_750_000_000)
-    lines = [to_json_line(o) for o in render(raw(wire.encode(MarketFrame("ESU4", [trade, quote]))))]
+    records = dbn.encode_records(
+        1,
+        [
+            {"ts_event": UINT64_MAX, "price": INT64_MIN, "sequence": 9060643, "action": "T"},
+            {"ts_event": 3, "bid_px_00": UNDEF_PRICE, "ask_px_00": 5_528_750_000_000},
+        ],
+    )
+    message = raw(wire.encode(MarketFrame("ESU4", records, "file:x", 41)))
+    lines = [to_json_line(o) for o in render(message)]
     assert len(lines) == 2
     first, second = (json.loads(line) for line in lines)
-    assert first["type"] == "trade"
-    assert first["record"] == 0
+    assert first["type"] == "mbp-1"
+    assert (first["record"], second["record"]) == (0, 1)
     assert first["symbol"] == "ESU4"
     assert first["value"]["price"] == INT64_MIN
     assert first["value"]["ts_event"] == UINT64_MAX
+    assert first["value"]["action"] == "T"
     assert f'"ts_event":{UINT64_MAX}' in lines[0]  # written as an integer, not 1.8e19
-    assert second["value"]["bid_px"] == UNDEF_PRICE
-    assert set(first["value"]) == set(Trade.__struct_fields__)
-    assert (first["topic"], first["partition"], first["offset"], first["key"]) == (
-        "t",
-        3,
-        7,
-        "ESU4",
-    )
+    assert second["value"]["bid_px_00"] == UNDEF_PRICE
+    assert set(first["value"]) == set(dbn.visible_fields(1))
+    assert (first["topic"], first["partition"], first["offset"]) == ("t", 3, 7)
+    assert (first["key"], first["source"], first["position"]) == ("ESU4", "file:x", 41)
 
 
 def test_single_message_shows_all_fields() -> None:
@@ -56,7 +59,7 @@ def test_undecodable_and_tombstones_are_shown_not_skipped() -> None:
 
 
 def test_max_counts_records_not_messages() -> None:
-    frame = MarketFrame("ESU4", [Trade(i, i, 1, i, 1) for i in range(5)])
+    frame = MarketFrame("ESU4", dbn.encode_records(0, [{"ts_event": i} for i in range(5)]))
     msgs = iter([raw(wire.encode(frame)), raw(wire.encode(frame))])
     lines: list[str] = []
     assert tail(msgs, lines.append, max_records=7) == 7

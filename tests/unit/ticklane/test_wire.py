@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ticklane import wire
+from ticklane import dbn, wire
 from ticklane.control import ControlAction, ControlCommand, KillSwitchState
 from ticklane.market import (
     Action,
@@ -127,11 +127,20 @@ instruments = st.builds(
     security_update_action=st.sampled_from(["A", "D", "M"]),
     publisher_id=u16,
 )
-frames = st.builds(
-    MarketFrame,
-    symbol=text,
-    records=st.lists(st.one_of(trades, quotes, bars, instruments), min_size=1, max_size=8),
-)
+
+
+@st.composite
+def dbn_records(draw: st.DrawFn) -> bytes:
+    """1-8 raw DBN records of one supported rtype, every field's bytes arbitrary."""
+    rtype = draw(st.sampled_from(sorted(dbn.SUPPORTED_RTYPES)))
+    size = dbn.record_dtype(rtype).itemsize
+    raw = bytearray(draw(st.binary(min_size=size, max_size=size)) * draw(st.integers(1, 8)))
+    raw[0::size] = bytes([size // 4]) * (len(raw) // size)
+    raw[1::size] = bytes([rtype]) * (len(raw) // size)
+    return bytes(raw)
+
+
+frames = st.builds(MarketFrame, symbol=text, records=dbn_records(), source=text, position=u64)
 signals = st.builds(
     Signal,
     signal_id=text,
@@ -248,13 +257,17 @@ def test_extreme_values_survive() -> None:
         size=2**32 - 1,
         ts_in_delta=-(2**31),
     )
-    quote = Quote(ts_event=1, ts_recv=2, instrument_id=3, bid_px=UNDEF_PRICE, ask_px=INT64_MAX)
-    frame = MarketFrame("ESU4", [trade, quote])
-    decoded = wire.decode(wire.encode(frame))
-    assert isinstance(decoded, MarketFrame)
-    assert decoded.records == [trade, quote]
-    assert decoded.records[0].price == INT64_MIN  # type: ignore[union-attr]
-    assert decoded.records[1].bid_px == UNDEF_PRICE  # type: ignore[union-attr]
+    assert wire.decode(wire.encode(trade)) == trade
+    records = dbn.encode_records(
+        0, [{"ts_event": UINT64_MAX, "price": INT64_MIN}, {"price": UNDEF_PRICE, "size": 2**32 - 1}]
+    )
+    decoded = wire.decode_as(
+        wire.encode(MarketFrame("ESU4", records, "s", UINT64_MAX)), MarketFrame
+    )
+    assert decoded.position == UINT64_MAX
+    first, second = dbn.to_trades(decoded.records)
+    assert (first.ts_event, first.price) == (UINT64_MAX, INT64_MIN)
+    assert (second.price, second.size) == (UNDEF_PRICE, 2**32 - 1)
 
 
 @given(messages, st.data())
@@ -313,10 +326,24 @@ def test_out_of_range_values_are_refused_on_decode() -> None:
         wire.decode(_reframe(2, too_big))
 
 
-def test_empty_frame_is_refused() -> None:
-    body = msgspec.msgpack.encode(["ESU4", []])
-    with pytest.raises(wire.WireError, match="invalid frame body"):
+@pytest.mark.parametrize(
+    ("records", "reason"),
+    [
+        (b"", "at least one record"),
+        (dbn.encode_records(0, [{}])[:-4], "not a whole number"),
+        (dbn.encode_records(0, [{}]) + dbn.encode_records(1, [{}])[:48], "length byte"),
+        # ohlcv-1s and mbo records are both 56 bytes: only the rtype byte tells them apart.
+        (dbn.encode_records(0x20, [{}]) + dbn.encode_records(0xA0, [{}]), "more than one rtype"),
+        (b"\x0c\xee" + bytes(46), "unsupported DBN record type 0xee"),
+    ],
+    ids=["empty", "partial", "length", "mixed", "unknown"],
+)
+def test_malformed_frame_records_are_refused(records: bytes, reason: str) -> None:
+    body = msgspec.msgpack.encode(["ESU4", records, "", 0])
+    with pytest.raises(wire.WireError, match=reason):
         wire.decode(_reframe(1, body))
+    with pytest.raises(ValueError, match=reason):
+        wire.encode(MarketFrame("ESU4", records))
 
 
 def test_decode_as_checks_the_type() -> None:

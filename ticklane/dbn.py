@@ -1,0 +1,308 @@
+"""Raw Databento (DBN version 3) records as carried in market-data frames, and views of them.
+
+md.* messages carry the records exactly as Databento encodes them (design.md: "the DBN
+record itself for market data"), so nothing is lost or rounded between the feed and the
+consumer. This module checks such bytes, views them as numpy structured arrays (the fast
+path: whole columns at once) and converts them to the kernel's typed records.
+"""
+
+from functools import cache
+from typing import Any, Final
+
+import databento_dbn as dbn
+import numpy as np
+
+from ticklane.market import Action, Bar, BookSide, InstrumentClass, InstrumentDef, Quote, Trade
+
+DBN_VERSION: Final = 3
+"""Every record in a frame is in this DBN version; producers upgrade older files to it."""
+
+# rtype -> (name shown to people, record class whose `_dtypes` describe its layout).
+_RECORD_TYPES: Final[dict[int, tuple[str, Any]]] = {
+    int(dbn.RType.MBP_0): ("trades", dbn.TradeMsg),
+    int(dbn.RType.MBP_1): ("mbp-1", dbn.MBP1Msg),
+    int(dbn.RType.MBP_10): ("mbp-10", dbn.MBP10Msg),
+    int(dbn.RType.STATUS): ("status", dbn.StatusMsg),
+    int(dbn.RType.INSTRUMENT_DEF): ("definition", dbn.InstrumentDefMsg),
+    int(dbn.RType.IMBALANCE): ("imbalance", dbn.ImbalanceMsg),
+    int(dbn.RType.STATISTICS): ("statistics", dbn.StatMsg),
+    int(dbn.RType.OHLCV_1S): ("ohlcv-1s", dbn.OHLCVMsg),
+    int(dbn.RType.OHLCV_1M): ("ohlcv-1m", dbn.OHLCVMsg),
+    int(dbn.RType.OHLCV_1H): ("ohlcv-1h", dbn.OHLCVMsg),
+    int(dbn.RType.OHLCV_1D): ("ohlcv-1d", dbn.OHLCVMsg),
+    int(dbn.RType.OHLCV_EOD): ("ohlcv-eod", dbn.OHLCVMsg),
+    int(dbn.RType.MBO): ("mbo", dbn.MBOMsg),
+    int(dbn.RType.CMBP_1): ("cmbp-1", dbn.CMBP1Msg),
+    int(dbn.RType.TCBBO): ("tcbbo", dbn.CMBP1Msg),
+    int(dbn.RType.CBBO_1S): ("cbbo-1s", dbn.CBBOMsg),
+    int(dbn.RType.CBBO_1M): ("cbbo-1m", dbn.CBBOMsg),
+    int(dbn.RType.BBO_1S): ("bbo-1s", dbn.BBOMsg),
+    int(dbn.RType.BBO_1M): ("bbo-1m", dbn.BBOMsg),
+}
+SUPPORTED_RTYPES: Final = frozenset(_RECORD_TYPES)
+
+OHLCV_INTERVALS_NS: Final = {
+    int(dbn.RType.OHLCV_1S): 1_000_000_000,
+    int(dbn.RType.OHLCV_1M): 60_000_000_000,
+    int(dbn.RType.OHLCV_1H): 3_600_000_000_000,
+    int(dbn.RType.OHLCV_1D): 86_400_000_000_000,
+    int(dbn.RType.OHLCV_EOD): 86_400_000_000_000,
+}
+
+_QUOTE_RTYPES: Final = frozenset(
+    int(r)
+    for r in (
+        dbn.RType.MBP_1,
+        dbn.RType.CMBP_1,
+        dbn.RType.TCBBO,
+        dbn.RType.BBO_1S,
+        dbn.RType.BBO_1M,
+        dbn.RType.CBBO_1S,
+        dbn.RType.CBBO_1M,
+    )
+)
+
+
+class DbnRecordError(ValueError):
+    """Bytes that are not a whole number of DBN v3 records of one known record type."""
+
+
+@cache
+def record_dtype(rtype: int) -> np.dtype[Any]:
+    """The numpy layout of one record type (little-endian, as DBN is on the wire)."""
+    entry = _RECORD_TYPES.get(rtype)
+    if entry is None:
+        raise DbnRecordError(f"unsupported DBN record type 0x{rtype:02x}")
+    dtype: np.dtype[Any] = np.dtype(entry[1]._dtypes).newbyteorder("<")
+    return dtype
+
+
+def rtype_name(rtype: int) -> str:
+    """The schema-like name of a record type (`trades`, `mbp-1`, `definition`, ...)."""
+    entry = _RECORD_TYPES.get(rtype)
+    return entry[0] if entry else f"rtype-0x{rtype:02x}"
+
+
+@cache
+def visible_fields(rtype: int) -> tuple[str, ...]:
+    """The fields a record shows (as the databento SDK does: no length byte, no padding)."""
+    hidden = set(_RECORD_TYPES[rtype][1]._hidden_fields)
+    names = record_dtype(rtype).names or ()
+    return tuple(name for name in names if name not in hidden and not name.startswith("_"))
+
+
+def check_records(data: bytes) -> int:
+    """Validate concatenated records of one rtype and return how many there are."""
+    if not data:
+        raise DbnRecordError("a frame must hold at least one record")
+    rtype = data[1] if len(data) > 1 else -1
+    itemsize = record_dtype(rtype).itemsize if rtype >= 0 else 0
+    if itemsize == 0 or len(data) % itemsize:
+        raise DbnRecordError(
+            f"{len(data)} bytes are not a whole number of 0x{max(rtype, 0):02x} records"
+        )
+    # Every record's own header must agree: length (in 4-byte words) and rtype.
+    if data[0::itemsize].count(itemsize // 4) != len(data) // itemsize:
+        raise DbnRecordError(f"a record's length byte disagrees with rtype 0x{rtype:02x}")
+    if data[1::itemsize].count(rtype) != len(data) // itemsize:
+        raise DbnRecordError("records of more than one rtype in one frame")
+    return len(data) // itemsize
+
+
+def as_array(data: bytes) -> np.ndarray[Any, np.dtype[Any]]:
+    """A read-only structured array over the records (no copy)."""
+    check_records(data)
+    return np.frombuffer(data, dtype=record_dtype(data[1]))
+
+
+def encode_records(rtype: int, rows: list[dict[str, int | str]]) -> bytes:
+    """DBN records of one type from field values (unset fields are zero, strings NUL-padded)."""
+    dtype = record_dtype(rtype)
+    array = np.zeros(len(rows), dtype=dtype)
+    array["length"] = dtype.itemsize // 4
+    array["rtype"] = rtype
+    for i, row in enumerate(rows):
+        for name, value in row.items():
+            if name in ("length", "rtype"):
+                raise DbnRecordError(f"{name} is set from the record type, not given")
+            if name not in (dtype.names or ()):
+                raise DbnRecordError(f"rtype 0x{rtype:02x} records have no field {name!r}")
+            array[i][name] = value.encode() if isinstance(value, str) else value
+    return array.tobytes()
+
+
+def _column(array: np.ndarray[Any, np.dtype[Any]], name: str) -> list[int | str]:
+    column = array[name]
+    if column.dtype.kind != "S":
+        return list(column.tolist())
+    if column.dtype.itemsize == 1:
+        # A char field: numpy shows NUL as b"", the SDK as "\x00"; keep the SDK's view.
+        return [c.decode("latin-1") or "\x00" for c in column.tolist()]
+    return [c.decode("utf-8", errors="replace") for c in column.tolist()]
+
+
+def record_dicts(data: bytes) -> list[dict[str, int | str]]:
+    """Every visible field of every record, as exact Python ints and strings (for people)."""
+    array = as_array(data)
+    fields = visible_fields(data[1])
+    columns = {name: _column(array, name) for name in fields}
+    return [{name: columns[name][i] for name in fields} for i in range(len(array))]
+
+
+# DBN's character codes mapped explicitly; numpy shows a NUL char as b"".
+_SIDES: Final = {b"A": BookSide.ASK, b"B": BookSide.BID, b"N": BookSide.NONE, b"": BookSide.NONE}
+_ACTIONS: Final = {a.value.encode(): a for a in Action} | {b"": Action.NONE}
+
+
+def _mapped(
+    column: np.ndarray[Any, np.dtype[Any]], table: dict[bytes, Any], what: str
+) -> list[Any]:
+    try:
+        return [table[c] for c in column.tolist()]
+    except KeyError as exc:
+        raise DbnRecordError(f"unknown DBN {what} code {exc.args[0]!r}") from None
+
+
+def to_trades(data: bytes) -> list[Trade]:
+    """Trades from trades (MBP-0) records, or the trade events among mbp-1/mbo records."""
+    a = as_array(data)
+    names = a.dtype.names or ()
+    if "action" in names and data[1] != int(dbn.RType.MBP_0):
+        a = a[a["action"] == b"T"]
+    cols = [a[f].tolist() for f in ("ts_event", "ts_recv", "instrument_id", "price", "size")]
+    sides, actions = _mapped(a["side"], _SIDES, "side"), _mapped(a["action"], _ACTIONS, "action")
+    flags, seqs, deltas = a["flags"].tolist(), a["sequence"].tolist(), a["ts_in_delta"].tolist()
+    pubs = a["publisher_id"].tolist()
+    depth = a["depth"].tolist() if "depth" in names else [0] * len(a)
+    return [
+        Trade(
+            ts_event=cols[0][i],
+            ts_recv=cols[1][i],
+            instrument_id=cols[2][i],
+            price=cols[3][i],
+            size=cols[4][i],
+            side=sides[i],
+            action=actions[i],
+            flags=flags[i],
+            depth=depth[i],
+            sequence=seqs[i],
+            ts_in_delta=deltas[i],
+            publisher_id=pubs[i],
+        )
+        for i in range(len(a))
+    ]
+
+
+def to_quotes(data: bytes) -> list[Quote]:
+    """Top-of-book quotes from mbp-1, tbbo, bbo and cbbo records."""
+    if data[:2] and data[1] not in _QUOTE_RTYPES:
+        raise DbnRecordError(f"rtype 0x{data[1]:02x} records are not quotes")
+    a = as_array(data)
+    names = a.dtype.names or ()
+    n = len(a)
+
+    def col(name: str, default: int = 0) -> list[Any]:
+        return a[name].tolist() if name in names else [default] * n
+
+    side = _mapped(a["side"], _SIDES, "side")
+    action = _mapped(a["action"], _ACTIONS, "action") if "action" in names else [Action.NONE] * n
+    c = {f: col(f) for f in ("ts_event", "ts_recv", "instrument_id", "price", "size", "flags")}
+    book = {f: col(f"{f}_00") for f in ("bid_px", "ask_px", "bid_sz", "ask_sz", "bid_ct", "ask_ct")}
+    extra = {f: col(f) for f in ("depth", "sequence", "ts_in_delta", "publisher_id")}
+    return [
+        Quote(
+            ts_event=c["ts_event"][i],
+            ts_recv=c["ts_recv"][i],
+            instrument_id=c["instrument_id"][i],
+            bid_px=book["bid_px"][i],
+            ask_px=book["ask_px"][i],
+            bid_sz=book["bid_sz"][i],
+            ask_sz=book["ask_sz"][i],
+            bid_ct=book["bid_ct"][i],
+            ask_ct=book["ask_ct"][i],
+            price=c["price"][i],
+            size=c["size"][i],
+            side=side[i],
+            action=action[i],
+            flags=c["flags"][i],
+            depth=extra["depth"][i],
+            sequence=extra["sequence"][i],
+            ts_in_delta=extra["ts_in_delta"][i],
+            publisher_id=extra["publisher_id"][i],
+        )
+        for i in range(n)
+    ]
+
+
+def to_bars(data: bytes) -> list[Bar]:
+    """Bars from Databento ohlcv-* records (ts_event is the bar's open, as in DBN)."""
+    rtype = data[1] if len(data) > 1 else -1
+    interval = OHLCV_INTERVALS_NS.get(rtype)
+    if interval is None:
+        raise DbnRecordError(f"rtype 0x{max(rtype, 0):02x} records are not OHLCV bars")
+    a = as_array(data)
+    cols = [
+        a[f].tolist()
+        for f in ("ts_event", "open", "high", "low", "close", "volume", "instrument_id")
+    ]
+    pubs = a["publisher_id"].tolist()
+    return [
+        Bar(
+            ts_event=cols[0][i],
+            interval_ns=interval,
+            open=cols[1][i],
+            high=cols[2][i],
+            low=cols[3][i],
+            close=cols[4][i],
+            volume=cols[5][i],
+            instrument_id=cols[6][i],
+            publisher_id=pubs[i],
+        )
+        for i in range(len(a))
+    ]
+
+
+_CLASSES: Final = {c.value: c for c in InstrumentClass}
+
+
+def _instrument_class(code: int | str) -> InstrumentClass:
+    try:
+        return _CLASSES[str(code)]
+    except KeyError:
+        raise DbnRecordError(f"unknown DBN instrument class {code!r}") from None
+
+
+def to_instruments(data: bytes) -> list[InstrumentDef]:
+    """Instrument definitions, with the fields trading decisions use."""
+    if data[1:2] != bytes([int(dbn.RType.INSTRUMENT_DEF)]):
+        raise DbnRecordError("records are not instrument definitions")
+    return [
+        InstrumentDef(
+            ts_event=int(r["ts_event"]),
+            ts_recv=int(r["ts_recv"]),
+            instrument_id=int(r["instrument_id"]),
+            raw_symbol=str(r["raw_symbol"]),
+            instrument_class=_instrument_class(r["instrument_class"]),
+            min_price_increment=int(r["min_price_increment"]),
+            display_factor=int(r["display_factor"]),
+            unit_of_measure_qty=int(r["unit_of_measure_qty"]),
+            contract_multiplier=int(r["contract_multiplier"]),
+            min_lot_size_round_lot=int(r["min_lot_size_round_lot"]),
+            expiration=int(r["expiration"]),
+            activation=int(r["activation"]),
+            high_limit_price=int(r["high_limit_price"]),
+            low_limit_price=int(r["low_limit_price"]),
+            strike_price=int(r["strike_price"]),
+            strike_price_currency=str(r["strike_price_currency"]),
+            currency=str(r["currency"]),
+            exchange=str(r["exchange"]),
+            asset=str(r["asset"]),
+            cfi=str(r["cfi"]),
+            security_type=str(r["security_type"]),
+            underlying=str(r["underlying"]),
+            underlying_id=int(r["underlying_id"]),
+            security_update_action=str(r["security_update_action"]),
+            publisher_id=int(r["publisher_id"]),
+        )
+        for r in record_dicts(data)
+    ]
