@@ -25,11 +25,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## Lint and format check, and mypy --strict on the kernel.
+## Lint and format check, and mypy --strict on the kernel and the processes.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy ticklane agents
+	$(BIN)/mypy ticklane producers agents executors
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -90,3 +90,19 @@ def databento_dir() -> Path:
         if (candidate / "README.md").is_file():
             return candidate
     pytest.fail(f"Databento sample files not found in {candidates}; set TICKLANE_DATABENTO_DIR")
+
+
+@pytest.fixture
+def read_topic(settings: Settings) -> Callable[[str], list[tuple[int, int, bytes | None, bytes]]]:
+    """`read_topic(full_name)`: every message now in a topic as (partition, offset, key, value)."""
+    from ticklane.kafka import consumer_config  # noqa: PLC0415
+    from ticklane.tail import consume  # noqa: PLC0415
+
+    def read(topic: str) -> list[tuple[int, int, bytes | None, bytes]]:
+        config = consumer_config(
+            settings.kafka, str(settings.kafka.bootstrap_servers), f"read-{uuid.uuid4().hex}"
+        )
+        messages = consume(config, topic, from_beginning=True, until_end=True)
+        return [(m.partition, m.offset, m.key, m.value or b"") for m in messages]
+
+    return read

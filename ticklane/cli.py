@@ -213,6 +213,16 @@ def topics_tail(
     sys.stdout.flush()
 
 
+def _add_process_commands() -> None:
+    # The processes' command groups live with the processes; imported here so one
+    # console script runs them all.
+    from producers.cli import produce_app, synth_command  # noqa: PLC0415 - import cycle
+
+    app.add_typer(produce_app, name="produce")
+    app.command("synth")(synth_command)
+
+
 def main() -> None:
     """Console-script entry point."""
+    _add_process_commands()
     app()

@@ -84,6 +84,16 @@ def rtype_name(rtype: int) -> str:
 
 
 @cache
+def field_slice(rtype: int, name: str) -> slice | None:
+    """Where a field lies within a record's bytes, or None if the record type lacks it."""
+    fields = record_dtype(rtype).fields
+    if fields is None or name not in fields:
+        return None
+    dtype, offset = fields[name][:2]
+    return slice(offset, offset + dtype.itemsize)
+
+
+@cache
 def visible_fields(rtype: int) -> tuple[str, ...]:
     """The fields a record shows (as the databento SDK does: no length byte, no padding)."""
     hidden = set(_RECORD_TYPES[rtype][1]._hidden_fields)

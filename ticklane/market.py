@@ -166,13 +166,16 @@ class MarketFrame(msgspec.Struct, frozen=True, array_like=True):
 
     `records` are raw DBN version 3 records of one record type, concatenated exactly as
     Databento encoded them (`ticklane.dbn` views and converts them). Consumers pay their
-    per-message cost per frame rather than per tick (design.md, Frames). `source` names
-    the producer input (a file's content hash, a live subscription) and `position` is
-    that input's index of the frame's last record, so a restarted producer resumes
-    exactly where Kafka ends.
+    per-message cost per frame rather than per tick (design.md, Frames).
+
+    `source` names the producer's input (a file's content, a subscription); `position` is
+    that input's index of the frame's last record and `batch` the index that began the
+    batch the frame was cut from. A restarted producer reads them back to skip exactly
+    what is already in Kafka (`producers.resume`).
     """
 
     symbol: str
     records: bytes
     source: str = ""
     position: UInt64 = 0
+    batch: UInt64 = 0

@@ -20,11 +20,19 @@ MARKET_DATA_SCHEMAS: Final = (
     "ohlcv-1m",
     "ohlcv-1h",
     "ohlcv-1d",
+    "ohlcv-eod",
     "definition",
     "statistics",
+    "status",
+    "imbalance",
     "mbo",
+    "mbp-10",
+    "cmbp-1",
+    "cbbo-1s",
+    "cbbo-1m",
+    "tcbbo",
 )
-"""Databento schemas with a `md.<schema>` topic."""
+"""Databento schemas with a `md.<schema>` topic: every record type ticklane.dbn knows."""
 
 BAR_INTERVALS: Final = ("1s", "1m", "5m")
 """Intervals of the bars the agents build, each on a `bars.<interval>` topic."""

@@ -1,0 +1,108 @@
+"""Read back, from Kafka itself, how far a producer source got before it stopped.
+
+Kafka is the checkpoint: no local state can disagree with it after a crash. For each
+topic-partition the tail is read backwards in windows until the start of the source's
+last batch there (see `producers.resume`). End offsets come from fetch responses, not
+ListOffsets: the development broker under-reports the latter after batched writes.
+"""
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Final
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from producers.resume import SeenFrame
+from ticklane import wire
+from ticklane.market import MarketFrame
+
+log = logging.getLogger(__name__)
+
+WINDOW: Final = 256
+MAX_SCAN: Final = 2_000_000
+"""Messages read back per partition at most before giving up the search with a warning."""
+
+
+class CheckpointError(RuntimeError):
+    """The tail of a topic could not be read."""
+
+
+def _read_range(
+    consumer: Consumer, topic: str, partition: int, start: int, *, end: int | None, timeout_s: float
+) -> list[tuple[int, MarketFrame | None]]:
+    """Messages from `start` up to `end` (exclusive) or the partition's end, decoded."""
+    consumer.assign([TopicPartition(topic, partition, start)])
+    out: list[tuple[int, MarketFrame | None]] = []
+    while True:
+        msg = consumer.poll(timeout_s)
+        if msg is None:
+            raise CheckpointError(f"no answer reading {topic}[{partition}] from offset {start}")
+        error = msg.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                return out
+            raise CheckpointError(f"reading {topic}[{partition}]: {error.str()}")
+        offset = msg.offset() or 0
+        if end is not None and offset >= end:
+            return out
+        value = msg.value()
+        try:
+            frame = wire.decode_as(value, MarketFrame) if isinstance(value, bytes) else None
+        except wire.WireError:
+            frame = None  # someone else's bytes: not ours, not our problem here
+        out.append((offset, frame))
+
+
+def last_batch(
+    consumer: Consumer, topic: str, partition: int, source: str, timeout_s: float = 10.0
+) -> list[SeenFrame]:
+    """This source's frames from its last batch in one topic-partition, oldest first."""
+    low, high = consumer.get_watermark_offsets(
+        TopicPartition(topic, partition), timeout=timeout_s, cached=False
+    )
+    if high <= low:
+        return []
+    end: int | None = None
+    start = max(low, high - WINDOW)
+    seen: list[SeenFrame] = []
+    scanned = 0
+    while True:
+        chunk = _read_range(consumer, topic, partition, start, end=end, timeout_s=timeout_s)
+        scanned += len(chunk)
+        ours = [
+            SeenFrame(f.symbol, f.position, f.batch) for _, f in chunk if f and f.source == source
+        ]
+        seen = ours + seen
+        if seen and seen[0].batch < seen[-1].batch:
+            batch = seen[-1].batch
+            return [f for f in seen if f.batch == batch]
+        if start <= low:
+            return seen
+        if scanned >= MAX_SCAN:
+            log.warning(
+                "gave up looking for source %s in %s[%d] after %d messages; "
+                "treating what was found as its last batch",
+                source,
+                topic,
+                partition,
+                scanned,
+            )
+            return seen
+        end, start = start, max(low, start - WINDOW * 4)
+
+
+def read_tails(
+    consumer_config: Mapping[str, Any], partitions: Mapping[str, int], source: str
+) -> dict[tuple[str, int], list[SeenFrame]]:
+    """Every topic-partition's last batch of this source's frames."""
+    consumer = Consumer(
+        dict(consumer_config) | {"enable.partition.eof": True, "enable.auto.commit": False}
+    )
+    try:
+        return {
+            (topic, p): last_batch(consumer, topic, p, source)
+            for topic, count in partitions.items()
+            for p in range(count)
+        }
+    finally:
+        consumer.close()

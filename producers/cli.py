@@ -1,0 +1,114 @@
+"""`ticklane produce ...`: run a market-data source into the md.* topics."""
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from prometheus_client import start_http_server
+
+from producers.files import DbnFileError
+from producers.framing import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, FrameLimits
+from producers.pipeline import ProducerError, parse_speed, produce_file
+from producers.sink import DeliveryError
+from ticklane.cli import ConfigOption, bootstrap_or_exit, err, fail, settings_or_exit
+
+log = logging.getLogger(__name__)
+
+produce_app = typer.Typer(
+    help="Run a market-data source into the md.* topics.", no_args_is_help=True
+)
+
+MaxRecords = Annotated[
+    int, typer.Option("--max-frame-records", min=1, help="Most records in one frame.")
+]
+MaxBytes = Annotated[
+    int, typer.Option("--max-frame-bytes", min=64, help="Most bytes in one frame.")
+]
+MetricsPort = Annotated[
+    int | None, typer.Option("--metrics-port", min=1, max=65535, help="Serve /metrics here.")
+]
+
+
+def _stop_flag() -> threading.Event:
+    """Set by SIGTERM or Ctrl-C: finish the batch in hand, flush, exit."""
+    stopped = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopped.set())
+    return stopped
+
+
+@produce_app.command("file")
+def produce_file_command(
+    path: Annotated[Path, typer.Argument(help="A DBN file, plain or zstd-compressed.")],
+    config: ConfigOption = None,
+    speed: Annotated[
+        str, typer.Option(help="max, realtime, or a multiple of real time such as 10x.")
+    ] = "max",
+    max_frame_records: MaxRecords = DEFAULT_MAX_RECORDS,
+    max_frame_bytes: MaxBytes = DEFAULT_MAX_BYTES,
+    metrics_port: MetricsPort = None,
+) -> None:
+    """Replay a DBN file; run it again after a crash and it continues where Kafka ends."""
+    settings = settings_or_exit(config)
+    bootstrap_or_exit(settings)
+    try:
+        factor = parse_speed(speed)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    if not path.is_file():
+        fail(f"{path} is not a file", 2)
+    if metrics_port:
+        start_http_server(metrics_port)
+    stopped = _stop_flag()
+    try:
+        report = produce_file(
+            path,
+            settings,
+            limits=FrameLimits(max_frame_records, max_frame_bytes),
+            speed=factor,
+            stop=stopped.is_set,
+        )
+    except DbnFileError as exc:
+        fail(f"{exc}; every record before it was produced")
+    except (ProducerError, DeliveryError) as exc:
+        fail(str(exc))
+    rate = report.records / report.seconds if report.seconds else 0.0
+    err.print(
+        f"{path}: {report.records:,} records read, {report.published:,} produced in "
+        f"{report.frames:,} frames, {report.skipped_written:,} already in Kafka; "
+        f"{rate:,.0f} records/s"
+        + (f"; quality findings {report.quality}" if report.quality else "")
+        + (
+            f"; {report.unmapped_instruments} instrument(s) without a symbol"
+            if report.unmapped_instruments
+            else ""
+        ),
+        highlight=False,
+    )
+
+
+def synth_command(
+    out: Annotated[Path, typer.Option("--out", help="File to write (.dbn or .dbn.zst).")],
+    symbols: Annotated[int, typer.Option(min=1, help="Underlyings to generate.")] = 10,
+    minutes: Annotated[int, typer.Option(min=1, help="Minutes of trading from the start.")] = 30,
+    seed: Annotated[int, typer.Option(min=0, help="Same seed, same bytes.")] = 1,
+    options: Annotated[
+        bool, typer.Option(help="Add a same-day option chain on the first underlying.")
+    ] = True,
+) -> None:
+    """Write seeded synthetic DBN data (marked SYNTH.TICKLANE) for demos and benchmarks."""
+    from producers.synth import generate  # noqa: PLC0415 - pulls in the calendar library
+
+    try:
+        summary = generate(out, symbols=symbols, minutes=minutes, seed=seed, options=options)
+    except ValueError as exc:
+        fail(str(exc), 2)
+    err.print(
+        f"{out}: {summary.records:,} synthetic records "
+        + ", ".join(f"{n:,} {schema}" for schema, n in summary.counts.items())
+        + f"; {len(summary.symbols)} underlyings, {len(summary.option_symbols)} options",
+        highlight=False,
+    )

@@ -1,0 +1,207 @@
+"""DBN files (plain or zstd) read as a stream of version-3 records, with damage located.
+
+The file is never loaded whole: it is decompressed and decoded in chunks. Older DBN
+versions are upgraded to version 3 by the databento SDK's own decoder, so every frame on
+Kafka has one layout. A truncated or corrupted file raises `DbnFileError` naming the file
+and the byte offset; every record before the damage has been yielded, nothing after is.
+"""
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+import databento_dbn as dbn
+import zstandard
+
+from ticklane.dbn import SUPPORTED_RTYPES, record_dtype
+
+CHUNK: Final = 1 << 20
+_ZSTD_MAGIC: Final = b"\x28\xb5\x2f\xfd"
+_CONTROL_RTYPES: Final = frozenset(
+    int(r) for r in (dbn.RType.ERROR, dbn.RType.SYMBOL_MAPPING, dbn.RType.SYSTEM)
+)
+
+
+class DbnFileError(Exception):
+    """A DBN file that cannot be read past some point."""
+
+    def __init__(self, path: Path, offset: int, reason: str, *, compressed: bool) -> None:
+        where = "decompressed byte offset" if compressed else "byte offset"
+        super().__init__(f"{path}: {reason} at {where} {offset}")
+        self.path = path
+        self.offset = offset
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Records decoded together: raw v3 bytes per record, in file order."""
+
+    records: list[bytes]
+    first_index: int
+
+
+def source_id(metadata_bytes: bytes) -> str:
+    """A file source's identity: its metadata header, whatever the file is named."""
+    return "file:" + hashlib.blake2b(metadata_bytes, digest_size=12).hexdigest()
+
+
+def _is_panic(exc: BaseException) -> bool:
+    # The SDK's Rust decoder can panic on malformed input; pyo3 raises that as a
+    # BaseException subclass named PanicException, not an Exception.
+    return type(exc).__name__ == "PanicException"
+
+
+class DbnFile:
+    """Streams one DBN file's records, upgraded to DBN version 3."""
+
+    def __init__(self, path: Path, chunk_size: int = CHUNK) -> None:
+        self.path = path
+        self._chunk_size = chunk_size
+        self.metadata: Any = None
+        self.source = ""
+        self.compressed = False
+        # The stub types the enum member as int; the runtime wants the enum itself.
+        upgrade: Any = dbn.VersionUpgradePolicy.UPGRADE_TO_V3
+        self._decoder = dbn.DBNDecoder(upgrade_policy=upgrade)
+        self._fed = 0
+        self._input_version: int | None = None
+
+    def _fail(self, reason: str, offset: int | None = None) -> DbnFileError:
+        if offset is None:
+            offset = self._fed - len(self._decoder.buffer())
+        return DbnFileError(self.path, offset, reason, compressed=self.compressed)
+
+    def _chunks(self, fh: BinaryIO) -> Iterator[bytes]:
+        head = fh.read(4)
+        fh.seek(0)
+        self.compressed = head == _ZSTD_MAGIC
+        if not self.compressed:
+            while chunk := fh.read(self._chunk_size):
+                yield chunk
+            return
+        decompressor = zstandard.ZstdDecompressor()
+        obj: Any = None  # the zstd frame being read; a file may hold several back to back
+        while data := fh.read(self._chunk_size):
+            while data:
+                if obj is None:
+                    obj = decompressor.decompressobj()
+                try:
+                    out = obj.decompress(data)
+                except zstandard.ZstdError as exc:
+                    raise self._fail(f"corrupt zstd data ({exc})", self._fed) from None
+                if out:
+                    yield out
+                data, obj = (obj.unused_data, None) if obj.eof else (b"", obj)
+        if obj is not None:
+            raise self._fail("truncated zstd stream (the file ends inside a frame)", self._fed)
+
+    def batches(self) -> Iterator[Batch]:
+        """Yield the file's data records in order, a decoded chunk at a time."""
+        index = 0
+        with self.path.open("rb") as fh:
+            for chunk in self._chunks(fh):
+                self._fed += len(chunk)
+                for raw in self._decode(chunk):
+                    yield Batch(raw, index)
+                    index += len(raw)
+        leftover = len(self._decoder.buffer())
+        if self.metadata is None:
+            raise self._fail("no DBN metadata header (empty or not a DBN file)", 0)
+        if leftover:
+            raise self._fail(f"truncated: the last {leftover} bytes are not a whole record")
+
+    def _decode(self, chunk: bytes) -> Iterator[list[bytes]]:
+        if self._input_version is None and len(chunk) >= 4 and chunk[:3] == b"DBN":
+            self._input_version = chunk[3]
+        pending = bytes(self._decoder.buffer()) + chunk
+        start = self._fed - len(pending)
+        try:
+            self._decoder.write(chunk)
+            records = self._decoder.decode()
+        except BaseException as exc:
+            if not (isinstance(exc, Exception) or _is_panic(exc)):
+                raise
+            # The decoder drops a whole chunk on the first bad record; salvage the good
+            # records before it one at a time, then report where the damage starts.
+            good, offset = self._salvage(pending, start)
+            if good:
+                yield good
+            raise self._fail(f"undecodable DBN ({exc})", offset) from None
+        if records and self.metadata is None:
+            self.metadata = records[0]
+            if not isinstance(self.metadata, dbn.Metadata):
+                raise self._fail("no DBN metadata header", 0)
+            self.source = source_id(bytes(self.metadata))
+            records = records[1:]
+        raw = [bytes(r) for r in records]
+        bad = next((i for i, data in enumerate(raw) if not _plausible(data)), None)
+        if bad is None:
+            if raw:
+                yield raw
+            return
+        # Yield what came before the damage, then stop: nothing after it is trusted.
+        if bad:
+            yield raw[:bad]
+        consumed = self._fed - len(self._decoder.buffer())
+        offset = consumed - sum(len(r) for r in raw[bad:])
+        rtype, length = raw[bad][1], len(raw[bad])
+        raise self._fail(f"record of type 0x{rtype:02x} with impossible length {length}", offset)
+
+    def _salvage(self, pending: bytes, start: int) -> tuple[list[bytes], int]:
+        offset = 0
+        if self.metadata is None:
+            offset = self._salvage_metadata(pending)
+            if offset == 0:
+                return [], start
+        upgrade: Any = dbn.VersionUpgradePolicy.UPGRADE_TO_V3
+        decoder = dbn.DBNDecoder(
+            has_metadata=False, input_version=self._input_version, upgrade_policy=upgrade
+        )
+        good: list[bytes] = []
+        while offset + 16 <= len(pending):
+            length = pending[offset] * 4
+            if length < 16 or offset + length > len(pending):
+                break
+            try:
+                decoder.write(pending[offset : offset + length])
+                raw = [bytes(r) for r in decoder.decode()]
+            except BaseException as exc:
+                if isinstance(exc, Exception) or _is_panic(exc):
+                    break
+                raise
+            if not all(_plausible(r) for r in raw):
+                break
+            good += raw
+            offset += length
+        return good, start + offset
+
+    def _salvage_metadata(self, pending: bytes) -> int:
+        """Decode the metadata header alone; its size, or 0 if it is damaged itself."""
+        if len(pending) < 8 or pending[:3] != b"DBN":
+            return 0
+        size = 8 + int.from_bytes(pending[4:8], "little")
+        upgrade: Any = dbn.VersionUpgradePolicy.UPGRADE_TO_V3
+        decoder = dbn.DBNDecoder(upgrade_policy=upgrade)
+        try:
+            decoder.write(pending[:size])
+            decoded = decoder.decode()
+        except BaseException as exc:
+            if isinstance(exc, Exception) or _is_panic(exc):
+                return 0
+            raise
+        if not decoded or not isinstance(decoded[0], dbn.Metadata):
+            return 0
+        self.metadata = decoded[0]
+        self.source = source_id(bytes(self.metadata))
+        return size
+
+
+def _plausible(record: bytes) -> bool:
+    """A decoded record whose type is known and whose length fits that type."""
+    rtype = record[1]
+    if rtype in _CONTROL_RTYPES:
+        return True
+    return rtype in SUPPORTED_RTYPES and len(record) == record_dtype(rtype).itemsize

@@ -1,0 +1,90 @@
+"""Adaptive framing: the records that arrived together for a symbol become one Kafka message.
+
+Pure logic. The producer hands over one batch at a time — whatever its source delivered
+together — and gets back frames, one per (topic, symbol, record type), split when they
+exceed the caps. At low rates a batch is one record and a frame is one record; under
+load or in fast replay frames grow, and every consumer pays per frame, not per record.
+"""
+
+from dataclasses import dataclass, field
+from typing import Final
+
+DEFAULT_MAX_RECORDS: Final = 500
+DEFAULT_MAX_BYTES: Final = 256 * 1024
+
+
+@dataclass(frozen=True)
+class FrameLimits:
+    """Caps on one frame; a symbol's larger batch is split into several frames, in order."""
+
+    max_records: int = DEFAULT_MAX_RECORDS
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+    def __post_init__(self) -> None:
+        if self.max_records < 1 or self.max_bytes < 1:
+            raise ValueError(f"frame limits must be positive, got {self}")
+
+
+@dataclass(frozen=True)
+class OutFrame:
+    """A frame ready to produce: its topic, symbol, records and source indices."""
+
+    topic: str
+    symbol: str
+    records: bytes
+    count: int
+    first: int
+    position: int
+    """Source index of the frame's last record."""
+
+
+@dataclass
+class _Group:
+    topic: str
+    symbol: str
+    chunks: list[list[bytes]] = field(default_factory=list)
+    firsts: list[int] = field(default_factory=list)
+    lasts: list[int] = field(default_factory=list)
+    size: int = 0
+
+
+class Framer:
+    """Collects one batch of records and cuts it into frames per (topic, symbol, record type)."""
+
+    def __init__(self, limits: FrameLimits) -> None:
+        self._limits = limits
+        self._groups: dict[tuple[str, str, int], _Group] = {}
+        self.pending = 0
+
+    def add(self, topic: str, symbol: str, index: int, record: bytes) -> None:
+        """Add one raw DBN record at source index `index` (indices must increase)."""
+        key = (topic, symbol, record[1])
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(topic, symbol)
+        limits = self._limits
+        if (
+            not group.chunks
+            or len(group.chunks[-1]) >= limits.max_records
+            or group.size + len(record) > limits.max_bytes
+        ):
+            group.chunks.append([])
+            group.firsts.append(index)
+            group.lasts.append(index)
+            group.size = 0
+        group.chunks[-1].append(record)
+        group.lasts[-1] = index
+        group.size += len(record)
+        self.pending += 1
+
+    def drain(self) -> list[OutFrame]:
+        """The batch's frames, ordered by their first record, so each symbol keeps its order."""
+        frames = [
+            OutFrame(group.topic, group.symbol, b"".join(chunk), len(chunk), first, last)
+            for group in self._groups.values()
+            for chunk, first, last in zip(group.chunks, group.firsts, group.lasts, strict=True)
+        ]
+        self._groups.clear()
+        self.pending = 0
+        frames.sort(key=lambda f: f.first)
+        return frames

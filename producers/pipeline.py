@@ -1,0 +1,242 @@
+"""The producer loop: a source's records → routing → resume check → frames → Kafka.
+
+I/O lives here and in the adapters it calls; the decisions (routing, framing, what to
+skip after a restart, quality findings) are the pure modules beside it.
+"""
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from producers import metrics
+from producers.checkpoint import read_tails
+from producers.files import DbnFile
+from producers.framing import FrameLimits
+from producers.planner import FramePlanner, PlannedFrame
+from producers.quality import QualityTracker
+from producers.resume import ResumeState
+from producers.routing import Router
+from producers.sink import KafkaSink
+from producers.symbology import SymbolMap
+from ticklane import kafka
+from ticklane.dbn import rtype_name
+from ticklane.market import MarketFrame
+from ticklane.settings import Settings
+from ticklane.topic_admin import TopicAdmin
+from ticklane.topics import catalogue
+
+log = logging.getLogger(__name__)
+
+_DEFINITION: Final = 0x13
+Stop = Callable[[], bool]
+
+
+class ProducerError(RuntimeError):
+    """The producer cannot start or continue (topics, Kafka, input)."""
+
+
+def parse_speed(text: str) -> float | None:
+    """`max` → None (as fast as possible), `realtime` → 1.0, `10x` → 10.0."""
+    value = text.strip().lower()
+    if value == "max":
+        return None
+    if value == "realtime":
+        return 1.0
+    if value.endswith("x"):
+        try:
+            factor = float(value[:-1])
+        except ValueError:
+            factor = 0.0
+        if factor > 0:
+            return factor
+    raise ValueError(f"speed {text!r} is not max, realtime or a factor like 10x")
+
+
+@dataclass
+class Report:
+    """What one producer run did."""
+
+    source: str = ""
+    records: int = 0
+    published: int = 0
+    skipped_written: int = 0
+    frames: int = 0
+    quality: dict[str, int] = field(default_factory=dict)
+    unmapped_instruments: int = 0
+    seconds: float = 0.0
+
+
+def paced(
+    batches: Iterable[tuple[Sequence[bytes], int]],
+    factor: float,
+    *,
+    from_index: int = 0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[tuple[list[bytes], int]]:
+    """Re-cut batches so records leave at `factor` times the pace of their ts_event.
+
+    Records due together stay together (one frame per symbol); definitions are never held
+    back, nor records before `from_index` (a restart's catch-up). Data time is the running
+    maximum of ts_event, so a late record waits for nothing.
+    """
+    origin: tuple[int, float] | None = None
+    data_time = 0
+    for records, first_index in batches:
+        pending: list[bytes] = []
+        start = first_index
+        for offset, record in enumerate(records):
+            if record[1] != _DEFINITION and first_index + offset >= from_index:
+                data_time = max(data_time, int.from_bytes(record[8:16], "little"))
+                if origin is None:
+                    origin = (data_time, clock())
+                delay = origin[1] + (data_time - origin[0]) / 1e9 / factor - clock()
+                if delay > 0:
+                    if pending:
+                        yield pending, start
+                    pending, start = [], first_index + offset
+                    sleep(delay)
+            pending.append(record)
+        if pending:
+            yield pending, start
+
+
+class Producer:
+    """Runs one source into Kafka, resuming exactly where Kafka ends."""
+
+    def __init__(self, settings: Settings, limits: FrameLimits) -> None:
+        self._settings = settings
+        self._limits = limits
+        self._bootstrap = kafka.bootstrap_servers(settings)
+        self._specs = {
+            spec.base: spec for spec in catalogue(settings.topics) if spec.base.startswith("md.")
+        }
+        self._partitions = self._ensure_topics()
+        self._sink = KafkaSink(
+            kafka.producer_config(settings.kafka, self._bootstrap, linger_ms=5), self._partitions
+        )
+
+    def _ensure_topics(self) -> dict[str, int]:
+        admin = TopicAdmin(kafka.client_config(self._settings.kafka, self._bootstrap))
+        checks = admin.ensure(self._specs.values(), self._settings.topics.replication_factor)
+        drift = [c for c in checks if c.is_error]
+        if drift:
+            raise ProducerError(
+                "market-data topics differ from the catalogue: "
+                + ", ".join(f"{c.spec.name} ({c.detail})" for c in drift)
+            )
+        return {spec.name: spec.partitions for spec in self._specs.values()}
+
+    def resume_state(self, source: str, topics: Iterable[str]) -> ResumeState:
+        """What Kafka already holds from this source, read from the topics' tails."""
+        config = kafka.consumer_config(
+            self._settings.kafka, self._bootstrap, f"ticklane-resume-{source}"
+        )
+        wanted = {t: self._partitions[t] for t in topics}
+        return ResumeState.from_tails(read_tails(config, wanted, source))
+
+    def topic_names(self) -> dict[str, str]:
+        """Catalogue base name → full topic name, for the md.* topics."""
+        return {base: spec.name for base, spec in self._specs.items()}
+
+    def send(self, planned: Sequence[PlannedFrame], source: str) -> int:
+        """Produce planned frames; definitions first and acknowledged before the data."""
+        definitions = [p for p in planned if p.frame.records[1] == _DEFINITION]
+        for group in (definitions, [p for p in planned if p.frame.records[1] != _DEFINITION]):
+            for item in group:
+                frame = item.frame
+                message = MarketFrame(
+                    frame.symbol, frame.records, source, frame.position, item.batch
+                )
+                self._sink.send(frame.topic, message, frame.count)
+                metrics.FRAMES_OUT.labels(frame.topic).inc()
+            if group is definitions and definitions:
+                self._sink.flush()
+        metrics.QUEUE_DEPTH.set(self._sink.queued)
+        return len(planned)
+
+    def flush(self) -> None:
+        """Wait for every frame to be acknowledged."""
+        self._sink.flush()
+        metrics.QUEUE_DEPTH.set(0)
+
+    @property
+    def sink(self) -> KafkaSink:
+        """The Kafka sink (for its delivery counters)."""
+        return self._sink
+
+
+def produce_file(
+    path: Path,
+    settings: Settings,
+    *,
+    limits: FrameLimits | None = None,
+    speed: float | None = None,
+    stop: Stop = lambda: False,
+) -> Report:
+    """Replay a DBN file into the md.* topics; a restart continues exactly where Kafka ends.
+
+    Raises `producers.files.DbnFileError` for a damaged file after producing (and
+    flushing) every record before the damage.
+    """
+    started = time.monotonic()
+    limits = limits or FrameLimits()
+    producer = Producer(settings, limits)
+    dbn_file = DbnFile(path)
+    batches = dbn_file.batches()
+    first = next(batches, None)  # reads the metadata header: the source's identity
+    report = Report(source=dbn_file.source)
+    if first is None:
+        return report
+    schema = dbn_file.metadata.schema
+    names = producer.topic_names()
+    router = Router(_symbols(dbn_file.metadata), names, schema)
+    topics = [names[f"md.{schema}"]] if f"md.{schema}" in names else list(names.values())
+    resume = producer.resume_state(dbn_file.source, topics)
+    if not resume.empty:
+        log.info("resuming %s: records up to index %d may be in Kafka", path, resume.last_index())
+    planner = FramePlanner(router, producer.sink.partition, resume, limits)
+    quality = QualityTracker()
+    chain = _chain(first, batches)
+    try:
+        catch_up = resume.last_index() + 1
+        for records, first_index in paced(chain, speed, from_index=catch_up) if speed else chain:
+            _observe(records, quality, schema)
+            report.frames += producer.send(planner.plan(records, first_index), dbn_file.source)
+            report.records += len(records)
+            if stop():
+                log.info("stopping on request after %d records", report.records)
+                break
+    finally:
+        producer.flush()  # what was planned before an error still reaches Kafka
+        report.published = planner.stats.published
+        report.skipped_written = planner.stats.skipped_written
+        report.quality = {k.value: v for k, v in quality.counts.items()}
+        report.unmapped_instruments = len(router.unmapped)
+        report.seconds = time.monotonic() - started
+        metrics.SKIPPED_WRITTEN.inc(report.skipped_written)
+    return report
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[tuple[list[bytes], int]]:
+    yield first.records, first.first_index
+    for batch in rest:
+        yield batch.records, batch.first_index
+
+
+def _symbols(metadata: Any) -> SymbolMap:
+    symbols = SymbolMap()
+    symbols.add_metadata_mappings(metadata.mappings)
+    return symbols
+
+
+def _observe(records: Sequence[bytes], quality: QualityTracker, schema: str | None) -> None:
+    for record in records:
+        finding = quality.check(record)
+        if finding is not None:
+            metrics.QUALITY.labels(finding.value).inc()
+    if records:
+        metrics.RECORDS_IN.labels("file", schema or rtype_name(records[0][1])).inc(len(records))
