@@ -1,0 +1,181 @@
+"""Seeded synthetic market data written as a real DBN v3 file, for demos and benchmarks.
+
+`generate` writes definitions, MBP-1 top-of-book updates and trades for N underlyings
+(SYN000, SYN001, ...) and, on the first, an option chain expiring at that day's session
+close, all in one file ordered by ts_event that `databento.DBNStore.from_file` reads.
+The file is marked synthetic: dataset SYNTH.TICKLANE, publisher id 0 (no real venue) and
+exchange SYNX in every definition. Same arguments, same bytes: nothing reads the clock.
+
+The metadata's schema is None because the file mixes schemas, as a live stream does:
+iterating a DBNStore yields every record, and `to_df(schema=...)` / `to_ndarray(schema=...)`
+pick one schema (they refuse to guess without it).
+"""
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import databento_dbn as dbn
+import numpy as np
+import zstandard
+from databento_dbn.metadata import MappingInterval
+
+from producers.synth_book import BookOutput, simulate_underlying
+from producers.synth_instruments import (
+    OPTION_ID_BASE,
+    OptionSpec,
+    Underlying,
+    make_underlying,
+    option_chain,
+    option_definition,
+    session_close_ns,
+    underlying_definition,
+    utc_date,
+)
+from producers.synth_options import QUOTE_GRID_NS, quote_chain
+from producers.synth_records import (
+    DEFINITION_DTYPE,
+    MBP1_DTYPE,
+    TRADE_DTYPE,
+    Batch,
+    serialise,
+)
+
+DATASET: Final = "SYNTH.TICKLANE"  # DBN allows at most 15 characters
+DEFAULT_START_NS: Final = 1_719_840_600_000_000_000  # 2024-07-01 13:30 UTC, the NYSE open
+STRIKES_EACH_SIDE: Final = 10
+_MINUTE_NS: Final = 60_000_000_000
+_ORDER_SHIFT: Final = 40  # order keys: instrument block << 40 | position within it
+_ZSTD_LEVEL: Final = 3
+
+
+@dataclass(frozen=True)
+class SynthSummary:
+    """What `generate` wrote."""
+
+    path: Path
+    symbols: tuple[str, ...]  # underlyings, in instrument-id order
+    option_symbols: tuple[str, ...]
+    counts: Mapping[str, int]  # records per schema: definition, mbp-1, trades
+    start_ns: int
+    end_ns: int
+    expiration_ns: int | None  # the option chain's expiry, None without options
+
+    @property
+    def records(self) -> int:
+        """All records in the file."""
+        return sum(self.counts.values())
+
+
+@dataclass
+class _Interval:
+    """One mapping interval in the shape databento_dbn's Metadata takes."""
+
+    start_date: dt.date
+    end_date: dt.date
+    symbol: str
+
+
+@dataclass
+class _Mapping:
+    """A raw symbol and its instrument id over the file's days."""
+
+    raw_symbol: str
+    intervals: Sequence[MappingInterval]
+
+
+def _validate(symbols: int, minutes: int, seed: int) -> None:
+    """Refuse arguments that cannot describe a session."""
+    if symbols < 1:
+        raise ValueError(f"symbols must be at least 1, got {symbols}")
+    if minutes < 1:
+        raise ValueError(f"minutes must be at least 1, got {minutes}")
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+
+
+def _chain(underlying: Underlying, start_ns: int) -> list[OptionSpec]:
+    """The same-day chain on `underlying`, which must still have time to trade."""
+    expiration = session_close_ns(utc_date(start_ns))
+    if start_ns + 2 * QUOTE_GRID_NS >= expiration:
+        raise ValueError("start is at or after the session close: today's options have expired")
+    return option_chain(underlying, expiration, STRIKES_EACH_SIDE, OPTION_ID_BASE)
+
+
+def _definitions(underlyings: list[Underlying], chain: list[OptionSpec], ts: int) -> Batch:
+    """Definition records of every instrument, at the start, before any of their data."""
+    blobs = [underlying_definition(u, ts, ts + 50_000 + i) for i, u in enumerate(underlyings)]
+    base = len(blobs)
+    blobs += [option_definition(o, ts, ts + 50_000 + base + i) for i, o in enumerate(chain)]
+    records = np.frombuffer(b"".join(blobs), dtype=DEFINITION_DTYPE).copy()
+    return Batch(records, np.arange(len(records), dtype=np.int64))
+
+
+def _metadata(symbols: list[tuple[str, int]], start_ns: int, end_ns: int) -> dbn.Metadata:
+    """Header naming the synthetic dataset and mapping every raw symbol to its id."""
+    first, after = utc_date(start_ns), utc_date(end_ns - 1) + dt.timedelta(days=1)
+    mappings = [_Mapping(s, [_Interval(first, after, str(i))]) for s, i in symbols]
+    return dbn.Metadata(
+        dataset=DATASET,
+        start=start_ns,
+        end=end_ns,
+        stype_in=dbn.SType("raw_symbol"),
+        stype_out=dbn.SType("instrument_id"),
+        schema=None,  # mixed: definitions, mbp-1 and trades
+        symbols=[s for s, _ in symbols],
+        mappings=mappings,
+        ts_out=False,
+    )
+
+
+def _write(path: Path, blob: bytes) -> None:
+    """Write the file, zstd-compressed when its name ends in .zst."""
+    if path.suffix == ".zst":
+        # One frame at a fixed level, no threads: the output is a function of the input.
+        blob = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(blob)
+    path.write_bytes(blob)
+
+
+def generate(
+    path: Path,
+    *,
+    symbols: int,
+    minutes: int,
+    seed: int,
+    start_ns: int | None = None,
+    options: bool = True,
+) -> SynthSummary:
+    """Write `minutes` of synthetic data for `symbols` underlyings to `path` (DBN v3)."""
+    _validate(symbols, minutes, seed)
+    start = DEFAULT_START_NS if start_ns is None else start_ns
+    end = start + minutes * _MINUTE_NS
+    underlyings = [make_underlying(seed, i, utc_date(start)) for i in range(symbols)]
+    chain = _chain(underlyings[0], start) if options else []
+    books: list[BookOutput] = [
+        simulate_underlying(u, seed, start, end, (i + 1) << _ORDER_SHIFT)
+        for i, u in enumerate(underlyings)
+    ]
+    quotes = [b.mbp1 for b in books]
+    if chain:
+        quotes.append(quote_chain(chain, books[0], seed, end, (symbols + 1) << _ORDER_SHIFT))
+    definitions = _definitions(underlyings, chain, start)
+    trades = [b.trades for b in books]
+    body = serialise([[definitions], quotes, trades], [DEFINITION_DTYPE, MBP1_DTYPE, TRADE_DTYPE])
+    names = [(u.symbol, u.instrument_id) for u in underlyings]
+    names += [(o.symbol, o.instrument_id) for o in chain]
+    _write(Path(path), _metadata(names, start, end).encode() + body)
+    return SynthSummary(
+        path=Path(path),
+        symbols=tuple(u.symbol for u in underlyings),
+        option_symbols=tuple(o.symbol for o in chain),
+        counts={
+            "definition": len(definitions.records),
+            "mbp-1": sum(len(q.records) for q in quotes),
+            "trades": sum(len(t.records) for t in trades),
+        },
+        start_ns=start,
+        end_ns=end,
+        expiration_ns=chain[0].expiration if chain else None,
+    )
