@@ -1,0 +1,142 @@
+"""Target-position netting: the orders that take a position to the target a signal states.
+
+Pure: takes the ledger's position and working orders as numbers, returns orders with
+deterministic ids. A reversal is one order where the broker allows it (the old system's
+close-then-open was the failure this fixes); otherwise a two-step whose second leg is released
+only once the first has filled, decided from the ledger so that it survives a crash in between.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import msgspec
+
+from ticklane import ids
+from ticklane.trading import Order, OrderStatus, OrderType, Side, Signal, TimeInForce
+
+
+class BrokerCaps(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a broker lets one order do."""
+
+    can_reverse_in_one_order: bool
+    """Whether one order may close a position and open the opposite one (long 1 -> sell 2)."""
+
+
+class Leg(msgspec.Struct, frozen=True):
+    """One order of a plan: direction, size, its place in the plan, and whether it only closes."""
+
+    side: Side
+    quantity: int
+    leg: int
+    reduces_only: bool
+    """The leg only brings the position toward zero, never past it (allowed while REDUCING)."""
+
+
+def _sign(value: int) -> int:
+    return (value > 0) - (value < 0)
+
+
+def is_reducing(start: int, end: int) -> bool:
+    """Whether moving a position from `start` to `end` only reduces it: toward zero, not past."""
+    return abs(end) < abs(start) and _sign(end) in {0, _sign(start)}
+
+
+def _leg(start: int, end: int, leg: int) -> Leg:
+    side = Side.BUY if end > start else Side.SELL
+    return Leg(side=side, quantity=abs(end - start), leg=leg, reduces_only=is_reducing(start, end))
+
+
+def plan_legs(position: int, target: int, caps: BrokerCaps, pending: int = 0) -> list[Leg]:
+    """Legs that take `position + pending` to `target`; `pending` is the signed working quantity.
+
+    Netting from `position + pending` means a working order is counted as if it will fill, so a
+    repeated signal never doubles it. Zero delta gives no leg. A plan that crosses zero is one leg
+    when `caps` allow, else leg 0 to flat and leg 1 from flat to the target.
+    """
+    start = position + pending
+    if target == start:
+        return []
+    crosses = start != 0 and target != 0 and _sign(start) != _sign(target)
+    if crosses and not caps.can_reverse_in_one_order:
+        return [_leg(start, 0, 0), _leg(0, target, 1)]
+    return [_leg(start, target, 0)]
+
+
+def orders_for_signal(
+    signal: Signal,
+    position: int,
+    pending: int,
+    caps: BrokerCaps,
+    ts: int,
+    *,
+    order_type: OrderType = OrderType.MARKET,
+    time_in_force: TimeInForce = TimeInForce.DAY,
+) -> list[Order]:
+    """NEW orders that answer a signal, ids `client_order_id(signal_id, leg)`, stamped `ts`."""
+    return [
+        Order(
+            client_order_id=ids.client_order_id(signal.signal_id, leg.leg),
+            signal_id=signal.signal_id,
+            strategy=signal.strategy,
+            symbol=signal.symbol,
+            side=leg.side,
+            quantity=leg.quantity,
+            order_type=order_type,
+            status=OrderStatus.NEW,
+            ts_event=ts,
+            time_in_force=time_in_force,
+            leg=leg.leg,
+            instrument_id=signal.instrument_id,
+        )
+        for leg in plan_legs(position, signal.target_position, caps, pending)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class LegRelease:
+    """What to do with a signal's unsent legs: send these, abandon (cancel locally) those."""
+
+    send: tuple[Order, ...]
+    abandon: tuple[Order, ...]
+
+
+def release_legs(orders: Sequence[Order]) -> LegRelease:
+    """Decide a signal's NEW legs from its orders in the ledger: sent in turn, each after a fill.
+
+    A NEW leg is sent once every earlier leg is FILLED. If an earlier leg ended any other way
+    (cancelled, expired, rejected: the position is not where the plan assumed), the later legs
+    are abandoned rather than sent with a stale size; the next signal nets from the real position.
+    """
+    send: list[Order] = []
+    abandon: list[Order] = []
+    blocked = False
+    failed = False
+    for order in sorted(orders, key=lambda o: o.leg):
+        if order.status is OrderStatus.NEW:
+            if failed:
+                abandon.append(order)
+            elif not blocked:
+                send.append(order)
+            blocked = True  # a leg after this one waits for this one's fill
+        elif order.status in _FAILED:
+            failed = True
+        elif order.status is not OrderStatus.FILLED:
+            blocked = True  # still working
+    return LegRelease(tuple(send), tuple(abandon))
+
+
+_FAILED = frozenset({OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED})
+
+
+def pending_quantity(orders: Sequence[Order]) -> int:
+    """Signed quantity of orders not yet finished: unfilled remainder of working and unsent legs."""
+    total = 0
+    for order in orders:
+        if order.status in _FINISHED:
+            continue
+        remaining = order.quantity - order.filled_quantity
+        total += remaining if order.side is Side.BUY else -remaining
+    return total
+
+
+_FINISHED = frozenset({*_FAILED, OrderStatus.FILLED})
