@@ -112,3 +112,9 @@ def synth_command(
         + f"; {len(summary.symbols)} underlyings, {len(summary.option_symbols)} options",
         highlight=False,
     )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the producer commands to the `ticklane` command line."""
+    app.add_typer(produce_app, name="produce")
+    app.command("synth")(synth_command)

@@ -1,6 +1,7 @@
 """The `ticklane` command line: one entry point for every process and tool."""
 
 import contextlib
+import importlib
 import logging
 import os
 import signal
@@ -213,13 +214,15 @@ def topics_tail(
     sys.stdout.flush()
 
 
-def _add_process_commands() -> None:
-    # The processes' command groups live with the processes; imported here so one
-    # console script runs them all.
-    from producers.cli import produce_app, synth_command  # noqa: PLC0415 - import cycle
+_PROCESS_CLIS = ("producers.cli", "agents.cli", "executors.cli")
+"""Modules whose `register(app)` adds a process's commands to the one console script."""
 
-    app.add_typer(produce_app, name="produce")
-    app.command("synth")(synth_command)
+
+def _add_process_commands() -> None:
+    # The processes' commands live with the processes; imported here, late, because they
+    # import this module for its shared options and error helpers.
+    for name in _PROCESS_CLIS:
+        importlib.import_module(name).register(app)
 
 
 def main() -> None:
