@@ -1,8 +1,144 @@
 """`ticklane agents` and `ticklane backtest`: the agents' commands."""
 
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated, get_args
+
 import typer
+from prometheus_client import start_http_server
+
+from ticklane.cli import ConfigOption, bootstrap_or_exit, err, fail, settings_or_exit
+from ticklane.control import ParamValue
+from ticklane.settings import BarInterval, StrategyConfig
+
+EXIT_USAGE = 2
+
+
+def agents_command(
+    config: ConfigOption = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Worker processes to run; they share partitions.")
+    ] = 1,
+    worker_id: Annotated[
+        str, typer.Option(help="Names this worker's state directory, data_dir/agents/<id>.")
+    ] = "0",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Serve /metrics here (worker i: port + i)."),
+    ] = None,
+) -> None:
+    """Run agents worker(s): md.* frames → bars.* and signals, per-symbol state in RocksDB."""
+    settings = settings_or_exit(config)
+    bootstrap = bootstrap_or_exit(settings)
+    if workers > 1:
+        raise typer.Exit(_run_children(workers, worker_id, metrics_port))
+    from agents.roster import RosterError  # noqa: PLC0415 - Faust is slow to import
+    from agents.service import run_worker  # noqa: PLC0415
+
+    if metrics_port:
+        start_http_server(metrics_port)
+    state_dir = settings.data_dir / "agents" / worker_id
+    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_worker(settings, bootstrap, state_dir)
+    except RosterError as exc:
+        fail(f"agents.strategies: {exc}", EXIT_USAGE)
+
+
+def _run_children(workers: int, worker_id: str, metrics_port: int | None) -> int:
+    """Run `workers` single-worker processes with the same arguments; stop them together."""
+    base = _without_options(sys.argv[1:], ("--workers", "--worker-id", "--metrics-port"))
+    children = []
+    for i in range(workers):
+        args = [*base, "--worker-id", f"{worker_id}-{i}"]
+        if metrics_port:
+            args += ["--metrics-port", str(metrics_port + i)]
+        children.append(subprocess.Popen([sys.argv[0], *args]))  # noqa: S603
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return max(child.wait() for child in children)
+
+
+def _without_options(args: list[str], names: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg in names:
+            skip = True
+            continue
+        if not any(arg.startswith(name + "=") for name in names):
+            out.append(arg)
+    return out
+
+
+def _params(pairs: list[str]) -> dict[str, ParamValue]:
+    params: dict[str, ParamValue] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            fail(f"--param {pair!r}: expected NAME=VALUE", EXIT_USAGE)
+        params[name.strip()] = value.strip()
+    return params
+
+
+def backtest_command(
+    path: Annotated[Path, typer.Argument(help="A DBN file (.dbn or .dbn.zst).")],
+    strategy: Annotated[str, typer.Option(help="Strategy name (ema_cross, supertrend, ...).")],
+    out: Annotated[Path, typer.Option(help="Directory for bars.csv, indicators.csv, signals.csv.")],
+    param: Annotated[
+        list[str] | None, typer.Option(help="Strategy parameter NAME=VALUE; repeatable.")
+    ] = None,
+    bar_interval: Annotated[
+        str, typer.Option(help="Bars built from trades: " + ", ".join(get_args(BarInterval)))
+    ] = "1m",
+    source: Annotated[
+        str | None,
+        typer.Option(help="Records to take: trades, mbp-1 or ohlcv-*; default: the file's."),
+    ] = None,
+) -> None:
+    """Run a strategy over a DBN file in-process, as the agents would, and write CSV files."""
+    from agents.backtest import BacktestError, run_backtest, write_csvs  # noqa: PLC0415
+    from agents.roster import RosterError  # noqa: PLC0415
+    from agents.strategies.registry import registry  # noqa: PLC0415
+    from agents.ticks import SOURCE_RTYPES  # noqa: PLC0415
+    from producers.files import DbnFileError  # noqa: PLC0415
+
+    if bar_interval not in get_args(BarInterval):
+        fail(f"--bar-interval must be one of {', '.join(get_args(BarInterval))}", EXIT_USAGE)
+    if source is not None and source not in SOURCE_RTYPES:
+        fail(f"--source must be one of {', '.join(SOURCE_RTYPES)}", EXIT_USAGE)
+    if not path.is_file():
+        fail(f"{path} is not a file", EXIT_USAGE)
+    entry = StrategyConfig(
+        name=strategy,
+        params=_params(param or []),
+        bar_interval=bar_interval,  # type: ignore[arg-type]
+    )
+    try:
+        result = run_backtest(path, entry, registry(), source=source)
+    except RosterError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except (BacktestError, DbnFileError) as exc:
+        fail(str(exc))
+    counts = write_csvs(result, out)
+    err.print(
+        f"{path}: {result.records:,} records → {counts['bars']:,} bars, "
+        f"{counts['signals']:,} signals; written to {out}",
+        highlight=False,
+    )
 
 
 def register(app: typer.Typer) -> None:
-    """Add the agents' commands to the `ticklane` command line (none yet)."""
-    del app
+    """Add the agents' commands to the `ticklane` command line."""
+    app.command("agents")(agents_command)
+    app.command("backtest")(backtest_command)

@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ticklane.control import ParamValue
+
 CONFIG_ENV = "TICKLANE_CONFIG"
 BOOTSTRAP_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 
@@ -77,6 +79,55 @@ class TopicSettings(_Section):
         return value
 
 
+BarInterval = Literal["1s", "1m", "5m"]
+BarSource = Literal["trades", "mbp-1", "ohlcv-1s", "ohlcv-1m", "ohlcv-1h", "ohlcv-1d"]
+
+
+class StrategyConfig(_Section):
+    """One strategy run on some symbols: `[[agents.strategies]]` in the TOML file."""
+
+    name: str
+    """Registry name (`ema_cross`, `supertrend`, or a user's entry point)."""
+    symbols: tuple[str, ...] | Literal["*"] = "*"
+    """The symbols it runs on; `"*"` is every symbol not named by a list for this strategy."""
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    """Strategy parameters; `control` set_params commands override them at run time."""
+    bar_interval: BarInterval = "1m"
+    """Bars it is fed when bars are built from ticks (ignored for ohlcv-* sources)."""
+
+
+class AgentSettings(_Section):
+    """The agents process: which md.* topic feeds it and which strategies run per symbol."""
+
+    source: BarSource = "trades"
+    """trades or mbp-1 (bars are built from the trades), or an ohlcv-* schema (bars as given)."""
+    strategies: tuple[StrategyConfig, ...] = (StrategyConfig(name="ema_cross"),)
+    bar_intervals: tuple[BarInterval, ...] = ("1m",)
+    """Bars built and published to `bars.<interval>` besides those strategies need."""
+    app_id: str = "ticklane-agents"
+    """Faust app id: the consumer group and the prefix of the state changelog topic."""
+    commit_interval_s: float = Field(default=1.0, gt=0.0, le=60.0)
+    """How often consumed offsets are committed (a replay after a crash is skipped anyway)."""
+
+    @field_validator("strategies")
+    @classmethod
+    def _check_overlap(cls, value: tuple[StrategyConfig, ...]) -> tuple[StrategyConfig, ...]:
+        wildcard: set[str] = set()
+        listed: dict[str, set[str]] = {}
+        for entry in value:
+            if entry.symbols == "*":
+                if entry.name in wildcard:
+                    raise ValueError(f"strategy {entry.name!r} has two '*' entries")
+                wildcard.add(entry.name)
+                continue
+            seen = listed.setdefault(entry.name, set())
+            twice = seen.intersection(entry.symbols)
+            if twice:
+                raise ValueError(f"strategy {entry.name!r} lists {sorted(twice)} twice")
+            seen.update(entry.symbols)
+        return value
+
+
 class Settings(BaseSettings):
     """Everything a ticklane process can be configured with."""
 
@@ -86,6 +137,7 @@ class Settings(BaseSettings):
 
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicSettings = TopicSettings()
+    agents: AgentSettings = AgentSettings()
     data_dir: Path = Path(".ticklane")
     """Local state: embedded broker address and log, RocksDB tables, SQLite ledger."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

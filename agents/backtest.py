@@ -1,0 +1,208 @@
+"""`ticklane backtest`: the agents' engine over a DBN file, in-process, written out as CSV.
+
+The file is read and keyed by symbol exactly as the producer reads it into Kafka (the
+same reader and the same symbology), and each symbol's records go through the same
+`Engine` the Faust agents run, so a backtest's signals equal, id for id, those the
+Kafka path gives for the same file and configuration.
+"""
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+import msgspec
+
+from agents.engine import Engine, Outcome, SymbolEntry
+from agents.indicators import ATR, EMA, SMA, Supertrend
+from agents.roster import INTERVALS_NS, Roster, Slot
+from agents.strategies.registry import StrategyRegistry
+from agents.ticks import SOURCE_RTYPES, frame_bars, is_bars, trade_columns
+from producers.files import DbnFile
+from producers.routing import Router
+from producers.symbology import SymbolMap
+from ticklane.market import Bar
+from ticklane.settings import StrategyConfig
+from ticklane.topics import MARKET_DATA_SCHEMAS
+from ticklane.trading import Signal
+
+BAR_COLUMNS: Final = (
+    "ts_event",
+    "symbol",
+    "ts_open",
+    "interval_ns",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "vwap",
+    "trade_count",
+)
+SIGNAL_COLUMNS: Final = (
+    "ts_event",
+    "symbol",
+    "strategy",
+    "target_position",
+    "signal_id",
+    "sequence",
+    "reference_price",
+    "reason",
+)
+
+
+class BacktestError(ValueError):
+    """A file or request the backtest cannot run."""
+
+
+def indicator_values(state: Any) -> dict[str, float | None]:
+    """A strategy state's indicators, named by kind and parameters (`ema_12`, `supertrend_10_3`)."""
+    values: dict[str, float | None] = {}
+    if not isinstance(state, msgspec.Struct):
+        return values
+    for name in state.__struct_fields__:
+        ind = getattr(state, name)
+        if isinstance(ind, EMA):
+            values[f"ema_{ind.period}"] = ind.value
+        elif isinstance(ind, SMA):
+            values[f"sma_{ind.period}"] = ind.value
+        elif isinstance(ind, ATR):
+            values[f"atr_{ind.period}"] = ind.value
+        elif isinstance(ind, Supertrend):
+            label = f"supertrend_{ind.length}_{ind.multiplier:g}"
+            values[label] = ind.value
+            values[f"{label}_direction"] = float(ind.direction) if ind.ready else None
+    return values
+
+
+@dataclass
+class BacktestResult:
+    """Everything a backtest produced, in the order it was produced."""
+
+    bars: list[tuple[str, Bar]] = field(default_factory=list)
+    indicators: list[tuple[str, str, int, dict[str, float | None]]] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
+    records: int = 0
+
+
+def _frames(path: Path, source: str | None) -> Iterator[tuple[str, bytes]]:
+    """(symbol, records) per symbol per decoded batch of the file, records of one rtype."""
+    dbn_file = DbnFile(path)
+    router: Router | None = None
+    rtype: int | None = SOURCE_RTYPES.get(source) if source else None
+    for batch in dbn_file.batches():
+        if router is None:
+            schema = dbn_file.metadata.schema
+            symbols = SymbolMap()
+            symbols.add_metadata_mappings(dbn_file.metadata.mappings)
+            # Every md.* topic named as itself: the router then keys every record.
+            router = Router(symbols, {f"md.{s}": f"md.{s}" for s in MARKET_DATA_SCHEMAS}, schema)
+            if rtype is None:
+                name = str(schema) if schema is not None else "trades"
+                if name not in SOURCE_RTYPES:
+                    raise BacktestError(
+                        f"{path} holds {name} records; bars come from " + ", ".join(SOURCE_RTYPES)
+                    )
+                rtype = SOURCE_RTYPES[name]
+        grouped: dict[str, list[bytes]] = {}
+        for record in batch.records:
+            routed = router(record)  # control records too: they teach it symbols
+            if routed is not None and record[1] == rtype:
+                grouped.setdefault(routed[1], []).append(record)
+        for symbol, records in grouped.items():
+            yield symbol, b"".join(records)
+
+
+def run_backtest(
+    path: Path,
+    strategy: StrategyConfig,
+    registry: StrategyRegistry,
+    *,
+    source: str | None = None,
+) -> BacktestResult:
+    """Run one strategy over every symbol of a DBN file."""
+    result = BacktestResult()
+
+    def observe(symbol: str, slot: Slot, bar: Bar, state: Any) -> None:
+        result.indicators.append((symbol, slot.name, bar.ts_close, indicator_values(state)))
+
+    roster = Roster([strategy], registry)
+    interval = INTERVALS_NS[strategy.bar_interval]
+    engine = Engine(roster, publish_intervals=[interval], observer=observe)
+    entries: dict[str, SymbolEntry] = {}
+    for symbol, records in _frames(path, source):
+        entry = entries.get(symbol, SymbolEntry())
+        position = (0, entry.offset + 1)
+        outcome: Outcome | None
+        if is_bars(records):
+            bars = frame_bars(records)
+            outcome = engine.absorb_bars(symbol, entry, position, bars)
+            if outcome is not None:
+                result.bars += [(symbol, bar) for bar in bars]
+        else:
+            outcome = engine.absorb_trades(symbol, entry, position, trade_columns(records))
+            if outcome is not None:
+                result.bars += [(symbol, bar) for bar in outcome.bars]
+        if outcome is not None:
+            entries[symbol] = outcome.entry
+            result.signals += outcome.signals
+            result.records += outcome.ticks
+    return result
+
+
+def write_csvs(result: BacktestResult, out: Path) -> dict[str, int]:
+    """DIR/bars.csv, DIR/indicators.csv and DIR/signals.csv; returns rows written per file."""
+    out.mkdir(parents=True, exist_ok=True)
+    bars = sorted(result.bars, key=lambda item: (item[1].ts_close, item[0]))
+    with (out / "bars.csv").open("w", newline="") as fh:
+        writer = _writer(fh, BAR_COLUMNS)
+        for symbol, b in bars:
+            writer.writerow(
+                (
+                    b.ts_close,
+                    symbol,
+                    b.ts_event,
+                    b.interval_ns,
+                    b.open,
+                    b.high,
+                    b.low,
+                    b.close,
+                    b.volume,
+                    b.vwap,
+                    b.trade_count,
+                )
+            )
+    names: list[str] = []
+    for *_, values in result.indicators:
+        names += [name for name in values if name not in names]
+    rows = sorted(result.indicators, key=lambda item: (item[2], item[0]))
+    with (out / "indicators.csv").open("w", newline="") as fh:
+        writer = _writer(fh, ("ts_event", "symbol", "strategy", *names))
+        for symbol, strategy, ts, values in rows:
+            cells = ["" if values.get(n) is None else repr(values[n]) for n in names]
+            writer.writerow((ts, symbol, strategy, *cells))
+    signals = sorted(result.signals, key=lambda s: (s.ts_event, s.symbol, s.sequence))
+    with (out / "signals.csv").open("w", newline="") as fh:
+        writer = _writer(fh, SIGNAL_COLUMNS)
+        for s in signals:
+            price = "" if s.reference_price is None else s.reference_price
+            writer.writerow(
+                (
+                    s.ts_event,
+                    s.symbol,
+                    s.strategy,
+                    s.target_position,
+                    s.signal_id,
+                    s.sequence,
+                    price,
+                    s.reason,
+                )
+            )
+    return {"bars": len(bars), "indicators": len(rows), "signals": len(signals)}
+
+
+def _writer(fh: TextIO, header: tuple[str, ...]) -> Any:
+    writer = csv.writer(fh, lineterminator="\n")
+    writer.writerow(header)
+    return writer

@@ -1,0 +1,60 @@
+"""The agents' topics and table, declared once on the app, named from the topic catalogue.
+
+Values on every topic are ticklane wire messages, so Faust moves raw bytes and the
+agents decode with `ticklane.wire` themselves. The `symbols` table holds one
+`agents.engine.SymbolEntry` per symbol (msgpack bytes) in RocksDB, backed by a changelog
+topic with as many partitions as the md.* topics, so each entry lives where its symbol's
+frames are read.
+"""
+
+from dataclasses import dataclass
+
+from faust.types import TableT, TopicT
+
+from agents.app import AgentsApp
+from agents.roster import INTERVALS_NS
+from ticklane.settings import Settings
+from ticklane.topics import catalogue
+
+
+@dataclass(frozen=True)
+class Channels:
+    """Source md.* topic, output topics and the per-symbol state table of one app."""
+
+    source: TopicT
+    bars: dict[int, TopicT]
+    """bars.<interval> by interval in ns."""
+    signals: TopicT
+    dlq: TopicT
+    control_name: str
+    symbols: TableT[bytes, bytes]
+
+
+def declare(app: AgentsApp, settings: Settings) -> Channels:
+    """Declare the topics and the table on `app` (once per app)."""
+    names = {spec.base: spec.name for spec in catalogue(settings.topics)}
+    partitions = settings.topics.partitions
+
+    def topic(base: str, parts: int = partitions) -> TopicT:
+        return app.topic(
+            names[base],
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=parts,
+        )
+
+    return Channels(
+        source=topic(f"md.{settings.agents.source}"),
+        bars={ns: topic(f"bars.{name}") for name, ns in INTERVALS_NS.items()},
+        signals=topic("signals"),
+        dlq=topic("dlq", 1),
+        control_name=names["control"],
+        symbols=app.Table(
+            "symbols",
+            key_type=bytes,
+            value_type=bytes,
+            partitions=partitions,  # the app's raw key and value serializers apply
+        ),
+    )

@@ -1,0 +1,82 @@
+"""Reads the compacted `control` topic into a `ControlBook`, on a thread of its own.
+
+Every worker reads every command (no consumer group: the one partition is assigned, read
+from the beginning), so each applies the same commands whichever partitions it owns.
+`catch_up` reads what the topic holds before the worker consumes market data, so a
+command issued before start-up applies from the first frame.
+"""
+
+import logging
+import threading
+import time
+import uuid
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+
+from agents import metrics
+from agents.controls import ControlBook
+from ticklane import kafka, wire
+from ticklane.control import ControlCommand
+from ticklane.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+class ControlFeed:
+    """Applies control commands to a book as they arrive."""
+
+    def __init__(
+        self, book: ControlBook, settings: KafkaSettings, bootstrap: str, topic: str
+    ) -> None:
+        config = kafka.consumer_config(settings, bootstrap, f"ticklane-control-{uuid.uuid4().hex}")
+        self._consumer = Consumer(config)
+        self._tp = TopicPartition(topic, 0)
+        self._consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        self._book = book
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="control-feed", daemon=True)
+        self._position = 0
+
+    def catch_up(self, timeout_s: float = 30.0) -> int:
+        """Apply every command the topic holds now; return how many were applied."""
+        _, high = self._consumer.get_watermark_offsets(self._tp, timeout=timeout_s, cached=False)
+        deadline = time.monotonic() + timeout_s
+        applied = 0
+        while self._position < high and time.monotonic() < deadline:
+            applied += sum(self._apply(m) for m in self._consumer.consume(500, 0.1))
+        return applied
+
+    def start(self) -> None:
+        """Keep applying commands in the background until `stop`."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop reading and close the consumer."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._consumer.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for message in self._consumer.consume(500, 0.1):
+                self._apply(message)
+
+    def _apply(self, message: Message) -> bool:
+        if message.error() is not None:
+            log.warning("control topic: %s", message.error())
+            return False
+        self._position = (message.offset() or 0) + 1
+        value = message.value()
+        if value is None:
+            return False  # a compaction tombstone
+        try:
+            command = wire.decode_as(value, ControlCommand)
+        except wire.WireError as exc:
+            log.warning("control topic offset %s: %s; ignored", message.offset(), exc)
+            return False
+        applied = self._book.apply(command)
+        if applied:
+            metrics.CONTROL.inc()
+            log.info("control: %s %s/%s", command.action, command.strategy, command.symbol)
+        return applied

@@ -1,0 +1,216 @@
+"""Per-symbol processing shared by the Faust agents and the backtest: ticks → bars → signals.
+
+Pure: no Kafka, no Faust, no clock. One call absorbs one market-data frame of one symbol
+(its trades as parallel integer lists, or ready-made bars) into that symbol's
+`SymbolEntry`, the one value the agents store per symbol, and returns the new entry with
+the bars completed and the signals emitted. The backtest calls the same methods with the
+records of a file, so the two paths give the same bars and the same signal ids.
+
+The entry carries the position (partition, offset) of the last frame it absorbed; a frame
+at or before it is a replay and is skipped (design.md, "Replays are harmless").
+
+Bars close on the first tick of a later interval, never on a clock: the last bar of a
+stream stays open until more data comes (a backtest ends with it unreported), so a bar is
+complete on the Kafka path exactly when it is complete in a backtest of the same data.
+"""
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from agents.bars import BarBuilder, BarState
+from agents.controls import ControlBook, params_version
+from agents.roster import Roster, Slot
+from agents.strategies.base import Context
+from ticklane.control import ParamValue
+from ticklane.market import Bar
+from ticklane.trading import Signal
+
+log = logging.getLogger(__name__)
+
+
+class SlotState(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """One strategy's stored state on a symbol, with the parameters it was configured with."""
+
+    strategy: str
+    interval_ns: int
+    params_version: str
+    state: bytes
+    """`Strategy.encode_state` bytes; decoded only when a bar or new parameters arrive."""
+
+
+class SymbolEntry(msgspec.Struct, frozen=True, array_like=True):
+    """Everything the agents keep for one symbol: one table value, written once per frame."""
+
+    partition: int = -1
+    offset: int = -1
+    """Kafka position of the last frame absorbed; frames at or before it are replays."""
+    bars: tuple[BarState, ...] = ()
+    slots: tuple[SlotState, ...] = ()
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+_DECODER = msgspec.msgpack.Decoder(SymbolEntry)
+
+
+def encode_entry(entry: SymbolEntry) -> bytes:
+    """The entry as stored in the table."""
+    return _ENCODER.encode(entry)
+
+
+def decode_entry(raw: bytes | None) -> SymbolEntry:
+    """An entry back from the table; a symbol never seen gets an empty one."""
+    return SymbolEntry() if raw is None else _DECODER.decode(raw)
+
+
+@dataclass
+class Outcome:
+    """What absorbing one frame produced."""
+
+    entry: SymbolEntry
+    bars: list[Bar] = field(default_factory=list)
+    signals: list[Signal] = field(default_factory=list)
+    ticks: int = 0
+
+
+BarObserver = Callable[[str, Slot, Bar, Any], None]
+"""Called with (symbol, slot, bar, strategy state after the bar): the backtest's indicators."""
+
+
+class Engine:
+    """Runs the roster's strategies on each symbol's bars; one instance serves every symbol."""
+
+    def __init__(
+        self,
+        roster: Roster,
+        controls: ControlBook | None = None,
+        *,
+        publish_intervals: Iterable[int] = (),
+        observer: BarObserver | None = None,
+    ) -> None:
+        self._roster = roster
+        self._controls = controls or ControlBook()
+        self._publish = tuple(sorted(set(publish_intervals)))
+        self._observer = observer
+        self._intervals: dict[str, tuple[int, ...]] = {}
+        self._contexts: dict[str, Context] = {}
+        self._params: dict[tuple[str, str], tuple[int, str, Any]] = {}
+
+    def intervals(self, symbol: str) -> tuple[int, ...]:
+        """Bar intervals built for a symbol: those published plus those its strategies use."""
+        found = self._intervals.get(symbol)
+        if found is None:
+            used = {slot.interval_ns for slot in self._roster.slots(symbol)}
+            found = self._intervals[symbol] = tuple(sorted(used.union(self._publish)))
+        return found
+
+    def absorb_trades(
+        self,
+        symbol: str,
+        entry: SymbolEntry,
+        position: tuple[int, int],
+        trades: tuple[Sequence[int], Sequence[int], Sequence[int]],
+    ) -> Outcome | None:
+        """Absorb one frame's trades (ts_event, price, size columns); None for a replay."""
+        if _replayed(entry, position):
+            return None
+        ts, px, sz = trades
+        stored = {state.interval_ns: state for state in entry.bars}
+        built: dict[int, list[Bar]] = {}
+        states = []
+        for interval in self.intervals(symbol):
+            state = stored.get(interval)
+            builder = BarBuilder(interval) if state is None else BarBuilder.from_state(state)
+            built[interval] = builder.add_many(ts, px, sz)
+            states.append(builder.to_state())
+        slots, signals = self._run_slots(symbol, entry.slots, built.get)
+        bars = [bar for interval in self._publish for bar in built[interval]]
+        new = SymbolEntry(position[0], position[1], tuple(states), slots)
+        return Outcome(new, bars, signals, len(ts))
+
+    def absorb_bars(
+        self, symbol: str, entry: SymbolEntry, position: tuple[int, int], bars: list[Bar]
+    ) -> Outcome | None:
+        """Absorb ready-made bars (ohlcv-* input): every strategy gets them as they are."""
+        if _replayed(entry, position):
+            return None
+        slots, signals = self._run_slots(symbol, entry.slots, lambda _interval: bars)
+        new = SymbolEntry(position[0], position[1], entry.bars, slots)
+        return Outcome(new, [], signals, len(bars))
+
+    def _run_slots(
+        self,
+        symbol: str,
+        stored_slots: tuple[SlotState, ...],
+        bars_for: Callable[[int], list[Bar] | None],
+    ) -> tuple[tuple[SlotState, ...], list[Signal]]:
+        stored = {(s.strategy, s.interval_ns): s for s in stored_slots}
+        controls = self._controls
+        signals: list[Signal] = []
+        out = []
+        for slot in self._roster.slots(symbol):
+            previous = stored.get((slot.name, slot.interval_ns))
+            version, params = self._effective_params(slot, symbol)
+            bars = bars_for(slot.interval_ns) or []
+            enabled = controls.enabled(slot.name, symbol)
+            if (
+                previous is not None
+                and previous.params_version == version
+                and not (bars and enabled)
+            ):
+                out.append(previous)  # nothing to do: not even decoded
+                continue
+            strategy = slot.strategy
+            if previous is None:
+                state = strategy.initial_state(params)
+            else:
+                state = strategy.decode_state(previous.state)
+                if previous.params_version != version:
+                    state = strategy.reconfigure(state, params)
+            if enabled:
+                state = self._feed(symbol, slot, state, bars, signals)
+            out.append(
+                SlotState(slot.name, slot.interval_ns, version, strategy.encode_state(state))
+            )
+        return tuple(out), signals
+
+    def _feed(self, symbol: str, slot: Slot, state: Any, bars: list[Bar], out: list[Signal]) -> Any:
+        ctx = self._contexts.get(symbol)
+        if ctx is None:
+            ctx = self._contexts[symbol] = Context(symbol=symbol)
+        on_bar, observer = slot.strategy.on_bar, self._observer
+        for bar in bars:
+            state, signals = on_bar(state, bar, ctx)
+            if signals:
+                out += signals
+            if observer is not None:
+                observer(symbol, slot, bar, state)
+        return state
+
+    def _effective_params(self, slot: Slot, symbol: str) -> tuple[str, Any]:
+        """Config parameters under control overrides, parsed once per control version."""
+        key = (slot.name, symbol)
+        cached = self._params.get(key)
+        version_now = self._controls.version
+        if cached is not None and cached[0] == version_now:
+            return cached[1], cached[2]
+        raw: dict[str, ParamValue] = {**slot.params, **self._controls.params(slot.name, symbol)}
+        version = params_version(raw)
+        if cached is not None and cached[1] == version:
+            parsed = cached[2]
+        else:
+            try:
+                parsed = slot.strategy.parse_params(raw)
+            except ValueError as exc:
+                log.warning("ignoring control parameters for %s on %s: %s", slot.name, symbol, exc)
+                raw = dict(slot.params)
+                version, parsed = params_version(raw), slot.strategy.parse_params(raw)
+        self._params[key] = (version_now, version, parsed)
+        return version, parsed
+
+
+def _replayed(entry: SymbolEntry, position: tuple[int, int]) -> bool:
+    return entry.partition == position[0] and position[1] <= entry.offset

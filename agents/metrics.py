@@ -1,0 +1,21 @@
+"""Prometheus metrics of the agents process (served by `ticklane agents --metrics-port`)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+TICKS_IN = Counter("ticklane_agent_ticks", "Trades (or ohlcv bars) absorbed from md.* frames")
+FRAMES = Counter(
+    "ticklane_agent_frames", "md.* frames handled, by outcome (absorbed, replayed)", ["outcome"]
+)
+BARS_OUT = Counter("ticklane_agent_bars", "Bars published to bars.*", ["interval"])
+SIGNALS_OUT = Counter("ticklane_agent_signals", "Signals published", ["strategy"])
+DLQ = Counter("ticklane_agent_dlq", "Messages sent to the dlq topic, by source topic", ["topic"])
+CONTROL = Counter("ticklane_agent_control_commands", "Control commands applied")
+LATENCY = Histogram(
+    "ticklane_agent_frame_seconds",
+    "Time to absorb one frame: decode, bars, strategies, output delivery, state write",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+)
+STATE_BYTES = Gauge(
+    "ticklane_agent_state_bytes", "Bytes of per-symbol state this worker last wrote, all symbols"
+)
+SYMBOLS = Gauge("ticklane_agent_symbols", "Symbols whose state this worker has written")

@@ -1,0 +1,97 @@
+"""Which strategies run on which symbol, with which parameters and bars: from the settings.
+
+A `[[agents.strategies]]` entry with `symbols = "*"` runs on every symbol that no entry of
+the same strategy lists by name; a listed symbol takes its own entry's parameters and
+bar interval. So one strategy runs at most once per symbol and its signal ids (strategy,
+symbol, time) never collide.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from agents.strategies.base import AnyStrategy, Strategy
+from agents.strategies.registry import StrategyRegistry
+from ticklane.control import ParamValue
+from ticklane.settings import AgentSettings, StrategyConfig
+
+INTERVALS_NS: Final = {"1s": 1_000_000_000, "1m": 60_000_000_000, "5m": 300_000_000_000}
+"""Bar intervals the agents build, as named in settings and topics (`bars.1m`)."""
+INTERVAL_NAMES: Final = {ns: name for name, ns in INTERVALS_NS.items()}
+
+
+class RosterError(ValueError):
+    """A strategy entry that cannot run: unknown name, bad parameters, unsupported strategy."""
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One strategy on one symbol: the instance, its bar interval and its configured params."""
+
+    name: str
+    strategy: AnyStrategy
+    interval_ns: int
+    params: dict[str, ParamValue]
+
+
+def _bar_driven(strategy: AnyStrategy) -> bool:
+    # The agents feed completed bars; a strategy that needs ticks or other symbols'
+    # records (0DTE: option quotes and definitions) needs a driver that routes them.
+    overrides_tick = type(strategy).on_tick is not Strategy.on_tick
+    return not overrides_tick and not hasattr(strategy, "on_definition")
+
+
+class Roster:
+    """Strategy slots per symbol, validated once at start and cached per symbol."""
+
+    def __init__(self, entries: Iterable[StrategyConfig], registry: StrategyRegistry) -> None:
+        self._wildcard: list[StrategyConfig] = []
+        self._listed: dict[str, list[StrategyConfig]] = {}
+        self._strategies: dict[str, AnyStrategy] = {}
+        for entry in entries:
+            strategy = self._strategies.get(entry.name)
+            if strategy is None:
+                try:
+                    strategy = registry.create(entry.name)
+                except LookupError as exc:
+                    raise RosterError(str(exc)) from None
+                if not _bar_driven(strategy):
+                    raise RosterError(
+                        f"strategy {entry.name!r} needs ticks or other symbols' records; "
+                        "the per-symbol agents run bar-driven strategies only"
+                    )
+                self._strategies[entry.name] = strategy
+            try:
+                strategy.parse_params(entry.params)
+            except ValueError as exc:
+                raise RosterError(str(exc)) from None
+            if entry.symbols == "*":
+                self._wildcard.append(entry)
+            else:
+                for symbol in entry.symbols:
+                    self._listed.setdefault(symbol, []).append(entry)
+        self._cache: dict[str, tuple[Slot, ...]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: AgentSettings, registry: StrategyRegistry) -> "Roster":
+        """The roster the settings describe."""
+        return cls(settings.strategies, registry)
+
+    def strategy(self, name: str) -> AnyStrategy:
+        """The instance serving every symbol for a strategy name."""
+        return self._strategies[name]
+
+    def slots(self, symbol: str) -> tuple[Slot, ...]:
+        """The strategies that run on `symbol`, in settings order."""
+        cached = self._cache.get(symbol)
+        if cached is not None:
+            return cached
+        listed = self._listed.get(symbol, [])
+        names = {entry.name for entry in listed}
+        chosen = listed + [e for e in self._wildcard if e.name not in names]
+        slots = tuple(
+            Slot(e.name, self._strategies[e.name], INTERVALS_NS[e.bar_interval], dict(e.params))
+            for e in chosen
+        )
+        self._cache[symbol] = slots
+        return slots

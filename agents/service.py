@@ -1,0 +1,81 @@
+"""One agents worker: the app, its agent, the control feed and the metrics, wired and run.
+
+Several workers with the same settings (and each its own state directory) form one
+consumer group and share the md.* partitions; each symbol's state moves with its
+partition through the table's changelog.
+"""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from agents.app import AgentsApp, make_app
+from agents.channels import Channels, declare
+from agents.control_feed import ControlFeed
+from agents.controls import ControlBook
+from agents.engine import Engine
+from agents.frames import FrameHandler
+from agents.roster import INTERVALS_NS, Roster
+from agents.strategies.registry import registry
+from ticklane import kafka
+from ticklane.settings import Settings
+from ticklane.topic_admin import TopicAdmin
+from ticklane.topics import catalogue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A configured worker, ready to run."""
+
+    app: AgentsApp
+    channels: Channels
+    feed: ControlFeed
+
+
+def ensure_topics(settings: Settings, bootstrap: str) -> None:
+    """Create the topics the agents read and write if they are missing."""
+    wanted = {f"md.{settings.agents.source}", "signals", "control", "dlq"}
+    wanted |= {f"bars.{name}" for name in INTERVALS_NS}
+    specs = [spec for spec in catalogue(settings.topics) if spec.base in wanted]
+    admin = TopicAdmin(kafka.client_config(settings.kafka, bootstrap))
+    admin.ensure(specs, settings.topics.replication_factor)
+
+
+def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
+    """The app with its agent registered; raises RosterError for a bad strategy config."""
+    roster = Roster.from_settings(settings.agents, registry())
+    book = ControlBook()
+    publish = [INTERVALS_NS[name] for name in settings.agents.bar_intervals]
+    engine = Engine(roster, book, publish_intervals=publish)
+    app = make_app(settings, bootstrap, state_dir)
+    channels = declare(app, settings)
+    handler = FrameHandler(engine, channels, channels.symbols)
+
+    # concurrency=1: with more, Faust can commit past an event still in flight (design.md).
+    @app.agent(channels.source, concurrency=1)
+    async def absorb(stream: faust.StreamT[Any]) -> None:
+        async for event in stream.events():
+            await handler.handle(event.message)
+
+    feed = ControlFeed(book, settings.kafka, bootstrap, channels.control_name)
+    return Worker(app, channels, feed)
+
+
+def run_worker(settings: Settings, bootstrap: str, state_dir: Path) -> None:
+    """Run one worker until SIGTERM or Ctrl-C."""
+    ensure_topics(settings, bootstrap)
+    worker = build_worker(settings, bootstrap, state_dir)
+    applied = worker.feed.catch_up()
+    log.info("applied %d control command(s) before start", applied)
+    worker.feed.start()
+    try:
+        faust.Worker(
+            worker.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False
+        ).execute_from_commandline()
+    finally:
+        worker.feed.stop()
