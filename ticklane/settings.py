@@ -128,6 +128,62 @@ class AgentSettings(_Section):
         return value
 
 
+class LedgerSettings(_Section):
+    """Where the executor's order ledger lives."""
+
+    store: Literal["sqlite", "postgres"] = "sqlite"
+    sqlite_path: Path | None = None
+    """SQLite file; unset: `<data_dir>/executor/ledger.sqlite`."""
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    """NORMAL (WAL) survives a killed process; FULL also survives a power loss, slower."""
+    postgres_dsn: SecretStr | None = None
+    """libpq connection string, e.g. `host=127.0.0.1 dbname=test user=postgres`."""
+    postgres_schema: str = Field(default="ticklane", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    """Schema holding the ledger's tables; created if missing."""
+
+
+class PaperSettings(_Section):
+    """The paper venue: tick-level fills against md.* and its own durable record."""
+
+    data_dir: Path | None = None
+    """The venue's own store; unset: `<data_dir>/paper`."""
+    market_data: tuple[str, ...] = ("mbp-1",)
+    """md.* schemas it fills against; one schema keeps fills deterministic per symbol."""
+    fee_per_unit: int = Field(default=0, ge=0)
+    """Fee per contract or share, in 1e-9 currency units."""
+    slippage: int = Field(default=0, ge=0)
+    """Added against the order to market and stop fills, in 1e-9 price units."""
+    reverse_in_one_order: bool = True
+    """Whether one order may close a position and open the opposite one."""
+    tick_buffer: int = Field(default=100_000, ge=1)
+    """Recent ticks kept per symbol to fill an order whose signal time has passed."""
+    lose_answer_every: int = Field(default=0, ge=0)
+    """Fault injection: every Nth submit is recorded but its answer is lost (0: never)."""
+
+
+class ExecutorSettings(_Section):
+    """The executor: signals to orders, risk limits, ledger and broker."""
+
+    broker: Literal["paper"] = "paper"
+    group_id: str = "ticklane-executor"
+    """Consumer group whose committed offsets on `signals` the executor resumes from."""
+    max_position: int = Field(default=100, ge=0)
+    position_overrides: dict[str, int] = Field(default_factory=dict)
+    max_notional: int = Field(default=10_000_000 * 1_000_000_000, ge=0)
+    """Largest notional of one order, in 1e-9 currency units."""
+    max_orders_per_minute: int = Field(default=600, ge=0)
+    daily_loss_limit: int = Field(default=10_000 * 1_000_000_000, gt=0)
+    """Positive, in 1e-9 currency units: new exposure stops at this day's loss."""
+    multipliers: dict[str, int] = Field(default_factory=dict)
+    """Contract multiplier per symbol (options: 100); others use `default_multiplier`."""
+    default_multiplier: int = Field(default=1, gt=0)
+    reconcile_interval_s: float = Field(default=30.0, gt=0)
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    """Prometheus /metrics port; 0: no HTTP endpoint."""
+    ledger: LedgerSettings = LedgerSettings()
+    paper: PaperSettings = PaperSettings()
+
+
 class Settings(BaseSettings):
     """Everything a ticklane process can be configured with."""
 
@@ -138,6 +194,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicSettings = TopicSettings()
     agents: AgentSettings = AgentSettings()
+    executor: ExecutorSettings = ExecutorSettings()
     data_dir: Path = Path(".ticklane")
     """Local state: embedded broker address and log, RocksDB tables, SQLite ledger."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -172,7 +229,8 @@ def _describe(error: ValidationError, source: str) -> str:
     for item in error.errors():
         loc = ".".join(str(part) for part in item["loc"])
         env = "TICKLANE_" + "__".join(str(part).upper() for part in item["loc"])
-        shown = "" if "password" in loc or "key" in loc else f" (got {item.get('input')!r})"
+        secret = any(word in loc for word in ("password", "key", "dsn"))
+        shown = "" if secret else f" (got {item.get('input')!r})"
         lines.append(f"  {loc}: {item['msg']}{shown}  [TOML key {loc} or env {env}]")
     return "\n".join(lines)
 

@@ -1,0 +1,90 @@
+"""The broker interface every adapter implements, and the venue facts it returns.
+
+The executor talks to a venue only through `Broker`: submit, cancel, lookup by client order
+id, open orders, fills since a cursor, positions. A call whose answer is lost raises
+`AmbiguousAnswerError`; the executor then resolves the order by `lookup`, never by sending it
+again (design.md, Orders).
+"""
+
+from enum import StrEnum
+from typing import Protocol
+
+import msgspec
+
+from executors.netting import BrokerCaps
+from ticklane.trading import Fill, Order
+
+
+class VenueStatus(StrEnum):
+    """An order's status as a venue reports it (each adapter maps its venue's strings here)."""
+
+    ACCEPTED = "accepted"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class VenueOrder(msgspec.Struct, frozen=True):
+    """What the venue knows of one order."""
+
+    client_order_id: str
+    venue_order_id: str
+    status: VenueStatus
+    filled_quantity: int = 0
+    reason: str = ""
+
+
+class VenueFill(msgspec.Struct, frozen=True):
+    """A fill and its place in the venue's fill sequence (the cursor `fills_since` takes)."""
+
+    cursor: int
+    fill: Fill
+
+
+class BrokerError(RuntimeError):
+    """A broker call failed with a definite answer: nothing happened at the venue."""
+
+
+class AmbiguousAnswerError(BrokerError):
+    """A call's answer was lost (timeout, 5xx, lost connection): the venue may have acted."""
+
+
+class Broker(Protocol):
+    """A venue the executor can trade at."""
+
+    name: str
+    caps: BrokerCaps
+
+    def submit(self, order: Order) -> VenueOrder:
+        """Send an order; a client order id the venue already holds returns that order."""
+        ...
+
+    def cancel(self, client_order_id: str) -> VenueOrder | None:
+        """Ask to cancel an order; None when the venue does not know it."""
+        ...
+
+    def lookup(self, client_order_id: str) -> VenueOrder | None:
+        """The venue's view of an order by client order id; None when it never received it."""
+        ...
+
+    def open_orders(self) -> list[VenueOrder]:
+        """Orders still working at the venue."""
+        ...
+
+    def fills_since(self, cursor: int) -> list[VenueFill]:
+        """Fills after `cursor` (0: all), in the venue's order."""
+        ...
+
+    def positions(self) -> dict[str, int]:
+        """Net signed position per symbol across the account, as the venue holds it."""
+        ...
+
+    def pump(self) -> None:
+        """Let the venue make progress (read market data, match); real venues push instead."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and files."""
+        ...

@@ -1,0 +1,47 @@
+"""Build the broker the settings name (paper now; TastyTrade and Schwab later)."""
+
+import os
+from pathlib import Path
+
+from executors.brokers.base import Broker
+from executors.brokers.paper.feed import MarketFeed
+from executors.brokers.paper.store import STORE_FILE, VenueStore
+from executors.brokers.paper.venue import PaperBroker
+from ticklane import kafka
+from ticklane.settings import Settings
+from ticklane.topics import resolve
+
+
+def paper_dir(settings: Settings) -> Path:
+    """Where the paper venue keeps its own record."""
+    return settings.executor.paper.data_dir or settings.data_dir / "paper"
+
+
+def venue_store_path(directory: Path) -> Path:
+    """The venue's store file under a ticklane data dir or a paper venue dir."""
+    direct = directory / STORE_FILE
+    return direct if direct.exists() else directory / "paper" / STORE_FILE
+
+
+def build_broker(settings: Settings, bootstrap: str) -> Broker:
+    """The configured broker, connected to its market data."""
+    paper = settings.executor.paper
+    store = VenueStore(paper_dir(settings), synchronous=settings.executor.ledger.sqlite_synchronous)
+    config = kafka.client_config(settings.kafka, bootstrap) | {
+        "group.id": f"ticklane-paper-{os.getpid()}",
+        "enable.auto.commit": False,
+        "enable.partition.eof": False,
+        "fetch.wait.max.ms": settings.kafka.fetch_wait_max_ms,
+    }
+    topics = [resolve(settings.topics, f"md.{schema}") for schema in paper.market_data]
+    feed = MarketFeed(config, topics)
+    return PaperBroker(
+        store,
+        poll_market=feed.poll,
+        close_market=feed.close,
+        reverse_in_one_order=paper.reverse_in_one_order,
+        fee_per_unit=paper.fee_per_unit,
+        slippage=paper.slippage,
+        tick_buffer=paper.tick_buffer,
+        lose_answer_every=paper.lose_answer_every,
+    )

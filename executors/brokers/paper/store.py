@@ -1,0 +1,328 @@
+"""The paper venue's own durable record: every order it received, every fill it made.
+
+A SQLite file (WAL) of its own, apart from the executor's ledger, written before the venue
+answers. Like a real venue it is idempotent on client order id: a second submit with a known id
+creates nothing, is counted in `duplicate_submits` (an audit of resends) and gets the existing
+order back. `ticklane paper orders|fills` print these tables.
+"""
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from executors.brokers.base import VenueOrder, VenueStatus
+from ticklane.trading import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+
+STORE_FILE: Final = "venue.sqlite"
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS orders (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_order_id TEXT NOT NULL UNIQUE,
+    venue_order_id TEXT NOT NULL UNIQUE,
+    strategy TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    order_type TEXT NOT NULL,
+    time_in_force TEXT NOT NULL,
+    limit_price INTEGER,
+    stop_price INTEGER,
+    ts_event INTEGER NOT NULL,
+    ts_received INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    filled_quantity INTEGER NOT NULL DEFAULT 0,
+    reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS orders_working ON orders (status);
+CREATE TABLE IF NOT EXISTS fills (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    fill_id TEXT NOT NULL UNIQUE,
+    client_order_id TEXT NOT NULL,
+    venue_order_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    side TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    price INTEGER NOT NULL,
+    fee INTEGER NOT NULL,
+    ts_event INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS duplicate_submits (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    client_order_id TEXT NOT NULL,
+    ts_received INTEGER NOT NULL
+);
+"""
+
+_WORKING: Final = (VenueStatus.ACCEPTED.value, VenueStatus.PARTIALLY_FILLED.value)
+_SIDES: Final = {s.value: s for s in Side}
+_TYPES: Final = {t.value: t for t in OrderType}
+_TIFS: Final = {t.value: t for t in TimeInForce}
+_STATUSES: Final = {s.value: s for s in VenueStatus}
+
+
+class VenueRecord(msgspec.Struct, frozen=True, rename={"order_type": "type", "ts_event": "ts"}):
+    """One order as the venue recorded it (a line of `ticklane paper orders --json`).
+
+    `ts` is the order's time (the signal time it answers), `ts_received` the wall clock when
+    the venue recorded it; prices are integers in 1e-9 units.
+    """
+
+    client_order_id: str
+    venue_order_id: str
+    strategy: str
+    symbol: str
+    side: Side
+    quantity: int
+    order_type: OrderType
+    time_in_force: TimeInForce
+    limit_price: int | None
+    stop_price: int | None
+    ts_event: int
+    ts_received: int
+    status: VenueStatus
+    filled_quantity: int
+    reason: str
+
+    def as_venue_order(self) -> VenueOrder:
+        """The venue's answer about this order."""
+        return VenueOrder(
+            self.client_order_id,
+            self.venue_order_id,
+            self.status,
+            self.filled_quantity,
+            self.reason,
+        )
+
+    def as_order(self) -> Order:
+        """The order as the venue matches it (its time is the signal time it answers)."""
+        return Order(
+            client_order_id=self.client_order_id,
+            signal_id="",
+            strategy=self.strategy,
+            symbol=self.symbol,
+            side=self.side,
+            quantity=self.quantity,
+            order_type=self.order_type,
+            status=OrderStatus.ACCEPTED,
+            ts_event=self.ts_event,
+            time_in_force=self.time_in_force,
+            limit_price=self.limit_price,
+            stop_price=self.stop_price,
+            venue_order_id=self.venue_order_id,
+            filled_quantity=self.filled_quantity,
+        )
+
+
+class VenueFillRecord(msgspec.Struct, frozen=True, rename={"ts_event": "ts"}):
+    """One fill as the venue recorded it (a line of `ticklane paper fills --json`)."""
+
+    seq: int
+    fill_id: str
+    client_order_id: str
+    venue_order_id: str
+    symbol: str
+    side: Side
+    quantity: int
+    price: int
+    fee: int
+    ts_event: int
+
+    def as_fill(self) -> Fill:
+        """The fill as the venue reports it to the executor (strategy unknown to the venue)."""
+        return Fill(
+            fill_id=self.fill_id,
+            client_order_id=self.client_order_id,
+            venue_order_id=self.venue_order_id,
+            symbol=self.symbol,
+            side=self.side,
+            quantity=self.quantity,
+            price=self.price,
+            ts_event=self.ts_event,
+            fee=self.fee,
+        )
+
+
+_ORDER_COLUMNS: Final = (
+    "client_order_id, venue_order_id, strategy, symbol, side, quantity, order_type, "
+    "time_in_force, limit_price, stop_price, ts_event, ts_received, status, filled_quantity, "
+    "reason"
+)
+_FILL_COLUMNS: Final = (
+    "seq, fill_id, client_order_id, venue_order_id, symbol, side, quantity, price, fee, ts_event"
+)
+
+
+def _order_record(row: tuple[Any, ...]) -> VenueRecord:
+    return VenueRecord(
+        client_order_id=row[0],
+        venue_order_id=row[1],
+        strategy=row[2],
+        symbol=row[3],
+        side=_SIDES[row[4]],
+        quantity=row[5],
+        order_type=_TYPES[row[6]],
+        time_in_force=_TIFS[row[7]],
+        limit_price=row[8],
+        stop_price=row[9],
+        ts_event=row[10],
+        ts_received=row[11],
+        status=_STATUSES[row[12]],
+        filled_quantity=row[13],
+        reason=row[14],
+    )
+
+
+def _fill_record(row: tuple[Any, ...]) -> VenueFillRecord:
+    return VenueFillRecord(
+        seq=row[0],
+        fill_id=row[1],
+        client_order_id=row[2],
+        venue_order_id=row[3],
+        symbol=row[4],
+        side=_SIDES[row[5]],
+        quantity=row[6],
+        price=row[7],
+        fee=row[8],
+        ts_event=row[9],
+    )
+
+
+class VenueStore:
+    """The venue's SQLite file; every method is one transaction."""
+
+    def __init__(self, directory: Path, *, synchronous: str = "NORMAL") -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / STORE_FILE
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the file."""
+        self._db.close()
+
+    def receive(self, order: Order, venue_order_id: str) -> tuple[VenueRecord, bool]:
+        """Record a submitted order; `(existing, True)` if its client order id is known."""
+        now = time.time_ns()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            duplicate = self._insert(order, venue_order_id, now)
+            record = self.get(order.client_order_id)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        if record is None:  # pragma: no cover - the row was just written or already there
+            raise RuntimeError(f"venue lost order {order.client_order_id}")
+        return record, duplicate
+
+    def _insert(self, order: Order, venue_order_id: str, now: int) -> bool:
+        cursor = self._db.execute(
+            f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "  # noqa: S608 - constant column list
+            "ON CONFLICT (client_order_id) DO NOTHING",
+            (
+                order.client_order_id,
+                venue_order_id,
+                order.strategy,
+                order.symbol,
+                order.side.value,
+                order.quantity,
+                order.order_type.value,
+                order.time_in_force.value,
+                order.limit_price,
+                order.stop_price,
+                order.ts_event,
+                now,
+                VenueStatus.ACCEPTED.value,
+                0,
+                "",
+            ),
+        )
+        if cursor.rowcount == 0:
+            self._db.execute(
+                "INSERT INTO duplicate_submits (client_order_id, ts_received) VALUES (?, ?)",
+                (order.client_order_id, now),
+            )
+        return cursor.rowcount == 0
+
+    def get(self, client_order_id: str) -> VenueRecord | None:
+        """One order by client order id."""
+        row = self._db.execute(
+            f"SELECT {_ORDER_COLUMNS} FROM orders WHERE client_order_id = ?",  # noqa: S608
+            (client_order_id,),
+        ).fetchone()
+        return None if row is None else _order_record(row)
+
+    def orders(self, *, working_only: bool = False) -> list[VenueRecord]:
+        """Orders in the order received."""
+        where = "WHERE status IN (?, ?)" if working_only else ""
+        rows = self._db.execute(
+            f"SELECT {_ORDER_COLUMNS} FROM orders {where} ORDER BY seq",  # noqa: S608
+            _WORKING if working_only else (),
+        ).fetchall()
+        return [_order_record(row) for row in rows]
+
+    def set_status(self, client_order_id: str, status: VenueStatus, reason: str = "") -> None:
+        """Change an order's status (cancel, reject, expire)."""
+        self._db.execute(
+            "UPDATE orders SET status = ?, reason = ? WHERE client_order_id = ?",
+            (status.value, reason, client_order_id),
+        )
+
+    def record_fill(self, fill: Fill, status: VenueStatus) -> None:
+        """A fill and the order's new status and filled quantity, in one transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                f"INSERT INTO fills ({_FILL_COLUMNS.removeprefix('seq, ')}) "  # noqa: S608
+                "VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    fill.fill_id,
+                    fill.client_order_id,
+                    fill.venue_order_id,
+                    fill.symbol,
+                    fill.side.value,
+                    fill.quantity,
+                    fill.price,
+                    fill.fee,
+                    fill.ts_event,
+                ),
+            )
+            self._db.execute(
+                "UPDATE orders SET status = ?, filled_quantity = filled_quantity + ? "
+                "WHERE client_order_id = ?",
+                (status.value, fill.quantity, fill.client_order_id),
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def fills(self, since: int = 0) -> list[VenueFillRecord]:
+        """Fills after sequence number `since`, in the order made."""
+        rows = self._db.execute(
+            f"SELECT {_FILL_COLUMNS} FROM fills WHERE seq > ? ORDER BY seq",  # noqa: S608
+            (since,),
+        ).fetchall()
+        return [_fill_record(row) for row in rows]
+
+    def positions(self) -> dict[str, int]:
+        """Net signed position per symbol from the fills."""
+        rows = self._db.execute(
+            "SELECT symbol, SUM(CASE side WHEN 'buy' THEN quantity ELSE -quantity END) "
+            "FROM fills GROUP BY symbol"
+        ).fetchall()
+        return {symbol: int(qty) for symbol, qty in rows}
+
+    def duplicate_submits(self) -> list[tuple[str, int]]:
+        """Every submit that repeated a known client order id: (client order id, ts received)."""
+        rows = self._db.execute(
+            "SELECT client_order_id, ts_received FROM duplicate_submits ORDER BY seq"
+        ).fetchall()
+        return [(str(cid), int(ts)) for cid, ts in rows]

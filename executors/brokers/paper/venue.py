@@ -1,0 +1,149 @@
+"""The paper broker: the `Broker` interface over the venue store, the market feed and matching.
+
+Submit records the order in the venue's own store first (idempotent on client order id), then
+tries to fill it against the ticks already seen after its signal time; later ticks fill the
+working orders as they arrive (`pump`). Every fill is written to the venue store before the
+executor can read it with `fills_since`. After a restart the venue reloads its working orders
+and reads the market data again, so they fill at the same ticks as they would have.
+
+Fault injection (`lose_answer_every`): the venue records the order (and may fill it) but the
+call raises `AmbiguousAnswerError`, as a timeout after the venue acted would.
+"""
+
+import logging
+from collections.abc import Callable
+from typing import Final
+
+from executors.brokers.base import AmbiguousAnswerError, VenueFill, VenueOrder, VenueStatus
+from executors.brokers.paper.feed import TickBuffer
+from executors.brokers.paper.matching import Tick, first_fill
+from executors.brokers.paper.store import VenueRecord, VenueStore
+from executors.netting import BrokerCaps
+from ticklane import ids
+from ticklane.trading import Fill, Order
+
+log = logging.getLogger(__name__)
+
+VENUE: Final = "paper"
+
+
+class PaperBroker:
+    """A simulated venue with tick-level fills and its own durable record."""
+
+    name = VENUE
+
+    def __init__(
+        self,
+        store: VenueStore,
+        *,
+        poll_market: Callable[[Callable[[str, list[Tick]], None]], int] | None = None,
+        close_market: Callable[[], None] | None = None,
+        reverse_in_one_order: bool = True,
+        fee_per_unit: int = 0,
+        slippage: int = 0,
+        tick_buffer: int = 100_000,
+        lose_answer_every: int = 0,
+    ) -> None:
+        self.caps = BrokerCaps(can_reverse_in_one_order=reverse_in_one_order)
+        self.store = store
+        self._poll_market = poll_market
+        self._close_market = close_market
+        self._fee_per_unit = fee_per_unit
+        self._slippage = slippage
+        self._tick_buffer = tick_buffer
+        self._lose_every = lose_answer_every
+        self._submits = 0
+        self._buffers: dict[str, TickBuffer] = {}
+        self._working: dict[str, dict[str, VenueRecord]] = {}
+        for record in store.orders(working_only=True):
+            self._working.setdefault(record.symbol, {})[record.client_order_id] = record
+
+    # --- Broker interface
+
+    def submit(self, order: Order) -> VenueOrder:
+        """Record the order (or find it) and try to fill it; fault injection may lose the answer."""
+        venue_order_id = ids.deterministic_id("pv", order.client_order_id)
+        record, duplicate = self.store.receive(order, venue_order_id)
+        if duplicate:
+            log.warning("paper venue: duplicate submit of %s refused", order.client_order_id)
+        else:
+            self._working.setdefault(record.symbol, {})[record.client_order_id] = record
+            buffer = self._buffers.get(record.symbol)
+            if buffer is not None:
+                self._match(record, buffer.after(record.ts_event))
+        self._submits += 1
+        if self._lose_every and self._submits % self._lose_every == 0:
+            raise AmbiguousAnswerError(f"paper venue: answer to {order.client_order_id} lost")
+        current = self.store.get(order.client_order_id)
+        return (current or record).as_venue_order()
+
+    def cancel(self, client_order_id: str) -> VenueOrder | None:
+        """Cancel a working order; a finished one is returned as it is."""
+        record = self.store.get(client_order_id)
+        if record is None:
+            return None
+        working = self._working.get(record.symbol, {})
+        if client_order_id in working:
+            del working[client_order_id]
+            self.store.set_status(client_order_id, VenueStatus.CANCELLED, "cancelled by client")
+            record = self.store.get(client_order_id) or record
+        return record.as_venue_order()
+
+    def lookup(self, client_order_id: str) -> VenueOrder | None:
+        """The venue's record of an order."""
+        record = self.store.get(client_order_id)
+        return None if record is None else record.as_venue_order()
+
+    def open_orders(self) -> list[VenueOrder]:
+        """Working orders."""
+        return [r.as_venue_order() for r in self.store.orders(working_only=True)]
+
+    def fills_since(self, cursor: int) -> list[VenueFill]:
+        """Fills after a cursor (the venue's fill sequence number)."""
+        return [VenueFill(f.seq, f.as_fill()) for f in self.store.fills(cursor)]
+
+    def positions(self) -> dict[str, int]:
+        """Net position per symbol from the venue's fills."""
+        return {s: q for s, q in self.store.positions().items() if q}
+
+    def pump(self) -> None:
+        """Read the market data available now and fill what it triggers."""
+        if self._poll_market is not None:
+            self._poll_market(self.on_ticks)
+
+    def close(self) -> None:
+        """Close the feed and the store."""
+        if self._close_market is not None:
+            self._close_market()
+        self.store.close()
+
+    # --- market data
+
+    def on_ticks(self, symbol: str, ticks: list[Tick]) -> None:
+        """New ticks for a symbol, in time order: buffer them and fill the orders they trigger."""
+        buffer = self._buffers.get(symbol)
+        if buffer is None:
+            buffer = self._buffers[symbol] = TickBuffer(self._tick_buffer)
+        buffer.extend(ticks)
+        for record in list(self._working.get(symbol, {}).values()):
+            self._match(record, ticks)
+
+    def _match(self, record: VenueRecord, ticks: list[Tick]) -> None:
+        found = first_fill(record.as_order(), ticks, self._slippage)
+        if found is None:
+            return
+        tick, price = found
+        quantity = record.quantity - record.filled_quantity
+        fill = Fill(
+            fill_id=ids.fill_id(VENUE, record.venue_order_id, str(record.filled_quantity)),
+            client_order_id=record.client_order_id,
+            venue_order_id=record.venue_order_id,
+            symbol=record.symbol,
+            side=record.side,
+            quantity=quantity,
+            price=price,
+            ts_event=tick.ts_event,
+            fee=self._fee_per_unit * quantity,
+        )
+        self.store.record_fill(fill, VenueStatus.FILLED)
+        del self._working[record.symbol][record.client_order_id]

@@ -1,0 +1,432 @@
+"""The executor's core: signals to orders through the ledger, risk and the broker, and back.
+
+No Kafka here (the service feeds it decoded signals and control commands and publishes the
+ledger's outbox); one thread; the ledger is the truth and the in-memory maps are its cache.
+
+For each signal: net the target against the position and working orders (`netting`), check
+the first leg against risk, write the signal and every leg in one ledger transaction (leg 0 as
+PENDING_SUBMIT: write-ahead), then submit, then record the answer. A lost answer makes the order
+UNKNOWN and it is resolved by a lookup, never by sending it again. Fills are pulled from the
+broker by cursor and written with the order, holding and cursor in one transaction; a filled leg
+releases the next leg of a two-step reversal (`netting.release_legs`), from the ledger, so a
+crash in between is resumed by `recover`.
+"""
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Final
+
+import msgspec
+
+from executors import order_state
+from executors.brokers.base import AmbiguousAnswerError, Broker, BrokerError, VenueOrder
+from executors.brokers.base import VenueStatus as V
+from executors.controls import KillSwitchBook, in_scope
+from executors.ledger import Ledger
+from executors.metrics import ExecutorMetrics
+from executors.netting import orders_for_signal, pending_quantity, release_legs
+from executors.order_state import TERMINAL, E, IllegalTransition, OrderEvent
+from executors.positions import Holding, apply_fill, open_holding
+from executors.risk import RATE_WINDOW_NS, Rejected, RiskContext, RiskLimits, check_order, daily_pnl
+from ticklane import ids
+from ticklane.control import ControlAction, ControlCommand, KillSwitchState
+from ticklane.trading import Fill, Order, OrderStatus, Signal
+from ticklane.units import PRICE_SCALE
+
+log = logging.getLogger(__name__)
+
+DAY_NS: Final = 86_400 * 1_000_000_000
+S = OrderStatus
+
+_VENUE_EVENTS: Final = {
+    V.ACCEPTED: E.ACCEPTED,
+    # Fill statuses move the order only through the fills themselves (order_state docstring).
+    V.PARTIALLY_FILLED: E.ACCEPTED,
+    V.FILLED: E.ACCEPTED,
+    V.CANCELLED: E.CANCELLED,
+    V.REJECTED: E.REJECTED,
+    V.EXPIRED: E.EXPIRED,
+}
+_LOOKED_UP: Final = frozenset({S.SUBMITTED, S.ACCEPTED, S.PARTIALLY_FILLED, S.PENDING_CANCEL})
+
+
+class EngineConfig(msgspec.Struct, frozen=True):
+    """Risk limits and contract multipliers."""
+
+    limits: RiskLimits
+    multipliers: dict[str, int] = msgspec.field(default_factory=dict)
+    default_multiplier: int = 1
+
+    def multiplier(self, symbol: str) -> int:
+        """Contract multiplier of a symbol."""
+        return self.multipliers.get(symbol, self.default_multiplier)
+
+
+class Engine:
+    """Signals in, orders out, fills back; see the module docstring."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        broker: Broker,
+        config: EngineConfig,
+        metrics: ExecutorMetrics | None = None,
+        *,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.ledger = ledger
+        self.broker = broker
+        self.config = config
+        self.metrics = metrics or ExecutorMetrics()
+        self.kill_switch = KillSwitchBook()
+        self.halted_reason = ""
+        """Set while a reconciliation mismatch halts trading."""
+        self._clock = clock
+        self._orders: dict[str, Order] = {}
+        self._holdings: dict[tuple[str, str], Holding] = {}
+        self._marks: dict[str, int] = {}
+        self._submits: deque[int] = deque()
+        self._cursor = 0
+        self._day = -1
+        self._day_pnl = 0
+        self._origin: dict[str, int] = {}
+
+    # --- start
+
+    def load(self) -> None:
+        """Read the ledger's state into memory (no broker calls)."""
+        self._orders = {o.client_order_id: o for o in self.ledger.unfinished_orders()}
+        self._holdings = {
+            (h.position.strategy, h.position.symbol): h for h in self.ledger.holdings()
+        }
+        for holding in self._holdings.values():
+            self._publish_position(holding)
+        self._cursor = self.ledger.cursor()
+        now = self._clock()
+        self._submits = deque(sorted(self.ledger.recent_submits(now - RATE_WINDOW_NS)))
+        self._day = -1
+
+    # --- signals and control
+
+    def on_signal(self, signal: Signal, origin_ns: int | None = None) -> bool:
+        """Answer a signal; False if the ledger had it already (a replay)."""
+        key = (signal.strategy, signal.symbol)
+        position = self._position(key)
+        working = [o for o in self._orders.values() if (o.strategy, o.symbol) == key]
+        planned = orders_for_signal(
+            signal, position, pending_quantity(working), self.broker.caps, signal.ts_event
+        )
+        if signal.reference_price is not None:
+            self._marks.setdefault(signal.symbol, signal.reference_price)
+        decided = self._progress(planned, signal.reference_price, signal.ts_event)
+        if not self.ledger.record_signal(signal, decided, self._clock()):
+            self.metrics.signals.labels("duplicate").inc()
+            return False
+        self.metrics.signals.labels("answered" if decided else "no_change").inc()
+        if signal.reference_price is not None:
+            self._marks[signal.symbol] = signal.reference_price
+        for order in decided:
+            self._count(order)
+            if order.status not in TERMINAL:
+                self._orders[order.client_order_id] = order
+        if origin_ns is not None:
+            for order in decided:
+                self._origin[order.client_order_id] = origin_ns
+        for order in decided:
+            if order.status is S.PENDING_SUBMIT:
+                self._send(order)
+        self.sync_fills()
+        return True
+
+    def on_control(self, command: ControlCommand) -> None:
+        """A kill switch state, or a flatten of every position in the command's scope."""
+        if self.kill_switch.apply(command):
+            log.warning(
+                "kill switch %s for %r/%r", command.kill_switch, command.strategy, command.symbol
+            )
+            return
+        if command.action is not ControlAction.FLATTEN:
+            return
+        keys = set(self._holdings) | {(o.strategy, o.symbol) for o in self._orders.values()}
+        for strategy, symbol in sorted(keys):
+            if not in_scope(command, strategy, symbol):
+                continue
+            holding = self._holdings.get((strategy, symbol))
+            ts = holding.position.ts_event if holding else command.ts_event
+            flat = Signal(
+                signal_id=ids.deterministic_id(
+                    "sig", "flatten", command.command_id, strategy, symbol
+                ),
+                strategy=strategy,
+                symbol=symbol,
+                ts_event=ts,
+                sequence=0,
+                target_position=0,
+                reference_price=self._marks.get(symbol),
+                reason=f"flatten {command.command_id}",
+            )
+            self.on_signal(flat)
+
+    # --- deciding legs
+
+    def _progress(self, legs: list[Order], price: int | None, market_ts: int) -> list[Order]:
+        """Legs after deciding the unsent ones: risk-check the next one, abandon stale ones."""
+        current = {o.client_order_id: o for o in legs}
+        for _ in range(len(legs) + 1):
+            release = release_legs(list(current.values()))
+            if not release.send and not release.abandon:
+                break
+            for order in release.abandon:
+                current[order.client_order_id] = self._event(
+                    order, E.CANCEL_REQUESTED, "abandoned: an earlier leg did not fill"
+                )
+            for order in release.send:
+                decision = self._check(order, price, market_ts)
+                if isinstance(decision, Rejected):
+                    self.metrics.rejects.labels(decision.reason.value).inc()
+                    reason = f"risk {decision.reason.value}: {decision.detail}"
+                    current[order.client_order_id] = self._event(order, E.REJECTED, reason)
+                else:
+                    current[order.client_order_id] = self._event(order, E.SUBMIT_REQUESTED)
+            if release.send and all(
+                current[o.client_order_id].status is S.PENDING_SUBMIT for o in release.send
+            ):
+                break
+        return sorted(current.values(), key=lambda o: o.leg)
+
+    def _check(self, order: Order, price: int | None, market_ts: int) -> Rejected | None:
+        key = (order.strategy, order.symbol)
+        others = [
+            o
+            for o in self._orders.values()
+            if (o.strategy, o.symbol) == key and o.signal_id != order.signal_id
+        ]
+        now = self._clock()
+        while self._submits and self._submits[0] <= now - RATE_WINDOW_NS:
+            self._submits.popleft()
+        state = self.kill_switch.state_for(order.strategy, order.symbol)
+        if self.halted_reason:
+            state = KillSwitchState.HALTED
+        ctx = RiskContext(
+            now=now,
+            position=self._position(key),
+            pending=pending_quantity(others),
+            kill_switch=state,
+            day_pnl=self.day_pnl(market_ts),
+            recent_submits=tuple(self._submits),
+            price=price if price is not None else self._marks.get(order.symbol),
+            multiplier=self.config.multiplier(order.symbol),
+        )
+        decision = check_order(order, ctx, self.config.limits)
+        if isinstance(decision, Rejected):
+            return decision
+        self._submits.append(now)
+        return None
+
+    def day_pnl(self, market_ts: int) -> int:
+        """The PnL of the market day of `market_ts`, from the ledger's fills (then kept current)."""
+        day = market_ts // DAY_NS
+        if day != self._day:
+            fills = self.ledger.fills()
+            multipliers = {f.symbol: self.config.multiplier(f.symbol) for f in fills}
+            self._day_pnl = daily_pnl(fills, day_start=day * DAY_NS, multipliers=multipliers)
+            self._day = day
+        return self._day_pnl
+
+    # --- sending and answers
+
+    def _send(self, order: Order) -> None:
+        """Submit a PENDING_SUBMIT order already in the ledger; record or resolve the answer."""
+        try:
+            answer = self.broker.submit(order)
+        except AmbiguousAnswerError as exc:
+            log.warning("submit of %s: %s; resolving by lookup", order.client_order_id, exc)
+            self.metrics.ambiguous.inc()
+            self._resolve(self._save(self._event(order, E.ANSWER_LOST)))
+            return
+        except BrokerError as exc:
+            self._save(self._event(order, E.REJECTED, f"broker: {exc}"))
+            return
+        origin = self._origin.pop(order.client_order_id, None)
+        if origin is not None:
+            self.metrics.latency.observe(max(self._clock() - origin, 0) / 1e9)
+        self._apply_answer(order, answer)
+
+    def _resolve(self, order: Order) -> None:
+        """Settle an UNKNOWN order by looking it up; resend only if the venue never got it."""
+        try:
+            answer = self.broker.lookup(order.client_order_id)
+        except AmbiguousAnswerError as exc:
+            log.warning("lookup of %s failed (%s); will ask again", order.client_order_id, exc)
+            return
+        if answer is not None:
+            self._apply_answer(order, answer)
+            return
+        log.warning("%s never reached the venue; sending it", order.client_order_id)
+        resend = self._event(order, E.RESOLVED_NOT_FOUND)
+        self._send(self._save(resend, submitted_at=self._clock()))
+
+    def _apply_answer(self, order: Order, answer: VenueOrder) -> None:
+        """Record what the venue says of an order (a submit's answer or a lookup's)."""
+        current = self._orders.get(order.client_order_id, order)
+        events: list[OrderEvent] = []
+        if current.status is S.UNKNOWN:
+            events.append(E.RESOLVED_SUBMITTED)
+        elif current.status is S.PENDING_SUBMIT:
+            events.append(E.SUBMIT_SENT)
+        events.append(_VENUE_EVENTS[answer.status])
+        updated = current
+        for event in events:
+            updated = self._event(updated, event, answer.reason)
+        if not updated.venue_order_id and answer.venue_order_id:
+            updated = msgspec.structs.replace(updated, venue_order_id=answer.venue_order_id)
+        if updated != current:
+            self._save(updated)
+
+    def _event(self, order: Order, event: OrderEvent, reason: str = "") -> Order:
+        try:
+            applied = order_state.apply_event(order, event, reason=reason)
+        except IllegalTransition as exc:
+            log.error("%s: %s", order.client_order_id, exc)  # noqa: TRY400 - expected, no trace
+            self.metrics.errors.labels("illegal_transition").inc()
+            return order
+        if applied.ignored is not None:
+            self.metrics.ignored.labels(applied.ignored.value).inc()
+        return applied.order
+
+    def _save(self, order: Order, *, submitted_at: int | None = None) -> Order:
+        self.ledger.save_order(order, submitted_at=submitted_at)
+        self._remember(order)
+        return order
+
+    def _remember(self, order: Order) -> None:
+        previous = self._orders.get(order.client_order_id)
+        if previous is None or previous.status is not order.status:
+            self._count(order)
+        if order.status in TERMINAL:
+            self._orders.pop(order.client_order_id, None)
+        else:
+            self._orders[order.client_order_id] = order
+
+    def _count(self, order: Order) -> None:
+        self.metrics.orders.labels(order.status.value).inc()
+
+    # --- fills
+
+    def sync_fills(self) -> int:
+        """Pull the broker's new fills into the ledger; release legs they complete."""
+        completed: list[str] = []
+        new = self.broker.fills_since(self._cursor)
+        for venue_fill in new:
+            signal_id = self._take_fill(venue_fill.fill, venue_fill.cursor)
+            if signal_id:
+                completed.append(signal_id)
+            self._cursor = venue_fill.cursor
+        for signal_id in completed:
+            self.release(signal_id)
+        return len(new)
+
+    def _take_fill(self, fill: Fill, cursor: int) -> str:
+        """Account one fill; the signal id if it completed its order, else ''."""
+        cid = fill.client_order_id
+        order = self._orders.get(cid) or self.ledger.order(cid)
+        if order is None:
+            log.error("fill %s is for %s, which the ledger does not hold", fill.fill_id, cid)
+            self.metrics.errors.labels("foreign_fill").inc()
+            self.ledger.set_cursor(cursor)
+            return ""
+        fill = msgspec.structs.replace(
+            fill, strategy=order.strategy, instrument_id=order.instrument_id
+        )
+        try:
+            outcome = order_state.apply_fill(order, fill, frozenset())
+        except (order_state.OverfillError, order_state.BadFillError, IllegalTransition) as exc:
+            log.error("fill %s cannot be counted: %s", fill.fill_id, exc)  # noqa: TRY400
+            self.metrics.errors.labels("bad_fill").inc()
+            self.ledger.set_cursor(cursor)
+            return ""
+        key = (order.strategy, order.symbol)
+        before = self._holdings.get(key) or open_holding(*key, instrument_id=order.instrument_id)
+        after = apply_fill(before, fill, self.config.multiplier(order.symbol))
+        if not self.ledger.save_fill(fill, outcome.order, after, cursor):
+            return ""
+        self._remember(outcome.order)
+        self._holdings[key] = after
+        self._marks[fill.symbol] = fill.price
+        if fill.ts_event // DAY_NS == self._day:
+            self._day_pnl += after.position.realized_pnl - before.position.realized_pnl
+        self._publish_position(after)
+        return order.signal_id if outcome.order.status is S.FILLED else ""
+
+    def release(self, signal_id: str) -> None:
+        """Send (or abandon) a signal's next legs once the earlier ones have filled."""
+        legs = self.ledger.orders_of_signal(signal_id)
+        unsent = [o for o in legs if o.status is S.NEW]
+        if not unsent:
+            return
+        mark = self._marks.get(unsent[0].symbol)
+        decided = self._progress(legs, mark, max(o.ts_event for o in legs))
+        now = self._clock()
+        for before, after in zip(legs, decided, strict=True):
+            if after != before:
+                sent = now if after.status is S.PENDING_SUBMIT else None
+                self._save(after, submitted_at=sent)
+                if after.status is S.PENDING_SUBMIT:
+                    self._send(after)
+
+    # --- views
+
+    def _position(self, key: tuple[str, str]) -> int:
+        holding = self._holdings.get(key)
+        return holding.position.quantity if holding else 0
+
+    def _publish_position(self, holding: Holding) -> None:
+        p = holding.position
+        self.metrics.position.labels(p.strategy, p.symbol).set(p.quantity)
+        self.metrics.realized_pnl.labels(p.strategy, p.symbol).set(p.realized_pnl / PRICE_SCALE)
+
+    def open_orders(self) -> list[Order]:
+        """Orders the ledger holds as unfinished."""
+        return list(self._orders.values())
+
+    def positions_by_symbol(self) -> dict[str, int]:
+        """Net position per symbol across strategies, from the ledger."""
+        totals: dict[str, int] = {}
+        for (_, symbol), holding in self._holdings.items():
+            totals[symbol] = totals.get(symbol, 0) + holding.position.quantity
+        return {s: q for s, q in totals.items() if q}
+
+    def holdings(self) -> Iterable[Holding]:
+        """Every holding in memory."""
+        return self._holdings.values()
+
+    # --- reconciliation (see executors.reconcile for the policy)
+
+    def resolve_open_orders(self) -> None:
+        """Look up every unfinished order at the broker; UNKNOWN ones are settled by it."""
+        for order in list(self._orders.values()):
+            current = self._orders.get(order.client_order_id)
+            if current is None:
+                continue
+            if current.status is S.PENDING_SUBMIT:
+                # One thread: no submit is in flight now, so its answer was lost (a crash).
+                current = self._save(self._event(current, E.ANSWER_LOST))
+            if current.status is S.UNKNOWN:
+                self._resolve(current)
+            elif current.status in _LOOKED_UP:
+                answer = self.broker.lookup(current.client_order_id)
+                if answer is None:
+                    log.error(
+                        "the venue does not know %s, which it acknowledged", current.client_order_id
+                    )
+                    self.metrics.errors.labels("venue_lost_order").inc()
+                else:
+                    self._apply_answer(current, answer)
+
+    def release_pending_legs(self) -> None:
+        """Send the unsent legs whose earlier legs have filled (a crash between two legs)."""
+        signals = {o.signal_id for o in self._orders.values() if o.status is S.NEW}
+        for signal_id in sorted(signals):
+            self.release(signal_id)

@@ -1,0 +1,404 @@
+"""The order ledger: one interface, one SQL implementation, two stores (`stores.py`).
+
+Write-ahead: an order is written before the broker is called and its answer after; a signal,
+its orders and their events are one transaction; a fill, its order's new state, the holding it
+changes and the venue cursor that delivered it are one transaction, and fill_id is unique, so
+a fill is counted once whatever is replayed. A second order with a known client order id is
+refused (`DuplicateOrderError`).
+
+Events for the `orders`, `fills` and `positions` topics are written in the same transactions
+into an outbox, which the service publishes and then deletes: a crash between a ledger write
+and its publication resends the event (consumers are idempotent on its ids), never loses it.
+"""
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import msgspec
+
+from executors.order_state import TERMINAL
+from executors.positions import Holding
+from ticklane import wire
+from ticklane.trading import Fill, Order, OrderStatus, Signal
+
+
+class LedgerError(RuntimeError):
+    """The ledger cannot be opened or used."""
+
+
+class DuplicateOrderError(LedgerError):
+    """An order whose client order id the ledger already holds."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """An event waiting to be published: base topic name, key and wire-encoded value."""
+
+    seq: int
+    topic: str
+    key: bytes
+    value: bytes
+
+
+class Ledger(Protocol):
+    """What the executor needs from durable storage (module docstring)."""
+
+    def record_signal(self, signal: Signal, orders: Sequence[Order], now: int) -> bool:
+        """Write a signal and the orders answering it; False if the signal was recorded before."""
+        ...
+
+    def save_order(self, order: Order, *, submitted_at: int | None = None) -> None:
+        """Write an order's new state (and its event); `submitted_at` stamps a send, wall ns."""
+        ...
+
+    def save_fill(
+        self, fill: Fill, order: Order | None, holding: Holding | None, cursor: int
+    ) -> bool:
+        """Write a fill, its order and holding, and the venue cursor; False if already counted."""
+        ...
+
+    def set_cursor(self, cursor: int) -> None:
+        """Advance the venue fill cursor alone (a fill the ledger cannot account)."""
+        ...
+
+    def cursor(self) -> int:
+        """The venue fill cursor: fills up to it are in the ledger."""
+        ...
+
+    def order(self, client_order_id: str) -> Order | None:
+        """One order by client order id."""
+        ...
+
+    def unfinished_orders(self) -> list[Order]:
+        """Orders not yet filled, cancelled, expired or rejected."""
+        ...
+
+    def orders_of_signal(self, signal_id: str) -> list[Order]:
+        """Every order (leg) answering a signal."""
+        ...
+
+    def all_orders(self) -> list[Order]:
+        """Every order, in the order written."""
+        ...
+
+    def has_signal(self, signal_id: str) -> bool:
+        """Whether the signal was recorded."""
+        ...
+
+    def holdings(self) -> list[Holding]:
+        """Every strategy/symbol holding."""
+        ...
+
+    def fills(self) -> list[Fill]:
+        """Every fill, in time order."""
+        ...
+
+    def recent_submits(self, since: int) -> list[int]:
+        """Wall-clock ns of sends at or after `since` (the order-rate window)."""
+        ...
+
+    def outbox(self, limit: int) -> list[OutboxEvent]:
+        """The oldest unpublished events."""
+        ...
+
+    def outbox_done(self, up_to: int) -> None:
+        """Forget events published, up to and including sequence `up_to`."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection and the single-writer lock."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What differs between the SQL stores."""
+
+    name: str
+    placeholder: str
+    blob: str
+    serial: str
+    begin: str | None
+    """Statement that opens a write transaction, None where the driver opens one itself."""
+
+
+def schema(dialect: Dialect) -> list[str]:
+    """DDL of the ledger's tables."""
+    b, serial = dialect.blob, dialect.serial
+    return [
+        "CREATE TABLE IF NOT EXISTS signals (signal_id TEXT PRIMARY KEY, strategy TEXT NOT NULL,"
+        " symbol TEXT NOT NULL, ts_event BIGINT NOT NULL, target BIGINT NOT NULL,"
+        " received_at BIGINT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS orders (client_order_id TEXT PRIMARY KEY,"
+        " signal_id TEXT NOT NULL, strategy TEXT NOT NULL, symbol TEXT NOT NULL,"
+        " leg INTEGER NOT NULL, status TEXT NOT NULL, finished INTEGER NOT NULL,"
+        f" submitted_at BIGINT, created_at BIGINT NOT NULL, body {b} NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS orders_unfinished ON orders (finished)",
+        "CREATE INDEX IF NOT EXISTS orders_signal ON orders (signal_id)",
+        "CREATE INDEX IF NOT EXISTS orders_submitted ON orders (submitted_at)",
+        "CREATE TABLE IF NOT EXISTS fills (fill_id TEXT PRIMARY KEY,"
+        " client_order_id TEXT NOT NULL, strategy TEXT NOT NULL, symbol TEXT NOT NULL,"
+        f" ts_event BIGINT NOT NULL, body {b} NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS holdings (strategy TEXT NOT NULL, symbol TEXT NOT NULL,"
+        f" body {b} NOT NULL, PRIMARY KEY (strategy, symbol))",
+        "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS outbox (seq {serial}, topic TEXT NOT NULL,"
+        f" key {b} NOT NULL, value {b} NOT NULL)",
+    ]
+
+
+_ORDER: Final = msgspec.msgpack.Decoder(Order)
+_FILL: Final = msgspec.msgpack.Decoder(Fill)
+_HOLDING: Final = msgspec.msgpack.Decoder(Holding)
+_ENCODE: Final = msgspec.msgpack.Encoder().encode
+_CURSOR_KEY: Final = "venue_fill_cursor"
+
+
+def _order_event(order: Order) -> tuple[str, bytes, bytes]:
+    return ("orders", order.symbol.encode(), wire.encode(order))
+
+
+class SqlLedger:
+    """The ledger over a DB-API connection (sqlite3 or psycopg); one writer, this process."""
+
+    def __init__(self, connection: Any, dialect: Dialect, release: Any = None) -> None:
+        self._db = connection
+        self._dialect = dialect
+        self._release = release
+        with self._transaction() as cur:
+            for statement in schema(dialect):
+                cur.execute(statement)
+
+    # --- plumbing
+
+    def _sql(self, text: str) -> str:
+        return text if self._dialect.placeholder == "?" else text.replace("?", "%s")
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        cur = self._db.cursor()
+        try:
+            if self._dialect.begin:
+                cur.execute(self._dialect.begin)
+            yield cur
+        except BaseException:
+            self._db.rollback()
+            raise
+        else:
+            self._db.commit()
+        finally:
+            cur.close()
+
+    def _query(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self._db.cursor()
+        try:
+            cur.execute(self._sql(text), tuple(params))
+            rows: list[tuple[Any, ...]] = cur.fetchall()
+        finally:
+            cur.close()
+        if self._dialect.begin is None:
+            self._db.commit()  # psycopg opened a transaction for the read; end it
+        return rows
+
+    def _emit(self, cur: Any, events: Sequence[tuple[str, bytes, bytes]]) -> None:
+        for topic, key, value in events:
+            cur.execute(
+                self._sql("INSERT INTO outbox (topic, key, value) VALUES (?, ?, ?)"),
+                (topic, key, value),
+            )
+
+    def _upsert_order(self, cur: Any, order: Order, submitted_at: int | None) -> None:
+        cur.execute(
+            self._sql(
+                "UPDATE orders SET status = ?, finished = ?, body = ?,"
+                " submitted_at = COALESCE(?, submitted_at) WHERE client_order_id = ?"
+            ),
+            (
+                order.status.value,
+                int(order.status in TERMINAL),
+                _ENCODE(order),
+                submitted_at,
+                order.client_order_id,
+            ),
+        )
+        if cur.rowcount != 1:
+            raise LedgerError(f"order {order.client_order_id} is not in the ledger")
+
+    # --- writes
+
+    def record_signal(self, signal: Signal, orders: Sequence[Order], now: int) -> bool:
+        """Write a signal and its orders (module docstring); False if seen before."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO signals (signal_id, strategy, symbol, ts_event, target,"
+                    " received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (signal_id) DO NOTHING"
+                ),
+                (
+                    signal.signal_id,
+                    signal.strategy,
+                    signal.symbol,
+                    signal.ts_event,
+                    signal.target_position,
+                    now,
+                ),
+            )
+            if cur.rowcount == 0:
+                return False
+            for order in orders:
+                self._insert_order(cur, order, now)
+            self._emit(cur, [_order_event(o) for o in orders])
+        return True
+
+    def _insert_order(self, cur: Any, order: Order, now: int) -> None:
+        sent = now if order.status not in _NOT_SENT else None
+        cur.execute(
+            self._sql(
+                "INSERT INTO orders (client_order_id, signal_id, strategy, symbol, leg, status,"
+                " finished, submitted_at, created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (client_order_id) DO NOTHING"
+            ),
+            (
+                order.client_order_id,
+                order.signal_id,
+                order.strategy,
+                order.symbol,
+                order.leg,
+                order.status.value,
+                int(order.status in TERMINAL),
+                sent,
+                now,
+                _ENCODE(order),
+            ),
+        )
+        if cur.rowcount == 0:
+            raise DuplicateOrderError(f"the ledger already holds order {order.client_order_id}")
+
+    def save_order(self, order: Order, *, submitted_at: int | None = None) -> None:
+        """Write an order's new state and its event."""
+        with self._transaction() as cur:
+            self._upsert_order(cur, order, submitted_at)
+            self._emit(cur, [_order_event(order)])
+
+    def save_fill(
+        self, fill: Fill, order: Order | None, holding: Holding | None, cursor: int
+    ) -> bool:
+        """Write a fill with its order, holding and cursor; False if its id was counted before."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO fills (fill_id, client_order_id, strategy, symbol, ts_event, body)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fill_id) DO NOTHING"
+                ),
+                (
+                    fill.fill_id,
+                    fill.client_order_id,
+                    fill.strategy,
+                    fill.symbol,
+                    fill.ts_event,
+                    _ENCODE(fill),
+                ),
+            )
+            fresh = bool(cur.rowcount)
+            if fresh and order is not None and holding is not None:
+                self._upsert_order(cur, order, None)
+                position = holding.position
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO holdings (strategy, symbol, body) VALUES (?, ?, ?)"
+                        " ON CONFLICT (strategy, symbol) DO UPDATE SET body = excluded.body"
+                    ),
+                    (position.strategy, position.symbol, _ENCODE(holding)),
+                )
+                self._emit(
+                    cur,
+                    [
+                        ("fills", fill.symbol.encode(), wire.encode(fill)),
+                        _order_event(order),
+                        ("positions", position.key.encode(), wire.encode(position)),
+                    ],
+                )
+            self._write_cursor(cur, cursor)
+        return fresh
+
+    def _write_cursor(self, cur: Any, cursor: int) -> None:
+        cur.execute(
+            self._sql(
+                "INSERT INTO state (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            ),
+            (_CURSOR_KEY, str(cursor)),
+        )
+
+    def set_cursor(self, cursor: int) -> None:
+        """Advance the venue fill cursor alone."""
+        with self._transaction() as cur:
+            self._write_cursor(cur, cursor)
+
+    def outbox_done(self, up_to: int) -> None:
+        """Delete published events."""
+        with self._transaction() as cur:
+            cur.execute(self._sql("DELETE FROM outbox WHERE seq <= ?"), (up_to,))
+
+    # --- reads
+
+    def cursor(self) -> int:
+        """The venue fill cursor."""
+        rows = self._query("SELECT value FROM state WHERE key = ?", (_CURSOR_KEY,))
+        return int(rows[0][0]) if rows else 0
+
+    def order(self, client_order_id: str) -> Order | None:
+        """One order."""
+        rows = self._query("SELECT body FROM orders WHERE client_order_id = ?", (client_order_id,))
+        return _ORDER.decode(rows[0][0]) if rows else None
+
+    def unfinished_orders(self) -> list[Order]:
+        """Orders still open."""
+        rows = self._query("SELECT body FROM orders WHERE finished = 0 ORDER BY created_at, leg")
+        return [_ORDER.decode(row[0]) for row in rows]
+
+    def orders_of_signal(self, signal_id: str) -> list[Order]:
+        """A signal's legs."""
+        rows = self._query("SELECT body FROM orders WHERE signal_id = ? ORDER BY leg", (signal_id,))
+        return [_ORDER.decode(row[0]) for row in rows]
+
+    def all_orders(self) -> list[Order]:
+        """Every order."""
+        rows = self._query("SELECT body FROM orders ORDER BY created_at, leg")
+        return [_ORDER.decode(row[0]) for row in rows]
+
+    def has_signal(self, signal_id: str) -> bool:
+        """Whether a signal is recorded."""
+        return bool(self._query("SELECT 1 FROM signals WHERE signal_id = ?", (signal_id,)))
+
+    def holdings(self) -> list[Holding]:
+        """Every holding."""
+        return [_HOLDING.decode(row[0]) for row in self._query("SELECT body FROM holdings")]
+
+    def fills(self) -> list[Fill]:
+        """Every fill, in time order."""
+        rows = self._query("SELECT body FROM fills ORDER BY ts_event, fill_id")
+        return [_FILL.decode(row[0]) for row in rows]
+
+    def recent_submits(self, since: int) -> list[int]:
+        """Send times in the window."""
+        rows = self._query("SELECT submitted_at FROM orders WHERE submitted_at >= ?", (since,))
+        return [int(row[0]) for row in rows]
+
+    def outbox(self, limit: int) -> list[OutboxEvent]:
+        """Unpublished events, oldest first."""
+        rows = self._query(
+            "SELECT seq, topic, key, value FROM outbox ORDER BY seq LIMIT ?", (limit,)
+        )
+        return [OutboxEvent(int(s), str(t), bytes(k), bytes(v)) for s, t, k, v in rows]
+
+    def close(self) -> None:
+        """Close the connection and release the lock."""
+        self._db.close()
+        if self._release is not None:
+            self._release()
+
+
+_NOT_SENT: Final = frozenset({OrderStatus.NEW, OrderStatus.REJECTED, OrderStatus.CANCELLED})

@@ -1,0 +1,73 @@
+"""The executor's Prometheus metrics, in a registry of its own (no process-global state)."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class ExecutorMetrics:
+    """Signals in, orders by state, rejects by reason, latency, positions, PnL, reconciliation."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.signals = Counter(
+            "ticklane_executor_signals", "Signals consumed, by outcome.", ["outcome"], registry=r
+        )
+        self.orders = Counter(
+            "ticklane_executor_orders",
+            "Order state changes recorded in the ledger, by the state entered.",
+            ["status"],
+            registry=r,
+        )
+        self.rejects = Counter(
+            "ticklane_executor_rejects",
+            "Orders refused by risk, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.ambiguous = Counter(
+            "ticklane_executor_ambiguous_answers",
+            "Broker calls whose answer was lost and resolved by lookup.",
+            registry=r,
+        )
+        self.ignored = Counter(
+            "ticklane_executor_ignored_events",
+            "Venue events that left an order as it was, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "ticklane_executor_signal_to_submit_seconds",
+            "From the signal's Kafka timestamp to the broker's answer to the submit.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.position = Gauge(
+            "ticklane_executor_position",
+            "Net position per strategy and symbol.",
+            ["strategy", "symbol"],
+            registry=r,
+        )
+        self.realized_pnl = Gauge(
+            "ticklane_executor_realized_pnl",
+            "Realized PnL net of fees per strategy and symbol, in currency units.",
+            ["strategy", "symbol"],
+            registry=r,
+        )
+        self.mismatches = Counter(
+            "ticklane_executor_reconciliation_mismatches",
+            "Reconciliations that found the ledger and the broker disagreeing.",
+            registry=r,
+        )
+        self.halted = Gauge(
+            "ticklane_executor_halted",
+            "1 while a reconciliation mismatch halts trading.",
+            registry=r,
+        )
+        self.errors = Counter(
+            "ticklane_executor_errors",
+            "Messages or venue facts that could not be used.",
+            ["kind"],
+            registry=r,
+        )

@@ -1,0 +1,217 @@
+"""`ticklane execute`: the Kafka shell around the engine.
+
+Reads `control` to its end first (kill switch states, flattens), reconciles with the broker,
+then consumes `signals`: each signal is written to the ledger (and answered) before its offset
+is committed, so a crash replays signals the ledger then recognises (at-least-once in,
+exactly-once effect out). The executor assigns itself every partition of `signals` and resumes
+from its group's committed offsets: one executor owns an account's ledger, and a restart
+resumes in a fraction of a second instead of waiting out a dead member's session. Events are
+published from the ledger's outbox.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Final
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_STORED,
+    Consumer,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from prometheus_client import start_http_server
+
+from executors.brokers.base import Broker
+from executors.brokers.factory import build_broker
+from executors.engine import Engine, EngineConfig
+from executors.ledger import Ledger
+from executors.metrics import ExecutorMetrics
+from executors.reconcile import reconcile
+from executors.risk import RiskLimits
+from executors.stores import open_ledger
+from ticklane import kafka, wire
+from ticklane.control import ControlCommand
+from ticklane.settings import Settings
+from ticklane.topics import resolve
+from ticklane.trading import Signal
+
+log = logging.getLogger(__name__)
+
+BATCH: Final = 500
+POLL_S: Final = 0.005
+OUTBOX_BATCH: Final = 5_000
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    """Risk limits and multipliers from the executor settings."""
+    ex = settings.executor
+    limits = RiskLimits(
+        max_position=ex.max_position,
+        max_notional=ex.max_notional,
+        max_orders_per_minute=ex.max_orders_per_minute,
+        daily_loss_limit=ex.daily_loss_limit,
+        position_overrides=dict(ex.position_overrides),
+    )
+    return EngineConfig(limits, dict(ex.multipliers), ex.default_multiplier)
+
+
+class ExecutorService:
+    """One executor process: ledger, broker, engine, and the Kafka clients around them."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap: str,
+        *,
+        ledger: Ledger | None = None,
+        broker: Broker | None = None,
+        metrics: ExecutorMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or ExecutorMetrics()
+        self.ledger = ledger or open_ledger(settings)
+        self.broker = broker or build_broker(settings, bootstrap)
+        self.engine = Engine(self.ledger, self.broker, engine_config(settings), self.metrics)
+        base = kafka.consumer_config(settings.kafka, bootstrap, settings.executor.group_id)
+        self._signals = Consumer(base)
+        self._control = Consumer(base | {"group.id": f"{settings.executor.group_id}-control"})
+        self._producer = Producer(kafka.producer_config(settings.kafka, bootstrap))
+        self._next_reconcile = 0.0
+
+    def _topic(self, base: str) -> str:
+        return resolve(self.settings.topics, base)
+
+    # --- start
+
+    def start(self) -> None:
+        """Load the ledger, apply every control command, reconcile, start consuming signals."""
+        self.engine.load()
+        self._read_control_to_end()
+        reconcile(self.engine)
+        self._publish()
+        self._assign_signals()
+        self._next_reconcile = time.monotonic() + self.settings.executor.reconcile_interval_s
+
+    def _assign_signals(self) -> None:
+        topic = self._topic("signals")
+        meta = self._signals.list_topics(topic, timeout=10).topics[topic]
+        self._signals.assign([TopicPartition(topic, p, OFFSET_STORED) for p in meta.partitions])
+
+    def _read_control_to_end(self) -> None:
+        topic = self._topic("control")
+        part = TopicPartition(topic, 0, OFFSET_BEGINNING)
+        _, high = self._control.get_watermark_offsets(part, timeout=10)
+        self._control.assign([part])
+        position = 0
+        deadline = time.monotonic() + 30
+        while position < high and time.monotonic() < deadline:
+            for message in self._control.consume(BATCH, 0.1):
+                if message.error() is None:
+                    position = int(message.offset() or 0) + 1
+                    self._on_control(message)
+
+    # --- loop
+
+    def run(self, stop: threading.Event, until: Callable[[], bool] | None = None) -> None:
+        """Start, then work until `stop` is set (or `until()` says done)."""
+        self.start()
+        while not stop.is_set() and not (until and until()):
+            self.step()
+
+    def step(self) -> int:
+        """One round: signals, control, market data and fills, events, maybe reconciliation."""
+        messages = self._signals.consume(BATCH, POLL_S)
+        for message in messages:
+            self._on_signal(message)
+        if messages:
+            self._commit(messages)
+        for message in self._control.consume(BATCH, 0):
+            self._on_control(message)
+        self.broker.pump()
+        self.engine.sync_fills()
+        self._publish()
+        if time.monotonic() >= self._next_reconcile:
+            reconcile(self.engine)
+            self._next_reconcile = time.monotonic() + self.settings.executor.reconcile_interval_s
+        return len(messages)
+
+    def _on_signal(self, message: Message) -> None:
+        if message.error() is not None:
+            log.warning("signals: %s", message.error())
+            return
+        try:
+            signal = wire.decode_as(message.value() or b"", Signal)
+        except wire.WireError as exc:
+            self._dead_letter(message, str(exc))
+            return
+        kind, ts_ms = message.timestamp()
+        origin = ts_ms * 1_000_000 if kind and ts_ms > 0 else time.time_ns()
+        self.engine.on_signal(signal, origin)
+
+    def _on_control(self, message: Message) -> None:
+        if message.error() is not None:
+            return
+        try:
+            command = wire.decode_as(message.value() or b"", ControlCommand)
+        except wire.WireError as exc:
+            self._dead_letter(message, str(exc))
+            return
+        self.engine.on_control(command)
+
+    def _commit(self, messages: list[Message]) -> None:
+        """Commit past every message handled: the ledger already holds what they caused."""
+        last: dict[tuple[str, int], int] = {}
+        for message in messages:
+            if message.error() is None:
+                key = (str(message.topic()), int(message.partition() or 0))
+                last[key] = int(message.offset() or 0)
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+        if offsets:
+            self._signals.commit(offsets=offsets, asynchronous=True)
+
+    def _dead_letter(self, message: Message, error: str) -> None:
+        self.metrics.signals.labels("undecodable").inc()
+        log.warning(
+            "%s[%s]@%s undecodable: %s",
+            message.topic(),
+            message.partition(),
+            message.offset(),
+            error,
+        )
+        self._producer.produce(
+            self._topic("dlq"),
+            value=message.value(),
+            headers=[
+                ("error", error.encode()),
+                ("source", f"{message.topic()}:{message.partition()}:{message.offset()}".encode()),
+            ],
+        )
+
+    def _publish(self) -> None:
+        """Send the outbox's events, then forget them once the broker has them all."""
+        events = self.ledger.outbox(OUTBOX_BATCH)
+        if not events:
+            return
+        for event in events:
+            self._producer.produce(self._topic(event.topic), key=event.key, value=event.value)
+            self._producer.poll(0)
+        if self._producer.flush(30) == 0:
+            self.ledger.outbox_done(events[-1].seq)
+
+    def close(self) -> None:
+        """Commit nothing more; close clients, broker and ledger."""
+        self._producer.flush(10)
+        self._signals.close()
+        self._control.close()
+        self.broker.close()
+        self.ledger.close()
+
+
+def serve_metrics(metrics: ExecutorMetrics, port: int) -> None:
+    """Expose /metrics on a port (0: not at all)."""
+    if port:
+        start_http_server(port, registry=metrics.registry)
