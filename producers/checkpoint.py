@@ -106,3 +106,63 @@ def read_tails(
         }
     finally:
         consumer.close()
+
+
+def recent_records(
+    consumer_config: Mapping[str, Any],
+    partitions: Mapping[str, int],
+    source: str,
+    window_ns: int,
+    timeout_s: float = 10.0,
+) -> list[bytes]:
+    """This source's records within `window_ns` of each partition's newest ts_event."""
+    consumer = Consumer(
+        dict(consumer_config) | {"enable.partition.eof": True, "enable.auto.commit": False}
+    )
+    out: list[bytes] = []
+    try:
+        for topic, count in partitions.items():
+            for p in range(count):
+                out += _recent_in_partition(
+                    consumer, topic, p, source, window_ns=window_ns, timeout_s=timeout_s
+                )
+    finally:
+        consumer.close()
+    return out
+
+
+def _split(records: bytes) -> list[bytes]:
+    size = records[0] * 4
+    return [records[i : i + size] for i in range(0, len(records), size)]
+
+
+def _recent_in_partition(
+    consumer: Consumer, topic: str, partition: int, source: str, *, window_ns: int, timeout_s: float
+) -> list[bytes]:
+    low, high = consumer.get_watermark_offsets(
+        TopicPartition(topic, partition), timeout=timeout_s, cached=False
+    )
+    if high <= low:
+        return []
+    frames: list[MarketFrame] = []
+    end: int | None = None
+    start = max(low, high - WINDOW)
+    newest: int | None = None
+    while True:
+        chunk = _read_range(consumer, topic, partition, start, end=end, timeout_s=timeout_s)
+        ours = [f for _, f in chunk if f and f.source == source]
+        frames = ours + frames
+        if newest is None and frames:
+            newest = max(int.from_bytes(r[8:16], "little") for r in _split(frames[-1].records))
+        oldest_seen = (
+            min(int.from_bytes(r[8:16], "little") for r in _split(frames[0].records))
+            if frames
+            else None
+        )
+        done = newest is not None and oldest_seen is not None and oldest_seen < newest - window_ns
+        if done or start <= low:
+            records = [r for f in frames for r in _split(f.records)]
+            if newest is None:
+                return []
+            return [r for r in records if int.from_bytes(r[8:16], "little") >= newest - window_ns]
+        end, start = start, max(low, start - WINDOW * 4)

@@ -8,12 +8,16 @@ from typing import Annotated
 
 import typer
 from prometheus_client import start_http_server
+from pydantic import SecretStr
 
+from producers.dedupe import DEFAULT_WINDOW_NS
 from producers.files import DbnFileError
 from producers.framing import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, FrameLimits
+from producers.live import LiveProducer, LiveRequest, parse_gateway
 from producers.pipeline import ProducerError, parse_speed, produce_file
 from producers.sink import DeliveryError
 from ticklane.cli import ConfigOption, bootstrap_or_exit, err, fail, settings_or_exit
+from ticklane.secrets import SecretError, read_secret
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +116,75 @@ def synth_command(
         + f"; {len(summary.symbols)} underlyings, {len(summary.option_symbols)} options",
         highlight=False,
     )
+
+
+Symbols = Annotated[str, typer.Option(help="Comma-separated symbols (or ALL_SYMBOLS).")]
+
+
+def _api_key() -> SecretStr:
+    try:
+        return read_secret("DATABENTO_API_KEY")
+    except SecretError as exc:
+        fail(str(exc), 2)
+
+
+@produce_app.command("live")
+def produce_live_command(
+    dataset: Annotated[str, typer.Option(help="Databento dataset, e.g. GLBX.MDP3.")],
+    schema: Annotated[str, typer.Option(help="Databento schema, e.g. trades, mbp-1.")],
+    symbols: Symbols,
+    config: ConfigOption = None,
+    stype_in: Annotated[str, typer.Option("--stype-in", help="Symbology of --symbols.")] = (
+        "raw_symbol"
+    ),
+    start: Annotated[
+        int | None, typer.Option(help="Replay from this UTC ns (default: where Kafka ends).")
+    ] = None,
+    gateway: Annotated[
+        str | None,
+        typer.Option(
+            envvar="DATABENTO_LIVE_GATEWAY", help="HOST[:PORT] of the live gateway to use."
+        ),
+    ] = None,
+    replay_overlap_ms: Annotated[
+        int, typer.Option(min=0, help="Replay this far before the newest record on reconnect.")
+    ] = DEFAULT_WINDOW_NS // 1_000_000,
+    max_frame_records: MaxRecords = DEFAULT_MAX_RECORDS,
+    max_frame_bytes: MaxBytes = DEFAULT_MAX_BYTES,
+    metrics_port: MetricsPort = None,
+) -> None:
+    """Stream a live subscription; reconnects replay the gap, restarts continue from Kafka."""
+    settings = settings_or_exit(config)
+    bootstrap_or_exit(settings)
+    key = _api_key()
+    request = LiveRequest(dataset, schema, _split_symbols(symbols), stype_in, start)
+    if metrics_port:
+        start_http_server(metrics_port)
+    stopped = _stop_flag()
+    try:
+        producer = LiveProducer(
+            request,
+            settings,
+            key,
+            parse_gateway(gateway),
+            limits=FrameLimits(max_frame_records, max_frame_bytes),
+            window_ns=replay_overlap_ms * 1_000_000,
+        )
+        report = producer.run(stopped.is_set)
+    except (ProducerError, DeliveryError) as exc:
+        fail(str(exc))
+    err.print(
+        f"live {dataset} {schema}: {report.records:,} records produced in {report.frames:,} "
+        f"frames over {producer.sessions} session(s), {producer.gaps} gap(s)",
+        highlight=False,
+    )
+
+
+def _split_symbols(text: str) -> tuple[str, ...]:
+    symbols = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not symbols:
+        fail("--symbols names no symbol", 2)
+    return symbols
 
 
 def register(app: typer.Typer) -> None:

@@ -39,3 +39,8 @@ LAG: Final = Histogram(
     "Wall clock at produce minus the record's ts_event",
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 300),
 )
+ACK_LATENCY: Final = Histogram(
+    "ticklane_producer_ack_latency_seconds",
+    "From a live record's receipt to Kafka's acknowledgement of its frame",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1),
+)

@@ -107,7 +107,7 @@ def paced(
 class Producer:
     """Runs one source into Kafka, resuming exactly where Kafka ends."""
 
-    def __init__(self, settings: Settings, limits: FrameLimits) -> None:
+    def __init__(self, settings: Settings, limits: FrameLimits, *, linger_ms: int = 5) -> None:
         self._settings = settings
         self._limits = limits
         self._bootstrap = kafka.bootstrap_servers(settings)
@@ -116,7 +116,8 @@ class Producer:
         }
         self._partitions = self._ensure_topics()
         self._sink = KafkaSink(
-            kafka.producer_config(settings.kafka, self._bootstrap, linger_ms=5), self._partitions
+            kafka.producer_config(settings.kafka, self._bootstrap, linger_ms=linger_ms),
+            self._partitions,
         )
 
     def _ensure_topics(self) -> dict[str, int]:
@@ -138,11 +139,17 @@ class Producer:
         wanted = {t: self._partitions[t] for t in topics}
         return ResumeState.from_tails(read_tails(config, wanted, source))
 
+    def partitions(self, topic: str) -> int:
+        """How many partitions a market-data topic has."""
+        return self._partitions[topic]
+
     def topic_names(self) -> dict[str, str]:
         """Catalogue base name → full topic name, for the md.* topics."""
         return {base: spec.name for base, spec in self._specs.items()}
 
-    def send(self, planned: Sequence[PlannedFrame], source: str) -> int:
+    def send(
+        self, planned: Sequence[PlannedFrame], source: str, received_at: float | None = None
+    ) -> int:
         """Produce planned frames; definitions first and acknowledged before the data."""
         definitions = [p for p in planned if p.frame.records[1] == _DEFINITION]
         for group in (definitions, [p for p in planned if p.frame.records[1] != _DEFINITION]):
@@ -151,7 +158,7 @@ class Producer:
                 message = MarketFrame(
                     frame.symbol, frame.records, source, frame.position, item.batch
                 )
-                self._sink.send(frame.topic, message, frame.count)
+                self._sink.send(frame.topic, message, frame.count, received_at)
                 metrics.FRAMES_OUT.labels(frame.topic).inc()
             if group is definitions and definitions:
                 self._sink.flush()

@@ -8,7 +8,9 @@ what Kafka holds.
 """
 
 import logging
-from collections.abc import Mapping
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, murmur2
@@ -42,6 +44,8 @@ class KafkaSink:
         self._failures: list[str] = []
         self.delivered_messages = 0
         self.delivered_records = 0
+        self.latencies: deque[float] = deque(maxlen=100_000)
+        """Receipt-to-ack seconds of recent frames sent with `received_at`."""
 
     def partition(self, topic: str, symbol: str) -> int:
         """The partition a symbol's frames go to on a topic."""
@@ -51,29 +55,54 @@ class KafkaSink:
             partition = self._cache[key] = partition_for(symbol, self._partitions[topic])
         return partition
 
-    def send(self, topic: str, frame: MarketFrame, count: int) -> None:
-        """Queue one frame; blocks while the local queue is full."""
-        self.raise_on_failure()
-        value = wire.encode(frame)
+    def send(
+        self, topic: str, frame: MarketFrame, count: int, received_at: float | None = None
+    ) -> None:
+        """Queue one frame; blocks while the local queue is full.
+
+        `received_at` (time.monotonic() when its records arrived) times receipt-to-ack.
+        """
         partition = self.partition(topic, frame.symbol)
 
         def on_delivery(err: KafkaError | None, _msg: Message) -> None:
             if err is not None:
                 self._failures.append(f"{topic}[{partition}] {frame.symbol}: {err.str()}")
                 metrics.DELIVERY_ERRORS.inc()
-            else:
-                self.delivered_messages += 1
-                self.delivered_records += count
-                metrics.RECORDS_OUT.labels(topic).inc(count)
+                return
+            self.delivered_messages += 1
+            self.delivered_records += count
+            metrics.RECORDS_OUT.labels(topic).inc(count)
+            if received_at is not None:
+                latency = time.monotonic() - received_at
+                metrics.ACK_LATENCY.observe(latency)
+                self.latencies.append(latency)
 
+        self._produce(topic, wire.encode(frame), frame.symbol.encode(), partition, on_delivery)
+
+    def send_message(self, topic: str, key: str, message: wire.Message) -> None:
+        """Queue any other wire message (a data-gap event) to the key's partition."""
+        partition = self.partition(topic, key)
+
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                self._failures.append(f"{topic}[{partition}] {key}: {err.str()}")
+                metrics.DELIVERY_ERRORS.inc()
+
+        self._produce(topic, wire.encode(message), key.encode(), partition, on_delivery)
+
+    def _produce(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes,
+        partition: int,
+        on_delivery: Callable[[KafkaError | None, Message], None],
+    ) -> None:
+        self.raise_on_failure()
         while True:
             try:
                 self._producer.produce(
-                    topic,
-                    value=value,
-                    key=frame.symbol.encode(),
-                    partition=partition,
-                    on_delivery=on_delivery,
+                    topic, value=value, key=key, partition=partition, on_delivery=on_delivery
                 )
             except BufferError:
                 self._producer.poll(0.05)  # wait for acknowledgements to free the queue

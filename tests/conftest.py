@@ -1,5 +1,6 @@
 """Shared fixtures: one real Kafka-protocol broker per test session, and polling helpers."""
 
+import gc
 import itertools
 import os
 import time
@@ -31,6 +32,17 @@ def poll_until(
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout_s}s waiting for {what or probe}")
         time.sleep(interval_s)
+
+
+@pytest.fixture(autouse=True)
+def _collect_finalizers() -> Iterator[None]:
+    """Run finalizers (the databento SDK's `Live.__del__`) at the end of each test.
+
+    Left to a later GC pass, one can run inside pytest's ast.parse of a module and trip
+    CPython 3.11.7's "AST constructor recursion depth mismatch" (fixed in 3.11.8).
+    """
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")

@@ -179,3 +179,17 @@ class MarketFrame(msgspec.Struct, frozen=True, array_like=True):
     source: str = ""
     position: UInt64 = 0
     batch: UInt64 = 0
+
+
+class DataGap(msgspec.Struct, frozen=True, array_like=True):
+    """Market data that was missed and could not be recovered (published on `md.gaps`)."""
+
+    source: str
+    dataset: str
+    schema: str
+    start_ns: Nanos
+    """First time not covered: where replay was asked to start."""
+    end_ns: Nanos
+    """Where the data resumed: the replay's real start."""
+    detected_ns: Nanos
+    reason: str = ""

@@ -47,6 +47,7 @@ class KeyKind(StrEnum):
     STRATEGY_SYMBOL = "strategy/symbol"
     CLIENT_ORDER_ID = "client_order_id"
     CONTROL_KEY = "control key"
+    SOURCE = "source"
     NONE = "none"
 
 
@@ -90,6 +91,9 @@ def catalogue(settings: TopicSettings) -> tuple[TopicSpec, ...]:
             specs.append(
                 (f"md.{schema}", n, KeyKind.SYMBOL, "frame", f"Databento {schema}", _retention(7))
             )
+    specs.append(
+        ("md.gaps", 1, KeyKind.SOURCE, "data_gap", "market data missed for good", _FOREVER)
+    )
     specs.extend(
         (f"bars.{iv}", n, KeyKind.SYMBOL, "bar", f"{iv} bars built by the agents", _retention(30))
         for iv in BAR_INTERVALS

@@ -18,7 +18,7 @@ import msgspec
 
 from ticklane.control import ControlCommand
 from ticklane.dbn import DbnRecordError, check_records
-from ticklane.market import Bar, InstrumentDef, MarketFrame, Quote, Trade
+from ticklane.market import Bar, DataGap, InstrumentDef, MarketFrame, Quote, Trade
 from ticklane.trading import Fill, Order, Position, Signal
 
 MAGIC: Final = b"TL"
@@ -26,9 +26,9 @@ VERSION: Final = 1
 _HEADER: Final = struct.Struct(">2sBBI")
 HEADER_SIZE: Final = _HEADER.size
 
-Message = (
-    MarketFrame | Trade | Quote | Bar | InstrumentDef | Signal | Order | Fill | Position
-) | ControlCommand
+Message = (MarketFrame | Trade | Quote | Bar | InstrumentDef | Signal | Order | Fill | Position) | (
+    ControlCommand | DataGap
+)
 
 # Kind byte on the wire -> (name shown to people, type). Never renumber: add at the end.
 KINDS: Final[dict[int, tuple[str, type[Message]]]] = {
@@ -42,6 +42,7 @@ KINDS: Final[dict[int, tuple[str, type[Message]]]] = {
     8: ("fill", Fill),
     9: ("position", Position),
     10: ("control", ControlCommand),
+    11: ("data_gap", DataGap),
 }
 _KIND_OF: Final[dict[type[Message], int]] = {typ: kind for kind, (_, typ) in KINDS.items()}
 _DECODERS: Final = {kind: msgspec.msgpack.Decoder(typ) for kind, (_, typ) in KINDS.items()}

@@ -14,6 +14,7 @@ from ticklane.market import (
     Action,
     Bar,
     BookSide,
+    DataGap,
     InstrumentClass,
     InstrumentDef,
     MarketFrame,
@@ -212,8 +213,18 @@ controls = st.builds(
     kill_switch=st.none() | st.sampled_from(KillSwitchState),
     issued_by=text,
 )
+gaps = st.builds(
+    DataGap,
+    source=text,
+    dataset=text,
+    schema=text,
+    start_ns=timestamps,
+    end_ns=timestamps,
+    detected_ns=timestamps,
+    reason=text,
+)
 messages = st.one_of(
-    frames, trades, quotes, bars, instruments, signals, orders, fills, positions, controls
+    frames, trades, quotes, bars, instruments, signals, orders, fills, positions, controls, gaps
 )
 
 
@@ -232,7 +243,19 @@ def _types(value: object) -> object:
     return type(value)
 
 
-PER_TYPE = [frames, trades, quotes, bars, instruments, signals, orders, fills, positions, controls]
+PER_TYPE = [
+    frames,
+    trades,
+    quotes,
+    bars,
+    instruments,
+    signals,
+    orders,
+    fills,
+    positions,
+    controls,
+    gaps,
+]
 
 
 @pytest.mark.parametrize("strategy", PER_TYPE, ids=lambda s: repr(s)[7:20])
