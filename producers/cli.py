@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from producers.dedupe import DEFAULT_WINDOW_NS
 from producers.files import DbnFileError
 from producers.framing import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, FrameLimits
+from producers.historical import HistoricalRequest, produce_historical
 from producers.live import LiveProducer, LiveRequest, parse_gateway
 from producers.pipeline import ProducerError, parse_speed, produce_file
 from producers.sink import DeliveryError
@@ -176,6 +177,50 @@ def produce_live_command(
     err.print(
         f"live {dataset} {schema}: {report.records:,} records produced in {report.frames:,} "
         f"frames over {producer.sessions} session(s), {producer.gaps} gap(s)",
+        highlight=False,
+    )
+
+
+@produce_app.command("historical")
+def produce_historical_command(
+    dataset: Annotated[str, typer.Option(help="Databento dataset, e.g. GLBX.MDP3.")],
+    schema: Annotated[str, typer.Option(help="Databento schema, e.g. trades, mbp-1.")],
+    symbols: Symbols,
+    start: Annotated[str, typer.Option(help="Inclusive start: ISO 8601 or UTC ns.")],
+    end: Annotated[str, typer.Option(help="Exclusive end: ISO 8601 or UTC ns.")],
+    config: ConfigOption = None,
+    stype_in: Annotated[str, typer.Option("--stype-in", help="Symbology of --symbols.")] = (
+        "raw_symbol"
+    ),
+    gateway: Annotated[
+        str | None,
+        typer.Option(envvar="DATABENTO_HISTORICAL_GATEWAY", help="Base URL of the HTTP API."),
+    ] = None,
+    max_frame_records: MaxRecords = DEFAULT_MAX_RECORDS,
+    max_frame_bytes: MaxBytes = DEFAULT_MAX_BYTES,
+) -> None:
+    """Download a time range and produce it; run again after a crash to finish it exactly."""
+    settings = settings_or_exit(config)
+    bootstrap_or_exit(settings)
+    key = _api_key()
+    request = HistoricalRequest(dataset, schema, _split_symbols(symbols), start, end, stype_in)
+    stopped = _stop_flag()
+    try:
+        report = produce_historical(
+            request,
+            settings,
+            key,
+            gateway=gateway,
+            limits=FrameLimits(max_frame_records, max_frame_bytes),
+            stop=stopped.is_set,
+        )
+    except DbnFileError as exc:
+        fail(f"the downloaded data is damaged: {exc}")
+    except (ProducerError, DeliveryError) as exc:
+        fail(str(exc))
+    err.print(
+        f"historical {dataset} {schema}: {report.records:,} records, {report.published:,} "
+        f"produced, {report.skipped_written:,} already in Kafka",
         highlight=False,
     )
 

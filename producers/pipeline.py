@@ -183,8 +183,11 @@ def produce_file(
     limits: FrameLimits | None = None,
     speed: float | None = None,
     stop: Stop = lambda: False,
+    source: str | None = None,
 ) -> Report:
     """Replay a DBN file into the md.* topics; a restart continues exactly where Kafka ends.
+
+    `source` names the input on the frames (default: the file's metadata header).
 
     Raises `producers.files.DbnFileError` for a damaged file after producing (and
     flushing) every record before the damage.
@@ -195,14 +198,15 @@ def produce_file(
     dbn_file = DbnFile(path)
     batches = dbn_file.batches()
     first = next(batches, None)  # reads the metadata header: the source's identity
-    report = Report(source=dbn_file.source)
+    source = source or dbn_file.source
+    report = Report(source=source)
     if first is None:
         return report
     schema = dbn_file.metadata.schema
     names = producer.topic_names()
     router = Router(_symbols(dbn_file.metadata), names, schema)
     topics = [names[f"md.{schema}"]] if f"md.{schema}" in names else list(names.values())
-    resume = producer.resume_state(dbn_file.source, topics)
+    resume = producer.resume_state(source, topics)
     if not resume.empty:
         log.info("resuming %s: records up to index %d may be in Kafka", path, resume.last_index())
     planner = FramePlanner(router, producer.sink.partition, resume, limits)
@@ -212,7 +216,7 @@ def produce_file(
         catch_up = resume.last_index() + 1
         for records, first_index in paced(chain, speed, from_index=catch_up) if speed else chain:
             _observe(records, quality, schema)
-            report.frames += producer.send(planner.plan(records, first_index), dbn_file.source)
+            report.frames += producer.send(planner.plan(records, first_index), source)
             report.records += len(records)
             if stop():
                 log.info("stopping on request after %d records", report.records)
