@@ -66,7 +66,8 @@ def test_range_is_produced_exactly_once_through_errors_and_reruns(
         assert again.returncode == 0, again.stderr
         assert "0 produced" in again.stderr
         statuses = [r.status for r in server.requests]
-    assert statuses[:2] == [503, 200] and len(statuses) == 4
+    assert statuses[:2] == [503, 200]
+    assert len(statuses) == 4
     assert in_kafka(read_topic, f"{settings.topics.prefix}md.mbp-1") == records
 
 
