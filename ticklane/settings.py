@@ -159,6 +159,8 @@ class PaperSettings(_Section):
     """Recent ticks kept per symbol to fill an order whose signal time has passed."""
     lose_answer_every: int = Field(default=0, ge=0)
     """Fault injection: every Nth submit is recorded but its answer is lost (0: never)."""
+    answer_delay_ms: int = Field(default=0, ge=0, le=10_000)
+    """Fault injection: a slow link; each submit is answered this long after it is recorded."""
 
 
 class ExecutorSettings(_Section):

@@ -44,4 +44,5 @@ def build_broker(settings: Settings, bootstrap: str) -> Broker:
         slippage=paper.slippage,
         tick_buffer=paper.tick_buffer,
         lose_answer_every=paper.lose_answer_every,
+        answer_delay_ms=paper.answer_delay_ms,
     )

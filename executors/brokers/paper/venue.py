@@ -7,10 +7,13 @@ executor can read it with `fills_since`. After a restart the venue reloads its w
 and reads the market data again, so they fill at the same ticks as they would have.
 
 Fault injection (`lose_answer_every`): the venue records the order (and may fill it) but the
-call raises `AmbiguousAnswerError`, as a timeout after the venue acted would.
+call raises `AmbiguousAnswerError`, as a timeout after the venue acted would; `answer_delay_ms`
+holds every answer back after the venue has acted (a slow link), which widens the window in
+which a crash leaves the executor not knowing.
 """
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Final
 
@@ -43,6 +46,7 @@ class PaperBroker:
         slippage: int = 0,
         tick_buffer: int = 100_000,
         lose_answer_every: int = 0,
+        answer_delay_ms: int = 0,
     ) -> None:
         self.caps = BrokerCaps(can_reverse_in_one_order=reverse_in_one_order)
         self.store = store
@@ -52,6 +56,7 @@ class PaperBroker:
         self._slippage = slippage
         self._tick_buffer = tick_buffer
         self._lose_every = lose_answer_every
+        self._answer_delay_s = answer_delay_ms / 1000
         self._submits = 0
         self._buffers: dict[str, TickBuffer] = {}
         self._working: dict[str, dict[str, VenueRecord]] = {}
@@ -72,6 +77,8 @@ class PaperBroker:
             if buffer is not None:
                 self._match(record, buffer.after(record.ts_event))
         self._submits += 1
+        if self._answer_delay_s:
+            time.sleep(self._answer_delay_s)  # the simulated link: the venue has acted, we wait
         if self._lose_every and self._submits % self._lose_every == 0:
             raise AmbiguousAnswerError(f"paper venue: answer to {order.client_order_id} lost")
         current = self.store.get(order.client_order_id)

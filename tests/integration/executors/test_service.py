@@ -1,0 +1,149 @@
+"""The executor service against a real broker: signals in, paper orders, events out."""
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from executors.brokers.factory import paper_dir
+from executors.brokers.paper.store import VenueStore
+from executors.service import ExecutorService
+from executors.stores import open_sqlite, sqlite_path
+from ticklane import kafka, wire
+from ticklane.topics import resolve
+from ticklane.trading import Fill, Order, OrderStatus, Position
+
+from .scenario import (
+    Scenario,
+    create_topics,
+    produce_market_data,
+    produce_signals,
+    producer,
+    sqlite_progress,
+)
+
+pytestmark = pytest.mark.integration
+
+TICKLANE = str(Path(sys.executable).with_name("ticklane"))
+
+
+def run_until_done(settings, scenario, timeout_s=60.0):
+    """Run a service in this process until every signal is answered and every order done."""
+    service = ExecutorService(settings, str(settings.kafka.bootstrap_servers))
+    total = len(scenario.signals)
+
+    def done():
+        progress = sqlite_progress(settings)
+        return progress is not None and progress == (total, 0, 0)
+
+    stop = threading.Event()
+    timer = threading.Timer(timeout_s, stop.set)
+    timer.start()
+    try:
+        service.run(stop, until=done)
+    finally:
+        timer.cancel()
+        service.close()
+    assert done(), f"not done within {timeout_s}s: {sqlite_progress(settings)}"
+
+
+def test_signals_become_paper_orders_fills_and_events(settings, read_topic):
+    scenario = Scenario(symbols=("AAA", "BBB"), signals_per_symbol=12)
+    create_topics(settings)
+    produce_market_data(settings, scenario)
+    produce_signals(producer(settings), settings, [*scenario.signals, scenario.signals[0]])
+    bad = producer(settings)
+    bad.produce(resolve(settings.topics, "signals"), key=b"AAA", value=b"not a signal")
+    bad.flush(10)
+    run_until_done(settings, scenario)
+
+    venue = VenueStore(paper_dir(settings))
+    orders = venue.orders()
+    assert orders, "no paper orders"
+    assert all(o.status == "filled" for o in orders)
+    assert venue.duplicate_submits() == []
+    assert len({o.client_order_id for o in orders}) == len(orders)
+    venue_positions = venue.positions()
+    venue.close()
+
+    ledger = open_sqlite(sqlite_path(settings))
+    try:
+        assert all(ledger.has_signal(s.signal_id) for s in scenario.signals)
+        holdings = {(h.position.strategy, h.position.symbol): h.position for h in ledger.holdings()}
+    finally:
+        ledger.close()
+    expected = scenario.final_targets()
+    assert {k: p.quantity for k, p in holdings.items() if p.quantity} == {
+        k: v for k, v in expected.items() if v
+    }
+    by_symbol = {}
+    for (_, symbol), target in expected.items():
+        by_symbol[symbol] = by_symbol.get(symbol, 0) + target
+    assert venue_positions == {s: q for s, q in by_symbol.items() if q} | {
+        s: 0 for s, q in by_symbol.items() if not q and s in venue_positions
+    }
+
+    # Events: every fill once, every order's final state, the latest position per key.
+    fills = [
+        wire.decode_as(v, Fill) for _, _, _, v in read_topic(resolve(settings.topics, "fills"))
+    ]
+    assert len({f.fill_id for f in fills}) == len(orders)
+    order_events = [
+        wire.decode_as(v, Order) for _, _, _, v in read_topic(resolve(settings.topics, "orders"))
+    ]
+    filled = {o.client_order_id for o in order_events if o.status is OrderStatus.FILLED}
+    assert filled == {o.client_order_id for o in orders}
+    latest = {}
+    for _, _, key, value in read_topic(resolve(settings.topics, "positions")):
+        latest[key.decode()] = wire.decode_as(value, Position)
+    assert {k: p.quantity for k, p in latest.items() if p.quantity} == {
+        f"{s}/{sym}": q for (s, sym), q in expected.items() if q
+    }
+    dlq = read_topic(resolve(settings.topics, "dlq"))
+    assert [v for _, _, _, v in dlq] == [b"not a signal"]
+
+    # Offsets were committed: a consumer of the executor's group starts at the end.
+    config = kafka.consumer_config(
+        settings.kafka, str(settings.kafka.bootstrap_servers), settings.executor.group_id
+    )
+    consumer = Consumer(config)
+    topic = resolve(settings.topics, "signals")
+    parts = [TopicPartition(topic, p) for p in range(settings.topics.partitions)]
+    committed = consumer.committed(parts, timeout=10)
+    consumer.close()
+    assert sum(max(tp.offset, 0) for tp in committed) == len(scenario.signals) + 2
+
+
+def test_paper_cli_prints_the_venues_record(settings, cli_env):
+    scenario = Scenario(symbols=("AAA",), signals_per_symbol=5)
+    create_topics(settings)
+    produce_market_data(settings, scenario)
+    produce_signals(producer(settings), settings, scenario.signals)
+    run_until_done(settings, scenario)
+    for what, keys in (
+        (
+            "orders",
+            {"client_order_id", "venue_order_id", "symbol", "side", "quantity", "type", "ts"},
+        ),
+        (
+            "fills",
+            {"client_order_id", "venue_order_id", "symbol", "side", "quantity", "price", "ts"},
+        ),
+    ):
+        result = subprocess.run(
+            [TICKLANE, "paper", what, "--json", "--data-dir", str(settings.data_dir)],
+            capture_output=True,
+            text=True,
+            env=cli_env,
+            check=False,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        assert lines, f"no {what}"
+        assert all(keys <= set(line) for line in lines)
+        assert all(isinstance(line["quantity"], int) for line in lines)
