@@ -1,0 +1,98 @@
+"""The ledger contract on both stores: SQLite and PostgreSQL (127.0.0.1:5432, fresh schema)."""
+
+import os
+import uuid
+
+import msgspec
+import psycopg
+import pytest
+from psycopg import sql
+
+from executors.ledger import DuplicateOrderError
+from executors.positions import apply_fill, open_holding
+from executors.stores import LedgerLockedError, open_postgres, open_sqlite
+from ticklane import ids
+from ticklane.trading import Fill, Order, OrderStatus, OrderType, Side, Signal
+
+pytestmark = pytest.mark.integration
+
+DSN = os.environ.get(
+    "TICKLANE_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def opener(request, tmp_path):
+    if request.param == "sqlite":
+        yield lambda **kw: open_sqlite(tmp_path / "ledger.sqlite", **kw)
+        return
+    schema = f"ledger_{uuid.uuid4().hex[:12]}"
+    yield lambda **kw: open_postgres(DSN, schema, **kw)
+    with psycopg.connect(DSN, autocommit=True) as db:
+        db.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def order_for(signal: Signal, status=OrderStatus.PENDING_SUBMIT) -> Order:
+    return Order(
+        client_order_id=ids.client_order_id(signal.signal_id, 0),
+        signal_id=signal.signal_id,
+        strategy=signal.strategy,
+        symbol=signal.symbol,
+        side=Side.BUY,
+        quantity=2,
+        order_type=OrderType.MARKET,
+        status=status,
+        ts_event=signal.ts_event,
+    )
+
+
+def test_write_ahead_orders_fills_and_holdings_survive_a_reopen(opener):
+    ledger = opener()
+    signal = Signal.create("s", "ES", 1_000, 2)
+    order = order_for(signal)
+    assert ledger.record_signal(signal, [order], now=5)
+    assert not ledger.record_signal(signal, [order], now=6)  # a replayed signal
+    with pytest.raises(DuplicateOrderError):
+        ledger.record_signal(Signal.create("s", "ES", 2_000, 2), [order], now=7)
+    fill = Fill(
+        fill_id="fil-1",
+        client_order_id=order.client_order_id,
+        venue_order_id="v1",
+        symbol="ES",
+        side=Side.BUY,
+        quantity=2,
+        price=10 * 10**9,
+        ts_event=1_001,
+        strategy="s",
+    )
+    filled = msgspec.structs.replace(order, status=OrderStatus.FILLED, filled_quantity=2)
+    holding = apply_fill(open_holding("s", "ES"), fill, 1)
+    assert ledger.save_fill(fill, filled, holding, cursor=3)
+    assert not ledger.save_fill(fill, filled, holding, cursor=4)  # fill_id is unique
+    ledger.close()
+
+    ledger = opener()
+    try:
+        assert ledger.cursor() == 4
+        assert ledger.has_signal(signal.signal_id)
+        assert ledger.unfinished_orders() == []
+        assert ledger.order(order.client_order_id) == filled
+        assert [h.position.quantity for h in ledger.holdings()] == [2]
+        assert ledger.fills() == [fill]
+        assert ledger.recent_submits(0) == [5]
+        topics = [e.topic for e in ledger.outbox(100)]
+        assert topics == ["orders", "fills", "orders", "positions"]
+        ledger.outbox_done(ledger.outbox(100)[-1].seq)
+        assert ledger.outbox(100) == []
+    finally:
+        ledger.close()
+
+
+def test_one_executor_per_ledger(opener):
+    first = opener()
+    try:
+        with pytest.raises(LedgerLockedError):
+            opener(lock_wait_s=0.2)
+    finally:
+        first.close()
+    opener().close()  # released with its holder
