@@ -1,17 +1,26 @@
 """The agents' Faust app: declared here once, configured from ticklane settings.
 
-Faust's aiokafka driver fixes the consumer's fetch wait at 1.5 s; brokers that hold a
-fetch for its whole wait (the embedded one does, design.md) would then add up to 1.5 s
-to every fetch, so the app swaps in a transport whose consumer waits
-`kafka.fetch_wait_max_ms` instead. Nothing else about Faust is changed.
+The app swaps in a transport that changes two things about Faust's aiokafka driver:
+
+* the consumer's fetch wait, fixed at 1.5 s by Faust, is `kafka.fetch_wait_max_ms`:
+  brokers that hold a fetch for its whole wait (the embedded one does, design.md) would
+  otherwise add up to 1.5 s to every fetch;
+* a partition's end offset, which table recovery reads to know where the changelog ends,
+  is taken from a fetch response rather than from ListOffsets alone: the embedded broker
+  answers ListOffsets with the start of the last batch written plus one, so Faust would
+  stop restoring short of the last entries, or refuse to start ("persisted offset is
+  higher than the highwater") after a kill.
 """
 
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
 import faust
+from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TransportT
+from faust.types import TP, TransportT
 
 from ticklane.settings import Settings
 
@@ -22,6 +31,44 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         # aiokafka reads this when the consumer starts, which is after this returns.
         consumer._fetch_max_wait_ms = cast(AgentsApp, self.app).fetch_wait_max_ms
         return consumer
+
+    async def _highwaters(self, partitions: list[TP]) -> Mapping[TP, int]:
+        reported = await super()._highwaters(partitions)
+        servers = [f"{url.host}:{url.port or 9092}" for url in self.app.conf.broker_consumer]
+        return await _fetched_ends(servers, reported)
+
+
+async def _fetched_ends(servers: list[str], reported: Mapping[TP, int]) -> dict[TP, int]:
+    """End offsets as fetch responses give them, starting from what ListOffsets reported.
+
+    Fetching from the last record ListOffsets admits to makes the broker answer with the
+    partition's true high watermark.
+    """
+    ends = dict(reported)
+    pending = {tp for tp, end in reported.items() if end > 0}
+    if not pending:
+        return ends
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=servers,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=10,
+    )
+    await consumer.start()
+    try:
+        consumer.assign(list(pending))
+        for tp in pending:
+            consumer.seek(tp, reported[tp] - 1)
+        deadline = time.monotonic() + 30
+        while pending and time.monotonic() < deadline:
+            await consumer.getmany(*pending, timeout_ms=100)
+            for tp in list(pending):
+                highwater = consumer.highwater(tp)
+                if highwater is not None:
+                    ends[tp] = max(ends[tp], highwater)
+                    pending.discard(tp)
+    finally:
+        await consumer.stop()
+    return ends
 
 
 class _Consumer(faust_aiokafka.Consumer):

@@ -1,0 +1,107 @@
+"""Agents workers killed mid-stream, or sharing partitions, give the signals of one clean run."""
+
+import os
+import random
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from producers.synth import generate
+from tests.integration.agents.workers import (
+    TICKLANE,
+    WorkerProcess,
+    assert_duplicates_identical,
+    backtest_signals,
+    ids,
+    prepare,
+    signals_on_topic,
+)
+from ticklane.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def produce(path: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [TICKLANE, "produce", "file", str(path), *extra],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_sigkill_mid_stream_then_restart_loses_and_changes_nothing(
+    settings: Settings, cli_env: dict[str, str], read_topic, tmp_path: Path, poll
+) -> None:
+    path = tmp_path / "synthetic.dbn.zst"
+    generate(path, symbols=4, minutes=40, seed=21, options=False)
+    expected = ids(backtest_signals(path))
+    assert len(expected) >= 10
+    config = prepare(settings, tmp_path)
+    topic = f"{settings.topics.prefix}signals"
+    # A dead member holds up the next join until its session expires: keep that short.
+    cli_env = {**cli_env, "TICKLANE_KAFKA__SESSION_TIMEOUT_MS": "3000"}
+    # One-record frames, so absorbing the file takes long enough to interrupt it often.
+    assert produce(path, cli_env, "--max-frame-records", "1").wait(120) == 0
+
+    rng = random.Random(int(os.environ.get("TICKLANE_CHAOS_SEED", "5")))
+    mid_stream = 0
+    for _attempt in range(10):
+        worker = WorkerProcess(cli_env, config, tmp_path)
+        poll(
+            lambda w=worker: (w.metric("ticklane_agent_frames_total") or 0) > 0,
+            timeout_s=60,
+            what="the worker absorbing frames",
+        )
+        time.sleep(rng.uniform(0.0, 0.4))
+        worker.kill()
+        seen = ids(signals_on_topic(read_topic, topic))
+        assert seen <= expected, f"unexpected signals {seen - expected}"
+        mid_stream += seen != expected
+        if mid_stream >= 5:
+            break
+    assert mid_stream >= 5, "the file was absorbed before five kills landed mid-stream"
+
+    final = WorkerProcess(cli_env, config, tmp_path)
+    try:
+        poll(
+            lambda: ids(signals_on_topic(read_topic, topic)) >= expected,
+            timeout_s=90,
+            what="every expected signal",
+        )
+        signals = signals_on_topic(read_topic, topic)
+    finally:
+        final.stop()
+    assert ids(signals) == expected
+    assert_duplicates_identical(signals)
+
+
+def test_two_workers_split_partitions_and_give_the_signals_of_one(
+    settings: Settings, cli_env: dict[str, str], read_topic, tmp_path: Path, poll
+) -> None:
+    path = tmp_path / "synthetic.dbn.zst"
+    generate(path, symbols=12, minutes=20, seed=8, options=False)
+    expected = ids(backtest_signals(path))
+    config = prepare(settings, tmp_path)
+    topic = f"{settings.topics.prefix}signals"
+    workers = [WorkerProcess(cli_env, config, tmp_path, worker_id=str(i)) for i in range(2)]
+    try:
+        # Paced, so the second worker joins while data flows and partitions (with their
+        # state) move between workers mid-stream.
+        producer = produce(path, cli_env, "--speed", "100x")
+        poll(
+            lambda: ids(signals_on_topic(read_topic, topic)) >= expected,
+            timeout_s=90,
+            what="every expected signal",
+        )
+        assert producer.wait(60) == 0
+        signals = signals_on_topic(read_topic, topic)
+        absorbed = [w.metric("ticklane_agent_ticks_total") for w in workers]
+    finally:
+        for worker in workers:
+            worker.stop()
+    assert ids(signals) == expected
+    assert_duplicates_identical(signals)
+    assert all(a and a > 0 for a in absorbed), f"ticks absorbed per worker: {absorbed}"
