@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench clean-venv
+.PHONY: run test lint format bench chaos clean-venv
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -38,6 +38,10 @@ format: $(STAMP)
 ## Throughput and latency figures, printed as a table (never asserted in tests).
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+## The executor's chaos test in full: 50 SIGKILLs during a replay, SQLite and PostgreSQL ledgers.
+chaos: $(STAMP)
+	TICKLANE_CHAOS_KILLS=50 $(BIN)/python -m pytest tests/e2e/test_executor_chaos.py -q
 
 clean-venv:
 	rm -rf $(VENV)

@@ -85,6 +85,8 @@ class Engine:
         """Set while a reconciliation mismatch halts trading."""
         self._clock = clock
         self._orders: dict[str, Order] = {}
+        self._by_key: dict[tuple[str, str], dict[str, Order]] = {}
+        """The unfinished orders again, by strategy and symbol (netting and risk read these)."""
         self._holdings: dict[tuple[str, str], Holding] = {}
         self._marks: dict[str, int] = {}
         self._submits: deque[int] = deque()
@@ -97,7 +99,9 @@ class Engine:
 
     def load(self) -> None:
         """Read the ledger's state into memory (no broker calls)."""
-        self._orders = {o.client_order_id: o for o in self.ledger.unfinished_orders()}
+        self._orders, self._by_key = {}, {}
+        for order in self.ledger.unfinished_orders():
+            self._keep(order)
         self._holdings = {
             (h.position.strategy, h.position.symbol): h for h in self.ledger.holdings()
         }
@@ -114,7 +118,7 @@ class Engine:
         """Answer a signal; False if the ledger had it already (a replay)."""
         key = (signal.strategy, signal.symbol)
         position = self._position(key)
-        working = [o for o in self._orders.values() if (o.strategy, o.symbol) == key]
+        working = list(self._by_key.get(key, {}).values())
         planned = orders_for_signal(
             signal, position, pending_quantity(working), self.broker.caps, signal.ts_event
         )
@@ -130,7 +134,7 @@ class Engine:
         for order in decided:
             self._count(order)
             if order.status not in TERMINAL:
-                self._orders[order.client_order_id] = order
+                self._keep(order)
         if origin_ns is not None:
             for order in decided:
                 self._origin[order.client_order_id] = origin_ns
@@ -198,11 +202,7 @@ class Engine:
 
     def _check(self, order: Order, price: int | None, market_ts: int) -> Rejected | None:
         key = (order.strategy, order.symbol)
-        others = [
-            o
-            for o in self._orders.values()
-            if (o.strategy, o.symbol) == key and o.signal_id != order.signal_id
-        ]
+        others = [o for o in self._by_key.get(key, {}).values() if o.signal_id != order.signal_id]
         now = self._clock()
         while self._submits and self._submits[0] <= now - RATE_WINDOW_NS:
             self._submits.popleft()
@@ -215,7 +215,7 @@ class Engine:
             pending=pending_quantity(others),
             kill_switch=state,
             day_pnl=self.day_pnl(market_ts),
-            recent_submits=tuple(self._submits),
+            recent_submits=self._window(),
             price=price if price is not None else self._marks.get(order.symbol),
             multiplier=self.config.multiplier(order.symbol),
         )
@@ -224,6 +224,15 @@ class Engine:
             return decision
         self._submits.append(now)
         return None
+
+    def _window(self) -> tuple[int, ...]:
+        """Submit stamps for the rate check, cheaply: every stamp kept is inside the window, so
+        the check's verdict depends only on whether there are `limit` of them; pass none below
+        that and the newest `limit` at or above it (same verdict, O(1) in the usual case)."""
+        limit = self.config.limits.max_orders_per_minute
+        if len(self._submits) < limit:
+            return ()
+        return tuple(self._submits)[-limit:] if limit else ()
 
     def day_pnl(self, market_ts: int) -> int:
         """The PnL of the market day of `market_ts`, from the ledger's fills (then kept current)."""
@@ -307,8 +316,13 @@ class Engine:
             self._count(order)
         if order.status in TERMINAL:
             self._orders.pop(order.client_order_id, None)
+            self._by_key.get((order.strategy, order.symbol), {}).pop(order.client_order_id, None)
         else:
-            self._orders[order.client_order_id] = order
+            self._keep(order)
+
+    def _keep(self, order: Order) -> None:
+        self._orders[order.client_order_id] = order
+        self._by_key.setdefault((order.strategy, order.symbol), {})[order.client_order_id] = order
 
     def _count(self, order: Order) -> None:
         self.metrics.orders.labels(order.status.value).inc()

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from agents.bars import BarBuilder
 from tests.bench.agents import agent_rows
+from tests.bench.executor import executor_rows
 from ticklane import dbn, kafka, wire
 from ticklane.broker import provide_broker
 from ticklane.market import MarketFrame
@@ -152,7 +153,8 @@ def main() -> None:
     for row in codec_rows() + bar_rows():
         table.add_row(*row)
     with provide_broker() as broker:
-        for row in broker_rows(broker.bootstrap_servers) + agent_rows(broker.bootstrap_servers):
+        rows = broker_rows(broker.bootstrap_servers) + agent_rows(broker.bootstrap_servers)
+        for row in rows + executor_rows(broker.bootstrap_servers):
             table.add_row(*row)
         table.caption = f"broker: {broker.kind} at {broker.bootstrap_servers}; {ROUNDS} rounds"
     console.print(table)
