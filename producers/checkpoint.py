@@ -18,7 +18,8 @@ from ticklane.market import MarketFrame
 
 log = logging.getLogger(__name__)
 
-WINDOW: Final = 256
+WINDOW: Final = 32
+"""Messages read back first; each further step back reads four times as many."""
 MAX_SCAN: Final = 2_000_000
 """Messages read back per partition at most before giving up the search with a warning."""
 
@@ -63,7 +64,8 @@ def last_batch(
     if high <= low:
         return []
     end: int | None = None
-    start = max(low, high - WINDOW)
+    step = WINDOW
+    start = max(low, high - step)
     seen: list[SeenFrame] = []
     scanned = 0
     while True:
@@ -88,22 +90,75 @@ def last_batch(
                 scanned,
             )
             return seen
-        end, start = start, max(low, start - WINDOW * 4)
+        step *= 4
+        end, start = start, max(low, start - step)
+
+
+def _offset_tail(count: int) -> int:
+    # librdkafka's logical offset "count messages before the end" (RD_KAFKA_OFFSET_TAIL).
+    return -2000 - count
+
+
+def _tails_at_once(
+    consumer: Consumer, partitions: Mapping[str, int], timeout_s: float
+) -> dict[tuple[str, int], list[tuple[int, MarketFrame | None]]]:
+    """The last WINDOW messages of every partition, read in one pass."""
+    tps = [
+        TopicPartition(t, p, _offset_tail(WINDOW)) for t, n in partitions.items() for p in range(n)
+    ]
+    consumer.assign(tps)
+    pending = {(tp.topic, tp.partition) for tp in tps}
+    got: dict[tuple[str, int], list[tuple[int, MarketFrame | None]]] = {k: [] for k in pending}
+    while pending:
+        msg = consumer.poll(timeout_s)
+        if msg is None:
+            raise CheckpointError(f"no answer reading the tails of {sorted(partitions)}")
+        key = (msg.topic() or "", msg.partition() or 0)
+        error = msg.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                raise CheckpointError(f"reading {key[0]}[{key[1]}]: {error.str()}")
+            pending.discard(key)
+            continue
+        value = msg.value()
+        try:
+            frame = wire.decode_as(value, MarketFrame) if isinstance(value, bytes) else None
+        except wire.WireError:
+            frame = None
+        got[key].append((msg.offset() or 0, frame))
+    return got
 
 
 def read_tails(
-    consumer_config: Mapping[str, Any], partitions: Mapping[str, int], source: str
+    consumer_config: Mapping[str, Any],
+    partitions: Mapping[str, int],
+    source: str,
+    timeout_s: float = 10.0,
 ) -> dict[tuple[str, int], list[SeenFrame]]:
-    """Every topic-partition's last batch of this source's frames."""
+    """Every topic-partition's last batch of this source's frames.
+
+    One pass reads the recent tail of every partition at once; only a partition whose
+    tail does not reach back to the start of the source's last batch is searched further.
+    """
     consumer = Consumer(
         dict(consumer_config) | {"enable.partition.eof": True, "enable.auto.commit": False}
     )
     try:
-        return {
-            (topic, p): last_batch(consumer, topic, p, source)
-            for topic, count in partitions.items()
-            for p in range(count)
-        }
+        tails = _tails_at_once(consumer, partitions, timeout_s)
+        out: dict[tuple[str, int], list[SeenFrame]] = {}
+        for (topic, p), messages in tails.items():
+            seen = [
+                SeenFrame(f.symbol, f.position, f.batch)
+                for _, f in messages
+                if f and f.source == source
+            ]
+            starts_at_zero = not messages or messages[0][0] == 0
+            if starts_at_zero or (seen and seen[0].batch < seen[-1].batch):
+                last = seen[-1].batch if seen else 0
+                out[(topic, p)] = [f for f in seen if f.batch == last]
+            else:
+                out[(topic, p)] = last_batch(consumer, topic, p, source, timeout_s)
+        return out
     finally:
         consumer.close()
 
@@ -146,7 +201,8 @@ def _recent_in_partition(
         return []
     frames: list[MarketFrame] = []
     end: int | None = None
-    start = max(low, high - WINDOW)
+    step = WINDOW
+    start = max(low, high - step)
     newest: int | None = None
     while True:
         chunk = _read_range(consumer, topic, partition, start, end=end, timeout_s=timeout_s)
@@ -165,4 +221,5 @@ def _recent_in_partition(
             if newest is None:
                 return []
             return [r for r in records if int.from_bytes(r[8:16], "little") >= newest - window_ns]
-        end, start = start, max(low, start - WINDOW * 4)
+        step *= 4
+        end, start = start, max(low, start - step)

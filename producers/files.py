@@ -137,7 +137,15 @@ class DbnFile:
             self.source = source_id(bytes(self.metadata))
             records = records[1:]
         raw = [bytes(r) for r in records]
-        bad = next((i for i, data in enumerate(raw) if not _plausible(data)), None)
+        sizes = _SIZES
+        bad = next(
+            (
+                i
+                for i, data in enumerate(raw)
+                if sizes.get(data[1]) != len(data) and not _plausible(data)
+            ),
+            None,
+        )
         if bad is None:
             if raw:
                 yield raw
@@ -199,9 +207,9 @@ class DbnFile:
         return size
 
 
+_SIZES: Final = {rtype: record_dtype(rtype).itemsize for rtype in SUPPORTED_RTYPES}
+
+
 def _plausible(record: bytes) -> bool:
     """A decoded record whose type is known and whose length fits that type."""
-    rtype = record[1]
-    if rtype in _CONTROL_RTYPES:
-        return True
-    return rtype in SUPPORTED_RTYPES and len(record) == record_dtype(rtype).itemsize
+    return _SIZES.get(record[1]) == len(record) or record[1] in _CONTROL_RTYPES

@@ -14,7 +14,7 @@ import logging
 import queue
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -41,6 +41,7 @@ DEFAULT_PORT: Final = 13000
 QUEUE_RECORDS: Final = 200_000
 """Records held between the SDK and Kafka; when full the SDK's reader waits (backpressure)."""
 MAX_BATCH: Final = 20_000
+IDLE_SLICE_S: Final = 0.0002
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,8 @@ class LiveProducer:
             port=self._gateway.port,
         )
         records: queue.Queue[Any] = queue.Queue(maxsize=QUEUE_RECORDS)
-        client.add_callback(records.put)
+        # Stamped on arrival: receipt-to-ack latency counts the time spent queued here.
+        client.add_callback(lambda record: records.put((time.monotonic(), record)))
         request = self.request
         client.subscribe(
             dataset=request.dataset,
@@ -217,10 +219,10 @@ class LiveProducer:
         stale = False
         try:
             while True:
-                batch = _take(records, 0.2)
+                batch = _take(records, 0.05, self._producer.sink.poll)
                 if not batch:
                     if not client.is_connected() or stop():
-                        batch = _drain(records)
+                        batch = _take(records, 0.0, self._producer.sink.poll)
                         if not batch:
                             break
                     else:
@@ -229,7 +231,8 @@ class LiveProducer:
                             metrics.QUALITY.labels("stale").inc()
                             log.warning("no live data for %.0fs", self._stale_after_s)
                         continue
-                received = time.monotonic()
+                received = batch[0][0]
+                batch = [record for _, record in batch]
                 if not checked_gap:
                     checked_gap = self._check_gap(client, start)
                 delivered += self._handle(batch, received)
@@ -288,20 +291,26 @@ class LiveProducer:
         return True
 
 
-def _take(records: "queue.Queue[Any]", timeout_s: float) -> list[Any]:
-    """Whatever arrived together: wait for one record, then take what is already queued."""
-    try:
-        first = records.get(timeout=timeout_s)
-    except queue.Empty:
-        return []
-    batch = [first]
+def _take(
+    records: "queue.Queue[Any]", timeout_s: float, wait: Callable[[float], None]
+) -> list[Any]:
+    """Whatever arrived together: the first record, then all that is already queued.
+
+    While nothing is queued, `wait` (the Kafka producer's poll) runs in short slices, so
+    acknowledgements are served as they come and a new record waits at most a slice.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            batch = [records.get_nowait()]
+            break
+        except queue.Empty:
+            if time.monotonic() >= deadline:
+                return []
+            wait(IDLE_SLICE_S)
     while len(batch) < MAX_BATCH:
         try:
             batch.append(records.get_nowait())
         except queue.Empty:
             break
     return batch
-
-
-def _drain(records: "queue.Queue[Any]") -> list[Any]:
-    return _take(records, 0.0) if not records.empty() else []

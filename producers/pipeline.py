@@ -245,9 +245,7 @@ def _symbols(metadata: Any) -> SymbolMap:
 
 
 def _observe(records: Sequence[bytes], quality: QualityTracker, schema: str | None) -> None:
-    for record in records:
-        finding = quality.check(record)
-        if finding is not None:
-            metrics.QUALITY.labels(finding.value).inc()
+    for finding, count in quality.check_all(records).items():
+        metrics.QUALITY.labels(finding.value).inc(count)
     if records:
         metrics.RECORDS_IN.labels("file", schema or rtype_name(records[0][1])).inc(len(records))

@@ -6,6 +6,7 @@ a while in session hours) is a live-feed check, made by the live source with its
 """
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
@@ -29,37 +30,50 @@ class Finding(StrEnum):
 
 
 @dataclass
-class _Last:
-    ts_event: int
-    sequence: int
-    record: bytes
-
-
-@dataclass
 class QualityTracker:
     """Running per-instrument state and counts of findings."""
 
     counts: Counter[Finding] = field(default_factory=Counter)
-    _last: dict[tuple[int, int], _Last] = field(default_factory=dict)
+    # Keyed by the record header (length, rtype, publisher, instrument): the previous
+    # record of the same instrument and type.
+    _last: dict[bytes, bytes] = field(default_factory=dict)
 
     def check(self, record: bytes) -> Finding | None:
         """Check one record against the previous one of the same instrument and type."""
-        rtype = record[1]
-        key = (int.from_bytes(record[4:8], "little"), rtype)
-        ts_event = int.from_bytes(record[8:16], "little")
-        where = _SEQUENCED.get(rtype)
-        sequence = int.from_bytes(record[where], "little") if where else 0
+        key = record[:8]
         last = self._last.get(key)
-        self._last[key] = _Last(ts_event, sequence, record)
+        self._last[key] = record
         if last is None:
             return None
-        finding = None
-        if record == last.record:
+        if record == last:
             finding = Finding.DUPLICATE
-        elif ts_event < last.ts_event:
+        elif record[8:16] != last[8:16] and _ts(record) < _ts(last):
             finding = Finding.OUT_OF_ORDER
-        elif sequence and last.sequence and sequence < last.sequence:
+        else:
+            where = _SEQUENCED.get(record[1])
+            if where is None:
+                return None
+            sequence, previous = _u32(record, where), _u32(last, where)
+            if not (sequence and previous and sequence < previous):
+                return None
             finding = Finding.SEQUENCE_REGRESSION
-        if finding:
-            self.counts[finding] += 1
+        self.counts[finding] += 1
         return finding
+
+    def check_all(self, records: Sequence[bytes]) -> Counter[Finding]:
+        """Check records in order; the findings of just these."""
+        found: Counter[Finding] = Counter()
+        check = self.check
+        for record in records:
+            finding = check(record)
+            if finding is not None:
+                found[finding] += 1
+        return found
+
+
+def _ts(record: bytes) -> int:
+    return int.from_bytes(record[8:16], "little")
+
+
+def _u32(record: bytes, where: slice) -> int:
+    return int.from_bytes(record[where], "little")

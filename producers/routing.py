@@ -44,6 +44,9 @@ class Router:
         self._mbp1_topic = topics.get("md.tbbo" if schema == "tbbo" else "md.mbp-1")
         self.unmapped: set[int] = set()
         self.control_records = 0
+        # Routes by record header (length, rtype, publisher, instrument): most records hit
+        # it, skipping the decoding below. Cleared whenever the symbol map changes.
+        self._cache: dict[bytes, tuple[str, str]] = {}
 
     def topic_for(self, rtype: int) -> str | None:
         """The topic for a record type, or None if it is not market data."""
@@ -53,22 +56,34 @@ class Router:
 
     def __call__(self, record: bytes) -> tuple[str, str] | None:
         """The record's (topic, symbol), or None for control records (which update state)."""
+        routed = self._cache.get(record[:8])
+        if routed is not None:
+            return routed
+        return self._route(record)
+
+    def _route(self, record: bytes) -> tuple[str, str] | None:
         rtype = record[1]
         instrument_id = int.from_bytes(record[4:8], "little")
         if rtype == _SYMBOL_MAPPING:
             self._symbols.set_symbol(instrument_id, _text(record[_OUT_SYMBOL]))
+            self._cache.clear()
             self.control_records += 1
             return None
         topic = self.topic_for(rtype)
         if topic is None:
             self.control_records += 1  # system and error messages: handled by the source
             return None
-        if rtype == _DEFINITION:
-            self._symbols.learn_from_definition(instrument_id, _text(record[_RAW_SYMBOL]))
+        if rtype == _DEFINITION and self._symbols.learn_from_definition(
+            instrument_id, _text(record[_RAW_SYMBOL])
+        ):
+            self._cache.clear()
         symbol = self._symbols.symbol(instrument_id, int.from_bytes(record[8:16], "little"))
         if symbol is None:
             if instrument_id not in self.unmapped:
                 log.warning("instrument %d has no symbol mapping; keyed by its id", instrument_id)
                 self.unmapped.add(instrument_id)
             symbol = str(instrument_id)
-        return topic, symbol
+        routed = (topic, symbol)
+        if self._symbols.fixed(instrument_id):
+            self._cache[record[:8]] = routed
+        return routed

@@ -63,8 +63,9 @@ class KafkaSink:
         `received_at` (time.monotonic() when its records arrived) times receipt-to-ack.
         """
         partition = self.partition(topic, frame.symbol)
+        queued_after = time.monotonic() - received_at if received_at is not None else None
 
-        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
             if err is not None:
                 self._failures.append(f"{topic}[{partition}] {frame.symbol}: {err.str()}")
                 metrics.DELIVERY_ERRORS.inc()
@@ -72,8 +73,9 @@ class KafkaSink:
             self.delivered_messages += 1
             self.delivered_records += count
             metrics.RECORDS_OUT.labels(topic).inc(count)
-            if received_at is not None:
-                latency = time.monotonic() - received_at
+            if queued_after is not None:
+                # librdkafka times produce() to ack itself, so a late callback doesn't count.
+                latency = queued_after + (msg.latency() or 0.0)
                 metrics.ACK_LATENCY.observe(latency)
                 self.latencies.append(latency)
 
@@ -112,6 +114,10 @@ class KafkaSink:
                 raise DeliveryError(f"cannot produce to {topic}: {exc.args[0].str()}") from exc
             break
         self._producer.poll(0)
+
+    def poll(self, timeout_s: float = 0.0) -> None:
+        """Serve delivery callbacks (acknowledgements and failures)."""
+        self._producer.poll(timeout_s)
 
     def flush(self, timeout_s: float = 60.0) -> None:
         """Wait until every queued frame is acknowledged, or raise."""

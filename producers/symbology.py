@@ -51,10 +51,19 @@ class SymbolMap:
         self._latest[instrument_id] = symbol
         self._intervals.pop(instrument_id, None)
 
-    def learn_from_definition(self, instrument_id: int, raw_symbol: str) -> None:
-        """A definition names its instrument; used only for ids no mapping covered."""
+    def learn_from_definition(self, instrument_id: int, raw_symbol: str) -> bool:
+        """A definition names its instrument; used only for ids no mapping covered.
+
+        Returns whether this changed the map.
+        """
         if instrument_id not in self._latest and raw_symbol:
             self._latest[instrument_id] = raw_symbol
+            return True
+        return False
+
+    def fixed(self, instrument_id: int) -> bool:
+        """Whether the id's symbol does not depend on the date (one mapping interval or none)."""
+        return len(self._intervals.get(instrument_id, ())) <= 1
 
     def symbol(self, instrument_id: int, ts_event: int) -> str | None:
         """The symbol of an instrument at a time, or None if nothing names it."""

@@ -70,6 +70,8 @@ def producer_config(kafka: KafkaSettings, bootstrap: str, *, linger_ms: int = 1)
         # Java's partitioner (also aiokafka's and so Faust's): a symbol lands in the same
         # partition whichever client produced it. librdkafka's default hashes differently.
         "partitioner": "murmur2_random",
+        # Small produce requests must not wait for Nagle's algorithm and delayed ACKs.
+        "socket.nagle.disable": True,
     }
 
 

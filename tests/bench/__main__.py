@@ -7,6 +7,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from confluent_kafka import Consumer, Producer
@@ -16,6 +17,7 @@ from rich.table import Table
 from agents.bars import BarBuilder
 from tests.bench.agents import agent_rows
 from tests.bench.executor import executor_rows
+from tests.bench.producer import producer_rows
 from ticklane import dbn, kafka, wire
 from ticklane.broker import provide_broker
 from ticklane.market import MarketFrame
@@ -24,6 +26,7 @@ from ticklane.topic_admin import TopicAdmin
 from ticklane.topics import catalogue
 
 ROUNDS = 5
+DATABENTO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "databento"
 Row = tuple[str, str, str]
 
 
@@ -154,6 +157,7 @@ def main() -> None:
         table.add_row(*row)
     with provide_broker() as broker:
         rows = broker_rows(broker.bootstrap_servers) + agent_rows(broker.bootstrap_servers)
+        rows += producer_rows(broker.bootstrap_servers, DATABENTO)
         for row in rows + executor_rows(broker.bootstrap_servers):
             table.add_row(*row)
         table.caption = f"broker: {broker.kind} at {broker.bootstrap_servers}; {ROUNDS} rounds"
