@@ -13,11 +13,7 @@ from executors.brokers.factory import paper_dir
 from executors.brokers.paper.store import VenueStore
 from executors.service import ExecutorService
 from executors.stores import open_sqlite, sqlite_path
-from ticklane import kafka, wire
-from ticklane.topics import resolve
-from ticklane.trading import Fill, Order, OrderStatus, Position
-
-from .scenario import (
+from tests.integration.executors.scenario import (
     Scenario,
     create_topics,
     produce_market_data,
@@ -25,6 +21,9 @@ from .scenario import (
     producer,
     sqlite_progress,
 )
+from ticklane import kafka, wire
+from ticklane.topics import resolve
+from ticklane.trading import Fill, Order, OrderStatus, Position
 
 pytestmark = pytest.mark.integration
 

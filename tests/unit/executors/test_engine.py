@@ -4,10 +4,9 @@ import pytest
 
 from executors.brokers.base import VenueStatus
 from executors.risk import RejectReason
+from tests.unit.executors.engine_fixtures import PX, T0, Rig, limits, quote, signal
 from ticklane.control import ControlAction, ControlCommand, KillSwitchState
 from ticklane.trading import OrderStatus, Side
-
-from .engine_fixtures import PX, T0, Rig, limits, quote, signal
 
 
 @pytest.fixture
