@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[embedded,dev]'
 	@touch $(STAMP)
 
-## The demo: a local broker with every catalogued topic, until Ctrl-C.
+## The demo: broker, synthetic data replayed, agents and executor on paper, then a summary.
 run: $(STAMP)
-	$(BIN)/ticklane broker --create-topics
+	$(BIN)/ticklane demo --until-done --summary-json .ticklane/summary.json
 
 ## Every test: unit, integration (real broker) and end-to-end (the CLI as a user runs it).
 test: $(STAMP)

@@ -214,6 +214,49 @@ def topics_tail(
     sys.stdout.flush()
 
 
+@app.command()
+def demo(
+    config: ConfigOption = None,
+    data: Annotated[
+        Path | None, typer.Option(help="A DBN file to replay (default: synthetic data).")
+    ] = None,
+    symbols: Annotated[int, typer.Option(min=1, help="Synthetic underlyings.")] = 8,
+    minutes: Annotated[int, typer.Option(min=1, help="Synthetic minutes of trading.")] = 20,
+    seed: Annotated[int, typer.Option(min=0, help="Synthetic data seed.")] = 1,
+    speed: Annotated[str, typer.Option(help="Replay pace: max, realtime or e.g. 10x.")] = "max",
+    until_done: Annotated[
+        bool, typer.Option("--until-done", help="Exit once the replay is fully processed.")
+    ] = False,
+    summary_json: Annotated[
+        Path | None, typer.Option("--summary-json", help="Also write the summary here.")
+    ] = None,
+) -> None:
+    """The whole pipeline locally: broker, replay, agents, executor on paper; then a summary."""
+    from ticklane.demo import DemoError, DemoOptions, run_demo  # noqa: PLC0415
+
+    settings = settings_or_exit(config)
+    if data is not None and not data.is_file():
+        fail(f"{data} is not a file", EXIT_USAGE)
+    options = DemoOptions(data, symbols, minutes, seed, speed, until_done, summary_json)
+    try:
+        summary = run_demo(settings, options)
+    except (DemoError, BrokerError) as exc:
+        fail(str(exc))
+    table = Table("strategy", "signals", "symbols", "realized P&L", "open positions")
+    for name, row in summary.strategies.items():
+        opened = ", ".join(f"{s} {q:+d}" for s, q in row["open_positions"].items()) or "-"
+        table.add_row(
+            name, str(row["signals"]), str(row["symbols"]), f"{row['realized_pnl']:,.2f}", opened
+        )
+    out.print(table)
+    out.print(
+        f"{summary.symbols} symbols, {summary.ticks:,} trades, {summary.signals:,} signals, "
+        f"{summary.orders:,} orders and {summary.fills:,} fills at the paper venue, "
+        f"in {summary.seconds:.0f}s",
+        highlight=False,
+    )
+
+
 _PROCESS_CLIS = ("producers.cli", "agents.cli", "executors.cli")
 """Modules whose `register(app)` adds a process's commands to the one console script."""
 

@@ -1,0 +1,63 @@
+"""`ticklane demo --until-done`: the whole pipeline in separate processes, then a summary."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+TICKLANE = str(Path(sys.executable).with_name("ticklane"))
+
+
+def test_demo_runs_the_pipeline_and_the_venue_record_agrees(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("TICKLANE_") and k != "KAFKA_BOOTSTRAP_SERVERS"
+    }
+    env["TICKLANE_DATA_DIR"] = str(tmp_path / "data")
+    summary_path = tmp_path / "summary.json"
+    args = ["--until-done", "--summary-json", str(summary_path), "--symbols", "4"]
+    args += ["--minutes", "8", "--seed", "3"]
+    result = subprocess.run(
+        [TICKLANE, "demo", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(summary_path.read_text())
+    assert summary["symbols"] == 4
+    assert summary["ticks"] > 1000
+    assert summary["signals"] > 0
+    assert set(summary["strategies"]) == {"ema_cross", "supertrend"}
+    assert sum(s["signals"] for s in summary["strategies"].values()) == summary["signals"]
+    # Every signal changes the target, so each is answered by exactly one order (a reversal
+    # is one order of the combined size); the last ones may still wait for a tick to fill.
+    assert summary["orders"] == summary["signals"]
+    assert 0 < summary["fills"] <= summary["orders"]
+
+    # After the demo, the venue's own record is what `ticklane paper` reads by default.
+    orders = subprocess.run(
+        [TICKLANE, "paper", "orders", "--json"], env=env, capture_output=True, text=True, check=True
+    )
+    lines = [json.loads(line) for line in orders.stdout.splitlines()]
+    assert len(lines) == summary["orders"]
+    assert len({line["client_order_id"] for line in lines}) == len(lines)
+    assert {abs(line["quantity"]) for line in lines} <= {1, 2}
+
+    again = subprocess.run(
+        [TICKLANE, "demo", "--until-done", "--symbols", "2", "--minutes", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr[-3000:]  # a second demo replaces the first's state

@@ -1,0 +1,406 @@
+"""`ticklane demo`: the whole pipeline on one machine, ending with a summary.
+
+A local broker, synthetic (or given) DBN data replayed by the producer, the agents and
+the executor on the paper venue, each in its own process exactly as an operator runs
+them (`ticklane produce file`, `ticklane agents`, `ticklane execute`). The summary is
+read back from Kafka and from the paper venue's own record.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+from confluent_kafka import Consumer, TopicPartition
+
+from ticklane import kafka, wire
+from ticklane.broker import EmbeddedBroker
+from ticklane.settings import Settings
+from ticklane.tail import consume
+from ticklane.topic_admin import TopicAdmin
+from ticklane.topics import catalogue
+from ticklane.trading import Position, Signal
+from ticklane.units import PRICE_SCALE
+
+MARKER: Final = ".demo"
+"""Marks a data dir the demo made, so a later demo may wipe it (and only then)."""
+STATE_DIRS: Final = ("agents", "executor", "paper")
+TICKLANE: Final = str(Path(sys.executable).with_name("ticklane"))
+
+DEMO_CONFIG: Final = """\
+[agents]
+source = "trades"
+bar_intervals = ["1s", "1m"]
+
+[[agents.strategies]]
+name = "ema_cross"
+symbols = {ema_symbols}
+bar_interval = "1s"
+params = {{ fast = 8, slow = 21, quantity = 1 }}
+
+[[agents.strategies]]
+name = "supertrend"
+symbols = {supertrend_symbols}
+bar_interval = "1s"
+params = {{ length = 10, multiplier = 3.0, quantity = 1 }}
+
+[executor]
+max_position = 10
+"""
+
+
+class DemoError(RuntimeError):
+    """The demo cannot run here, or a part of it failed."""
+
+
+@dataclass
+class Summary:
+    """What the demo did, per the records in Kafka and the paper venue's store."""
+
+    data: str = ""
+    symbols: int = 0
+    ticks: int = 0
+    signals: int = 0
+    orders: int = 0
+    fills: int = 0
+    strategies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    """Wipe a previous demo's state; refuse to touch state the demo did not make."""
+    existing = [d for d in STATE_DIRS if (data_dir / d).exists()]
+    if existing and not (data_dir / MARKER).exists():
+        raise DemoError(
+            f"{data_dir} holds {', '.join(existing)} state that a demo did not create; "
+            "run the demo with another data dir (TICKLANE_DATA_DIR=...)"
+        )
+    for name in existing:
+        shutil.rmtree(data_dir / name)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / MARKER).write_text(
+        "made by `ticklane demo`; the next demo wipes this dir's state\n"
+    )
+
+
+def demo_config(symbols: list[str]) -> str:
+    """Agents and executor settings: EMA cross on half the symbols, Supertrend on the rest."""
+    half = max(1, len(symbols) // 2)
+    ema, supertrend = symbols[:half], symbols[half:] or symbols[:1]
+    return DEMO_CONFIG.format(
+        ema_symbols=json.dumps(ema), supertrend_symbols=json.dumps(supertrend)
+    )
+
+
+@contextlib.contextmanager
+def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A ticklane command in its own process, stopped (SIGTERM, then SIGKILL) on exit."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(  # noqa: S603 - our own console script and arguments
+            [TICKLANE, *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+def read_all(settings: Settings, topic: str) -> list[Any]:
+    """Every message in a topic, decoded."""
+    config = kafka.consumer_config(
+        settings.kafka, kafka.bootstrap_servers(settings), f"demo-read-{os.getpid()}"
+    )
+    out = []
+    for message in consume(config, topic, from_beginning=True, until_end=True):
+        if message.value is not None:
+            with contextlib.suppress(wire.WireError):
+                out.append(wire.decode(message.value))
+    return out
+
+
+def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """True end offset of every partition (fetch responses; ListOffsets may under-report)."""
+    bootstrap = kafka.bootstrap_servers(settings)
+    consumer = Consumer(
+        kafka.consumer_config(settings.kafka, bootstrap, f"demo-ends-{os.getpid()}")
+        | {"enable.partition.eof": True}
+    )
+    try:
+        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, -2001) for p in parts])  # the last message
+        ends = dict.fromkeys(parts, 0)
+        pending = set(parts)
+        while pending:
+            msg = consumer.poll(10)
+            if msg is None:
+                raise DemoError(f"no answer reading the end of {topic}")
+            partition = msg.partition() or 0
+            if msg.error() is not None:
+                pending.discard(partition)
+            else:
+                ends[partition] = (msg.offset() or 0) + 1
+        return ends
+    finally:
+        consumer.close()
+
+
+def caught_up(settings: Settings, topic: str, group: str) -> bool:
+    """Whether a consumer group has committed the end of every partition of a topic."""
+    ends = end_offsets(settings, topic)
+    consumer = Consumer(
+        kafka.consumer_config(settings.kafka, kafka.bootstrap_servers(settings), group)
+    )
+    try:
+        committed = consumer.committed([TopicPartition(topic, p) for p in ends], timeout=10)
+    finally:
+        consumer.close()
+    return all(tp.offset >= ends[tp.partition] for tp in committed if ends[tp.partition] > 0)
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll a condition until it holds twice in a row, or fail at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    held = 0
+    while time.monotonic() < deadline:
+        held = held + 1 if condition() else 0
+        if held >= 2:
+            return
+        time.sleep(0.5)  # pacing the demo's own polling, not a test wait
+    raise DemoError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def summarise(settings: Settings, data: Path, ticks: int, paper: Path) -> Summary:
+    """Counts from Kafka, P&L per strategy from `positions`, orders and fills from the venue."""
+    prefix = settings.topics.prefix
+    signals = [m for m in read_all(settings, prefix + "signals") if isinstance(m, Signal)]
+    positions = [m for m in read_all(settings, prefix + "positions") if isinstance(m, Position)]
+    latest = {p.key: p for p in positions}
+    per: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"signals": 0, "symbols": 0, "realized_pnl": 0.0, "open_positions": {}}
+    )
+    for sig in signals:
+        per[sig.strategy]["signals"] += 1
+    for pos in latest.values():
+        entry = per[pos.strategy]
+        entry["symbols"] += 1
+        entry["realized_pnl"] += pos.realized_pnl / PRICE_SCALE
+        if pos.quantity:
+            entry["open_positions"][pos.symbol] = pos.quantity
+    orders, fills = _venue_record(paper)
+    return Summary(
+        data=str(data),
+        symbols=len({s.symbol for s in signals} | {p.symbol for p in latest.values()}),
+        ticks=ticks,
+        signals=len(signals),
+        orders=orders,
+        fills=fills,
+        strategies={k: dict(v) for k, v in sorted(per.items())},
+    )
+
+
+def _venue_record(paper: Path) -> tuple[int, int]:
+    def lines(kind: str) -> int:
+        result = subprocess.run(  # noqa: S603 - our own console script
+            [TICKLANE, "paper", kind, "--json", "--data-dir", str(paper)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return sum(1 for line in result.stdout.splitlines() if line.strip())
+
+    return lines("orders"), lines("fills")
+
+
+def to_json(summary: Summary) -> str:
+    """The summary as JSON (for `--summary-json`)."""
+    return json.dumps(asdict(summary), indent=2, sort_keys=True)
+
+
+def ensure_topics(settings: Settings) -> None:
+    """Create the catalogue on the demo's broker."""
+    bootstrap = kafka.bootstrap_servers(settings)
+    TopicAdmin(kafka.client_config(settings.kafka, bootstrap)).ensure(catalogue(settings.topics))
+
+
+def start_broker(settings: Settings, log: IO[str]) -> EmbeddedBroker:
+    """The demo's own in-memory broker, its address published for other commands."""
+    broker = EmbeddedBroker(log_path=settings.data_dir / "broker.log")
+    broker.start()
+    (settings.data_dir / kafka.ADDRESS_FILE).write_text(
+        f"{broker.bootstrap_servers} {os.getpid()}\n"
+    )
+    print(f"broker answering at {broker.bootstrap_servers}", file=log, flush=True)
+    return broker
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What `ticklane demo` was asked for."""
+
+    data: Path | None = None
+    symbols: int = 8
+    minutes: int = 20
+    seed: int = 1
+    speed: str = "max"
+    until_done: bool = False
+    summary_json: Path | None = None
+    timeout_s: float = 900.0
+
+
+def _count(settings: Settings, base: str) -> int:
+    return sum(end_offsets(settings, settings.topics.prefix + base).values())
+
+
+def _progress(settings: Settings, out: IO[str], started: float) -> None:
+    counts = {base: _count(settings, base) for base in ("signals", "orders", "fills")}
+    print(
+        f"[{time.monotonic() - started:6.1f}s] signals {counts['signals']:,}  "
+        f"order events {counts['orders']:,}  fills {counts['fills']:,}",
+        file=out,
+        flush=True,
+    )
+
+
+def _data_file(settings: Settings, options: DemoOptions, env: dict[str, str], out: IO[str]) -> Path:
+    if options.data:
+        return options.data
+    path = settings.data_dir / "demo.dbn.zst"
+    subprocess.run(  # noqa: S603 - our own console script
+        [
+            TICKLANE,
+            "synth",
+            "--out",
+            str(path),
+            "--symbols",
+            str(options.symbols),
+            "--minutes",
+            str(options.minutes),
+            "--seed",
+            str(options.seed),
+        ],
+        env=env,
+        check=True,
+        stdout=out,
+        stderr=out,
+    )
+    return path
+
+
+def _underlyings_of(path: Path) -> list[str]:
+    """The file's symbols, less options (the bar strategies trade the underlyings)."""
+    import databento  # noqa: PLC0415 - only the demo needs the SDK's reader here
+
+    store = databento.DBNStore.from_file(path)
+    options = {
+        str(r.raw_symbol)
+        for r in store
+        if isinstance(r, databento.InstrumentDefMsg) and str(r.instrument_class) in ("C", "P")
+    }
+    return sorted(set(store.metadata.mappings) - options)
+
+
+def run_demo(settings: Settings, options: DemoOptions, out: IO[str] = sys.stderr) -> Summary:
+    """Run the pipeline end to end; return the summary (and write it if asked)."""
+    started = time.monotonic()
+    prepare_data_dir(settings.data_dir)
+    broker = None if settings.kafka.bootstrap_servers else start_broker(settings, out)
+    try:
+        bootstrap = kafka.bootstrap_servers(settings)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TICKLANE_")}
+        env |= {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "TICKLANE_DATA_DIR": str(settings.data_dir),
+            "TICKLANE_TOPICS__PREFIX": settings.topics.prefix,
+            "TICKLANE_TOPICS__PARTITIONS": str(settings.topics.partitions),
+        }
+        ensure_topics(settings)
+        data = _data_file(settings, options, env, out)
+        config = settings.data_dir / "demo.toml"
+        config.write_text(demo_config(_underlyings_of(data)))
+        logs = settings.data_dir / "logs"
+        with (
+            process(["agents", "--config", str(config)], env, logs / "agents.log"),
+            process(["execute", "--config", str(config)], env, logs / "executor.log") as executor,
+            process(
+                ["produce", "file", str(data), "--speed", options.speed], env, logs / "producer.log"
+            ) as producer,
+        ):
+            ticks = _run(
+                settings, options, producer=producer, executor=executor, out=out, started=started
+            )
+        summary = summarise(settings, data, ticks, _paper_dir(settings))
+    finally:
+        if broker is not None:
+            with contextlib.suppress(OSError):
+                (settings.data_dir / kafka.ADDRESS_FILE).unlink()
+            broker.stop()
+    summary.seconds = time.monotonic() - started
+    if options.summary_json:
+        options.summary_json.write_text(to_json(summary) + "\n")
+    return summary
+
+
+def _paper_dir(settings: Settings) -> Path:
+    return settings.executor.paper.data_dir or settings.data_dir / "paper"
+
+
+def _run(
+    settings: Settings,
+    options: DemoOptions,
+    *,
+    producer: subprocess.Popen[bytes],
+    executor: subprocess.Popen[bytes],
+    out: IO[str],
+    started: float,
+) -> int:
+    prefix = settings.topics.prefix
+    agents_group = prefix + settings.agents.app_id
+    deadline = started + options.timeout_s
+    while producer.poll() is None:
+        if time.monotonic() > deadline:
+            raise DemoError("the replay did not finish in time")
+        _progress(settings, out, started)
+        time.sleep(2.0)  # progress lines every two seconds
+    if producer.returncode != 0:
+        raise DemoError(f"the producer failed (exit {producer.returncode}); see its log")
+    ticks = _count_trades(settings)
+    print(f"replay done: {ticks:,} trades in Kafka", file=out, flush=True)
+    if not options.until_done:
+        print("running on; Ctrl-C stops the demo and prints the summary", file=out, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            while executor.poll() is None:
+                _progress(settings, out, started)
+                time.sleep(5.0)
+        return ticks
+    remaining = max(30.0, deadline - time.monotonic())
+    wait_for(lambda: caught_up(settings, prefix + "md.trades", agents_group), remaining, "agents")
+    wait_for(
+        lambda: caught_up(settings, prefix + "signals", settings.executor.group_id),
+        remaining,
+        "the executor",
+    )
+    _progress(settings, out, started)
+    return ticks
+
+
+def _count_trades(settings: Settings) -> int:
+    from ticklane.market import MarketFrame  # noqa: PLC0415
+
+    frames = read_all(settings, settings.topics.prefix + "md.trades")
+    return sum(len(f.records) // (f.records[0] * 4) for f in frames if isinstance(f, MarketFrame))
