@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from producers.resume import SeenFrame
 from ticklane import wire
@@ -99,20 +100,54 @@ def _offset_tail(count: int) -> int:
     return -2000 - count
 
 
+_SHARED_KEYS: Final = ("bootstrap.servers", "client.id", "security.protocol")
+_READ_BACK: Final = {
+    "enable.partition.eof": True,
+    "enable.auto.commit": False,
+    # Reading to a known end: a broker that holds fetches until the wait expires (the
+    # development broker does) must not hold each of these for long.
+    "fetch.wait.max.ms": 1,
+}
+
+
+def _nonempty(
+    consumer_config: Mapping[str, Any], partitions: Mapping[str, int], timeout_s: float
+) -> set[tuple[str, int]]:
+    """The partitions holding any message, from one ListOffsets round trip per broker."""
+    shared = {
+        k: v
+        for k, v in consumer_config.items()
+        if k in _SHARED_KEYS or k.startswith(("sasl.", "ssl."))
+    }
+    admin = AdminClient(shared)
+    tps = [TopicPartition(t, p) for t, n in partitions.items() for p in range(n)]
+    latest = admin.list_offsets(
+        {tp: OffsetSpec.latest() for tp in tps},  # type: ignore[no-untyped-call]
+        request_timeout=timeout_s,
+    )
+    earliest = admin.list_offsets(
+        {tp: OffsetSpec.earliest() for tp in tps},  # type: ignore[no-untyped-call]
+        request_timeout=timeout_s,
+    )
+    return {
+        (tp.topic, tp.partition)
+        for tp, future in latest.items()
+        if future.result().offset > earliest[tp].result().offset
+    }
+
+
 def _tails_at_once(
-    consumer: Consumer, partitions: Mapping[str, int], timeout_s: float
+    consumer: Consumer, partitions: set[tuple[str, int]], timeout_s: float
 ) -> dict[tuple[str, int], list[tuple[int, MarketFrame | None]]]:
     """The last WINDOW messages of every partition, read in one pass."""
-    tps = [
-        TopicPartition(t, p, _offset_tail(WINDOW)) for t, n in partitions.items() for p in range(n)
-    ]
+    tps = [TopicPartition(t, p, _offset_tail(WINDOW)) for t, p in sorted(partitions)]
     consumer.assign(tps)
     pending = {(tp.topic, tp.partition) for tp in tps}
     got: dict[tuple[str, int], list[tuple[int, MarketFrame | None]]] = {k: [] for k in pending}
     while pending:
         msg = consumer.poll(timeout_s)
         if msg is None:
-            raise CheckpointError(f"no answer reading the tails of {sorted(partitions)}")
+            raise CheckpointError(f"no answer reading the tails of {len(partitions)} partitions")
         key = (msg.topic() or "", msg.partition() or 0)
         error = msg.error()
         if error is not None:
@@ -140,12 +175,15 @@ def read_tails(
     One pass reads the recent tail of every partition at once; only a partition whose
     tail does not reach back to the start of the source's last batch is searched further.
     """
-    consumer = Consumer(
-        dict(consumer_config) | {"enable.partition.eof": True, "enable.auto.commit": False}
-    )
+    nonempty = _nonempty(consumer_config, partitions, timeout_s)
+    out: dict[tuple[str, int], list[SeenFrame]] = {
+        (t, p): [] for t, n in partitions.items() for p in range(n) if (t, p) not in nonempty
+    }
+    if not nonempty:
+        return out
+    consumer = Consumer(dict(consumer_config) | _READ_BACK)
     try:
-        tails = _tails_at_once(consumer, partitions, timeout_s)
-        out: dict[tuple[str, int], list[SeenFrame]] = {}
+        tails = _tails_at_once(consumer, nonempty, timeout_s)
         for (topic, p), messages in tails.items():
             seen = [
                 SeenFrame(f.symbol, f.position, f.batch)

@@ -6,7 +6,7 @@ exceed the caps. At low rates a batch is one record and a frame is one record; u
 load or in fast replay frames grow, and every consumer pays per frame, not per record.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 DEFAULT_MAX_RECORDS: Final = 500
@@ -38,22 +38,13 @@ class OutFrame:
     """Source index of the frame's last record."""
 
 
-@dataclass
-class _Group:
-    topic: str
-    symbol: str
-    chunks: list[list[bytes]] = field(default_factory=list)
-    firsts: list[int] = field(default_factory=list)
-    lasts: list[int] = field(default_factory=list)
-    size: int = 0
-
-
 class Framer:
     """Collects one batch of records and cuts it into frames per (topic, symbol, record type)."""
 
     def __init__(self, limits: FrameLimits) -> None:
         self._limits = limits
-        self._groups: dict[tuple[str, str, int], _Group] = {}
+        # (topic, symbol, rtype) -> (source indices, records), in arrival order.
+        self._groups: dict[tuple[str, str, int], tuple[list[int], list[bytes]]] = {}
         self.pending = 0
 
     def add(self, topic: str, symbol: str, index: int, record: bytes) -> None:
@@ -61,29 +52,24 @@ class Framer:
         key = (topic, symbol, record[1])
         group = self._groups.get(key)
         if group is None:
-            group = self._groups[key] = _Group(topic, symbol)
-        limits = self._limits
-        if (
-            not group.chunks
-            or len(group.chunks[-1]) >= limits.max_records
-            or group.size + len(record) > limits.max_bytes
-        ):
-            group.chunks.append([])
-            group.firsts.append(index)
-            group.lasts.append(index)
-            group.size = 0
-        group.chunks[-1].append(record)
-        group.lasts[-1] = index
-        group.size += len(record)
+            group = self._groups[key] = ([], [])
+        group[0].append(index)
+        group[1].append(record)
         self.pending += 1
 
     def drain(self) -> list[OutFrame]:
         """The batch's frames, ordered by their first record, so each symbol keeps its order."""
-        frames = [
-            OutFrame(group.topic, group.symbol, b"".join(chunk), len(chunk), first, last)
-            for group in self._groups.values()
-            for chunk, first, last in zip(group.chunks, group.firsts, group.lasts, strict=True)
-        ]
+        frames = []
+        limits = self._limits
+        for (topic, symbol, _), (indices, records) in self._groups.items():
+            # One record type per group, so one record size: the caps become a count.
+            per = max(1, min(limits.max_records, limits.max_bytes // len(records[0])))
+            for start in range(0, len(records), per):
+                chunk = records[start : start + per]
+                last = indices[start + len(chunk) - 1]
+                frames.append(
+                    OutFrame(topic, symbol, b"".join(chunk), len(chunk), indices[start], last)
+                )
         self._groups.clear()
         self.pending = 0
         frames.sort(key=lambda f: f.first)

@@ -54,6 +54,8 @@ class FramePlanner:
 
     def plan(self, records: Sequence[bytes], first_index: int) -> list[PlannedFrame]:
         """Frames for records at source indices first_index, first_index + 1, ..."""
+        if first_index >= self._catch_up_end:
+            return self._plan_new(records, first_index)
         out: list[PlannedFrame] = []
         batch_start = first_index
         for offset, record in enumerate(records):
@@ -76,6 +78,20 @@ class FramePlanner:
             self._framer.add(topic, symbol, index, record)
             self.stats.published += 1
         return out + self._drain(batch_start)
+
+    def _plan_new(self, records: Sequence[bytes], first_index: int) -> list[PlannedFrame]:
+        # Past the catch-up, nothing is skipped: the per-record work is routing and grouping.
+        route, add = self._route, self._framer.add
+        unrouted = 0
+        for index, record in enumerate(records, first_index):
+            routed = route(record)
+            if routed is None:
+                unrouted += 1
+                continue
+            add(routed[0], routed[1], index, record)
+        self.stats.unrouted += unrouted
+        self.stats.published += len(records) - unrouted
+        return self._drain(first_index)
 
     def _drain(self, batch_start: int) -> list[PlannedFrame]:
         catching_up = batch_start < self._catch_up_end

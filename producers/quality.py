@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
+import numpy as np
+
 from ticklane.dbn import SUPPORTED_RTYPES, field_slice
 
 _SEQUENCED: Final = {
@@ -61,14 +63,64 @@ class QualityTracker:
         return finding
 
     def check_all(self, records: Sequence[bytes]) -> Counter[Finding]:
-        """Check records in order; the findings of just these."""
-        found: Counter[Finding] = Counter()
-        check = self.check
+        """Check records in order; the findings of just these (same rules as `check`).
+
+        Vectorised per record type: records are grouped by instrument (a stable sort keeps
+        their order) and each is compared with the one before it, the previous batch's
+        last record of the instrument included.
+        """
+        by_rtype: dict[int, list[bytes]] = {}
         for record in records:
-            finding = check(record)
-            if finding is not None:
-                found[finding] += 1
+            by_rtype.setdefault(record[1], []).append(record)
+        found: Counter[Finding] = Counter()
+        for rtype, group in by_rtype.items():
+            size = len(group[0])
+            if any(len(r) != size for r in group):
+                for record in group:  # control records vary in length: the slow path
+                    finding = self.check(record)  # counts it in self.counts too
+                    if finding is not None:
+                        found[finding] += 1
+                continue
+            block = self._check_block(rtype, group, size)
+            self.counts.update(block)
+            found.update(block)
         return found
+
+    def _check_block(self, rtype: int, group: list[bytes], size: int) -> Counter[Finding]:
+        rows = np.frombuffer(b"".join(group), dtype=np.uint8).reshape(-1, size)
+        keys = rows[:, :8].copy().view("<u8").ravel()
+        order = np.argsort(keys, kind="stable")
+        rows, keys = rows[order], keys[order]
+        # The previous record of each instrument: within the block, or from the last batch.
+        first = np.ones(len(keys), dtype=bool)
+        first[1:] = keys[1:] != keys[:-1]
+        prev = np.empty_like(rows)
+        prev[1:] = rows[:-1]
+        has_prev = ~first
+        for i in np.flatnonzero(first):
+            last = self._last.get(bytes(rows[i, :8]))
+            if last is not None and len(last) == size:
+                prev[i] = np.frombuffer(last, dtype=np.uint8)
+                has_prev[i] = True
+        ends = np.flatnonzero(np.append(first[1:], True))
+        for i in ends:
+            self._last[bytes(rows[i, :8])] = rows[i].tobytes()
+        duplicate = has_prev & np.all(rows == prev, axis=1)
+        ts, prev_ts = (
+            rows[:, 8:16].copy().view("<u8").ravel(),
+            prev[:, 8:16].copy().view("<u8").ravel(),
+        )
+        out_of_order = has_prev & ~duplicate & (ts < prev_ts)
+        found: Counter[Finding] = Counter()
+        found[Finding.DUPLICATE] = int(duplicate.sum())
+        found[Finding.OUT_OF_ORDER] = int(out_of_order.sum())
+        where = _SEQUENCED.get(rtype)
+        if where is not None:
+            seq = rows[:, where].copy().view("<u4").ravel()
+            prev_seq = prev[:, where].copy().view("<u4").ravel()
+            regression = has_prev & ~duplicate & ~out_of_order & (seq > 0) & (prev_seq > 0)
+            found[Finding.SEQUENCE_REGRESSION] = int((regression & (seq < prev_seq)).sum())
+        return +found
 
 
 def _ts(record: bytes) -> int:

@@ -29,7 +29,7 @@ def _settings(bootstrap: str, data_dir: Path) -> Settings:
 def file_rows(bootstrap: str, work: Path) -> list[Row]:
     """Median of three replays of a synthetic file into fresh topics."""
     path = work / "bench.dbn.zst"
-    summary = generate(path, symbols=100, minutes=15, seed=5)
+    summary = generate(path, symbols=100, minutes=30, seed=5)
     rates = []
     for _ in range(3):
         settings = _settings(bootstrap, work)

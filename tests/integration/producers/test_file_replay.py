@@ -135,14 +135,19 @@ def test_sigkill_mid_file_then_restart_is_exactly_once(
     summary = generate(path, symbols=12, minutes=10, seed=11, options=False)
     _, expected = expected_by_symbol(path, rtype=0x01)
     topic = f"{settings.topics.prefix}md.mbp-1"
-    command = [TICKLANE, "produce", "file", str(path), "--speed", "400x"]
+    # Paced so that one run takes several seconds: a kill lands mid-file.
+    command = [TICKLANE, "produce", "file", str(path), "--speed", "100x"]
     rng = random.Random(int(os.environ.get("TICKLANE_CHAOS_SEED", "7")))
     mid_file = 0
     for _ in range(5):
         before = high_watermarks(settings, topic) if mid_file else 0
         proc = subprocess.Popen(command, env=cli_env, stderr=(tmp_path / "stderr.log").open("ab"))
         # Kill once this run has visibly written something, at a random instant after.
-        poll(lambda b=before: high_watermarks(settings, topic) > b, timeout_s=20, what="progress")
+        poll(
+            lambda b=before, p=proc: p.poll() is not None or high_watermarks(settings, topic) > b,
+            timeout_s=60,
+            what="progress",
+        )
         time.sleep(rng.uniform(0.0, 0.4))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
