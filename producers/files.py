@@ -7,6 +7,7 @@ and the byte offset; every record before the damage has been yielded, nothing af
 """
 
 import hashlib
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,14 +138,12 @@ class DbnFile:
             self.source = source_id(bytes(self.metadata))
             records = records[1:]
         raw = [bytes(r) for r in records]
-        sizes = _SIZES
-        bad = next(
-            (
-                i
-                for i, data in enumerate(raw)
-                if sizes.get(data[1]) != len(data) and not _plausible(data)
-            ),
-            None,
+        # Checked per distinct (rtype, length) pair, at C speed; the index only on damage.
+        kinds = set(zip(map(_RTYPE, raw), map(len, raw), strict=True))
+        bad = (
+            None
+            if all(_SIZES.get(rtype) == size or rtype in _CONTROL_RTYPES for rtype, size in kinds)
+            else next(i for i, data in enumerate(raw) if not _plausible(data))
         )
         if bad is None:
             if raw:
@@ -208,6 +207,7 @@ class DbnFile:
 
 
 _SIZES: Final = {rtype: record_dtype(rtype).itemsize for rtype in SUPPORTED_RTYPES}
+_RTYPE: Final = operator.itemgetter(1)
 
 
 def _plausible(record: bytes) -> bool:

@@ -49,13 +49,21 @@ class Framer:
 
     def add(self, topic: str, symbol: str, index: int, record: bytes) -> None:
         """Add one raw DBN record at source index `index` (indices must increase)."""
-        key = (topic, symbol, record[1])
+        indices, records = self.group_for(topic, symbol, record[1])
+        indices.append(index)
+        records.append(record)
+        self.pending += 1
+
+    def group_for(self, topic: str, symbol: str, rtype: int) -> tuple[list[int], list[bytes]]:
+        """The (indices, records) lists a record of this group is appended to.
+
+        For callers that append directly in a hot loop; they add to `pending` themselves.
+        """
+        key = (topic, symbol, rtype)
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = ([], [])
-        group[0].append(index)
-        group[1].append(record)
-        self.pending += 1
+        return group
 
     def drain(self) -> list[OutFrame]:
         """The batch's frames, ordered by their first record, so each symbol keeps its order."""

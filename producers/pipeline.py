@@ -209,7 +209,7 @@ def produce_file(
     resume = producer.resume_state(source, topics)
     if not resume.empty:
         log.info("resuming %s: records up to index %d may be in Kafka", path, resume.last_index())
-    planner = FramePlanner(router, producer.sink.partition, resume, limits)
+    planner = FramePlanner(router, producer.sink.partition, resume, limits, router.stable)
     quality = QualityTracker()
     chain = _chain(first, batches)
     try:

@@ -18,6 +18,8 @@ from producers.resume import ResumeState
 
 Route = Callable[[bytes], tuple[str, str] | None]
 """A record's (topic, symbol), or None for records that are not published (control)."""
+Stable = Callable[[bytes], bool]
+"""Whether every record with this 8-byte header routes the same way (no date dependence)."""
 PartitionOf = Callable[[str, str], int]
 
 
@@ -43,9 +45,15 @@ class FramePlanner:
     """Turns batches of raw records into frames, exactly once across restarts."""
 
     def __init__(
-        self, route: Route, partition_of: PartitionOf, resume: ResumeState, limits: FrameLimits
+        self,
+        route: Route,
+        partition_of: PartitionOf,
+        resume: ResumeState,
+        limits: FrameLimits,
+        stable: Stable | None = None,
     ) -> None:
         self._route = route
+        self._stable = stable
         self._partition_of = partition_of
         self._resume = resume
         self._catch_up_end = resume.last_index() + 1
@@ -80,17 +88,29 @@ class FramePlanner:
         return out + self._drain(batch_start)
 
     def _plan_new(self, records: Sequence[bytes], first_index: int) -> list[PlannedFrame]:
-        # Past the catch-up, nothing is skipped: the per-record work is routing and grouping.
-        route, add = self._route, self._framer.add
+        # Past the catch-up nothing is skipped, and the per-record work is one dict lookup
+        # by record header (stable routes only) and two appends.
+        route, stable, group_for = self._route, self._stable, self._framer.group_for
+        by_header: dict[bytes, tuple[list[int], list[bytes]]] = {}
         unrouted = 0
         for index, record in enumerate(records, first_index):
-            routed = route(record)
-            if routed is None:
-                unrouted += 1
-                continue
-            add(routed[0], routed[1], index, record)
+            header = record[:8]
+            lists = by_header.get(header)
+            if lists is None:
+                routed = route(record)
+                if routed is None:
+                    unrouted += 1
+                    by_header.clear()  # a control record (symbol mapping) may change routes
+                    continue
+                lists = group_for(routed[0], routed[1], record[1])
+                if stable is not None and stable(header):
+                    by_header[header] = lists
+            lists[0].append(index)
+            lists[1].append(record)
+        published = len(records) - unrouted
         self.stats.unrouted += unrouted
-        self.stats.published += len(records) - unrouted
+        self.stats.published += published
+        self._framer.pending += published
         return self._drain(first_index)
 
     def _drain(self, batch_start: int) -> list[PlannedFrame]:

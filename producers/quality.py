@@ -5,6 +5,7 @@ reaches Kafka exactly as sent, and the counts say what to look at. Staleness (no
 a while in session hours) is a live-feed check, made by the live source with its clock.
 """
 
+import operator
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,9 +70,14 @@ class QualityTracker:
         their order) and each is compared with the one before it, the previous batch's
         last record of the instrument included.
         """
+        rtypes = np.frombuffer(bytes(map(_RTYPE, records)), dtype=np.uint8)
+        kinds = np.unique(rtypes)
         by_rtype: dict[int, list[bytes]] = {}
-        for record in records:
-            by_rtype.setdefault(record[1], []).append(record)
+        for rtype in kinds.tolist():
+            if len(kinds) == 1:
+                by_rtype[rtype] = list(records)
+            else:
+                by_rtype[rtype] = [records[i] for i in np.flatnonzero(rtypes == rtype).tolist()]
         found: Counter[Finding] = Counter()
         for rtype, group in by_rtype.items():
             size = len(group[0])
@@ -121,6 +127,9 @@ class QualityTracker:
             regression = has_prev & ~duplicate & ~out_of_order & (seq > 0) & (prev_seq > 0)
             found[Finding.SEQUENCE_REGRESSION] = int((regression & (seq < prev_seq)).sum())
         return +found
+
+
+_RTYPE: Final = operator.itemgetter(1)
 
 
 def _ts(record: bytes) -> int:

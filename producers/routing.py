@@ -61,6 +61,10 @@ class Router:
             return routed
         return self._route(record)
 
+    def stable(self, header: bytes) -> bool:
+        """Whether records with this 8-byte header always route the same way (cached)."""
+        return header in self._cache
+
     def _route(self, record: bytes) -> tuple[str, str] | None:
         rtype = record[1]
         instrument_id = int.from_bytes(record[4:8], "little")

@@ -40,6 +40,10 @@ class KafkaSink:
     def __init__(self, config: Mapping[str, Any], partitions: Mapping[str, int]) -> None:
         self._producer = Producer(dict(config) | {"queue.buffering.max.kbytes": QUEUE_MAX_KBYTES})
         self._partitions = dict(partitions)
+        # Learn the topics' leaders now: a first produce to an unknown topic waits for a
+        # metadata round trip (and its retry backoff) in the middle of the stream.
+        for topic in self._partitions:
+            self._producer.list_topics(topic, timeout=10)
         self._cache: dict[tuple[str, str], int] = {}
         self._failures: list[str] = []
         self.delivered_messages = 0
