@@ -259,6 +259,9 @@ class LiveProducer:
             else:
                 metrics.DUPLICATES_DROPPED.inc()
         if raws:
+            metrics.RECORDS_IN.labels("live", self.request.schema).inc(len(raws))
+            newest = max(int.from_bytes(r[8:16], "little") for r in raws)
+            metrics.LAG.observe(max(0.0, (time.time_ns() - newest) / 1e9))
             planned = self._planner.plan(raws, self._index)
             self._index += len(raws)
             self.report.frames += self._producer.send(planned, self.request.source, received)

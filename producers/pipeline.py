@@ -215,7 +215,7 @@ def produce_file(
     try:
         catch_up = resume.last_index() + 1
         for records, first_index in paced(chain, speed, from_index=catch_up) if speed else chain:
-            _observe(records, quality, schema)
+            _observe(records, quality, schema, source.split(":", 1)[0])
             report.frames += producer.send(planner.plan(records, first_index), source)
             report.records += len(records)
             if stop():
@@ -244,8 +244,10 @@ def _symbols(metadata: Any) -> SymbolMap:
     return symbols
 
 
-def _observe(records: Sequence[bytes], quality: QualityTracker, schema: str | None) -> None:
+def _observe(
+    records: Sequence[bytes], quality: QualityTracker, schema: str | None, kind: str
+) -> None:
     for finding, count in quality.check_all(records).items():
         metrics.QUALITY.labels(finding.value).inc(count)
     if records:
-        metrics.RECORDS_IN.labels("file", schema or rtype_name(records[0][1])).inc(len(records))
+        metrics.RECORDS_IN.labels(kind, schema or rtype_name(records[0][1])).inc(len(records))

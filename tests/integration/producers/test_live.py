@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from producers.live import Backoff, Gateway, LiveProducer, LiveRequest
@@ -23,6 +24,11 @@ FAST = Backoff(initial_s=0.01, max_s=0.05)
 @pytest.fixture
 def records(databento_dir: Path) -> list[bytes]:
     return [bytes(r) for r in load_dbn(databento_dir / FILE).records]
+
+
+def sample(name: str) -> float:
+    """A metric's current value in this process's Prometheus registry."""
+    return REGISTRY.get_sample_value(name) or 0.0
 
 
 def in_kafka(read_topic, topic: str) -> list[bytes]:
@@ -81,6 +87,8 @@ def test_random_disconnects_end_with_every_record_exactly_once(
 ) -> None:
     rng = random.Random(20241125)
     topic = f"{settings.topics.prefix}md.mbp-1"
+    reconnects_before = sample("ticklane_producer_reconnects_total")
+    lag_before = sample("ticklane_producer_lag_seconds_count")
     with FakeLiveGateway.from_files(databento_dir / FILE, now_ns=0, pacing="manual") as gw:
         producer = live(settings, gw, start=0)
         with Running(producer):
@@ -101,6 +109,8 @@ def test_random_disconnects_end_with_every_record_exactly_once(
             )
         assert gw.drops == 22
         assert producer.sessions >= 23
+        assert sample("ticklane_producer_reconnects_total") >= reconnects_before + 22
+        assert sample("ticklane_producer_lag_seconds_count") > lag_before
         assert all(s is not None for s in gw.start_values)  # every session asked for replay
     assert in_kafka(read_topic, topic) == records  # exactly once, in order
 
