@@ -1,6 +1,7 @@
 """The `ticklane` command line: one entry point for every process and tool."""
 
 import contextlib
+import faulthandler
 import importlib
 import logging
 import os
@@ -270,5 +271,8 @@ def _add_process_commands() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    # A crash in native code (librdkafka, RocksDB, the DBN decoder) leaves a Python
+    # traceback in the process's log instead of a bare exit status.
+    faulthandler.enable()
     _add_process_commands()
     app()

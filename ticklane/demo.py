@@ -378,7 +378,11 @@ def _run(
         _progress(settings, out, started)
         time.sleep(2.0)  # progress lines every two seconds
     if producer.returncode != 0:
-        raise DemoError(f"the producer failed (exit {producer.returncode}); see its log")
+        log = settings.data_dir / "logs" / "producer.log"
+        tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+        raise DemoError(
+            f"the producer failed (exit {producer.returncode}); {log} ends:\n" + "\n".join(tail)
+        )
     ticks = _count_trades(settings)
     print(f"replay done: {ticks:,} trades in Kafka", file=out, flush=True)
     if not options.until_done:
