@@ -19,11 +19,11 @@ from agents.indicators import ATR, EMA, SMA, Supertrend
 from agents.roster import INTERVALS_NS, Roster, Slot
 from agents.strategies.registry import StrategyRegistry
 from agents.ticks import SOURCE_RTYPES, frame_bars, is_bars, trade_columns
-from producers.files import DbnFile
-from producers.routing import Router
-from producers.symbology import SymbolMap
+from ticklane.dbn_files import DbnFile
 from ticklane.market import Bar
+from ticklane.routing import Router
 from ticklane.settings import StrategyConfig
+from ticklane.symbology import SymbolMap
 from ticklane.topics import MARKET_DATA_SCHEMAS
 from ticklane.trading import Signal
 

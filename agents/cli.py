@@ -111,7 +111,7 @@ def backtest_command(
     from agents.roster import RosterError  # noqa: PLC0415
     from agents.strategies.registry import registry  # noqa: PLC0415
     from agents.ticks import SOURCE_RTYPES  # noqa: PLC0415
-    from producers.files import DbnFileError  # noqa: PLC0415
+    from ticklane.dbn_files import DbnFileError  # noqa: PLC0415
 
     if bar_interval not in get_args(BarInterval):
         fail(f"--bar-interval must be one of {', '.join(get_args(BarInterval))}", EXIT_USAGE)

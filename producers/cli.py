@@ -11,13 +11,13 @@ from prometheus_client import start_http_server
 from pydantic import SecretStr
 
 from producers.dedupe import DEFAULT_WINDOW_NS
-from producers.files import DbnFileError
 from producers.framing import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, FrameLimits
 from producers.historical import HistoricalRequest, produce_historical
 from producers.live import LiveProducer, LiveRequest, parse_gateway
 from producers.pipeline import ProducerError, parse_speed, produce_file
 from producers.sink import DeliveryError
 from ticklane.cli import ConfigOption, bootstrap_or_exit, err, fail, settings_or_exit
+from ticklane.dbn_files import DbnFileError
 from ticklane.secrets import SecretError, read_secret
 
 log = logging.getLogger(__name__)

@@ -29,11 +29,11 @@ from producers.framing import FrameLimits
 from producers.pipeline import Producer, ProducerError, Report, Stop
 from producers.planner import FramePlanner
 from producers.resume import ResumeState
-from producers.routing import Router
-from producers.symbology import SymbolMap
 from ticklane import kafka
 from ticklane.market import DataGap
+from ticklane.routing import Router
 from ticklane.settings import Settings
+from ticklane.symbology import SymbolMap
 
 log = logging.getLogger(__name__)
 

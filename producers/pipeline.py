@@ -13,18 +13,18 @@ from typing import Any, Final
 
 from producers import metrics
 from producers.checkpoint import read_tails
-from producers.files import DbnFile
 from producers.framing import FrameLimits
 from producers.planner import FramePlanner, PlannedFrame
 from producers.quality import QualityTracker
 from producers.resume import ResumeState
-from producers.routing import Router
 from producers.sink import KafkaSink
-from producers.symbology import SymbolMap
 from ticklane import kafka
 from ticklane.dbn import rtype_name
+from ticklane.dbn_files import DbnFile
 from ticklane.market import MarketFrame
+from ticklane.routing import Router
 from ticklane.settings import Settings
+from ticklane.symbology import SymbolMap
 from ticklane.topic_admin import TopicAdmin
 from ticklane.topics import catalogue
 
@@ -189,7 +189,7 @@ def produce_file(
 
     `source` names the input on the frames (default: the file's metadata header).
 
-    Raises `producers.files.DbnFileError` for a damaged file after producing (and
+    Raises `ticklane.dbn_files.DbnFileError` for a damaged file after producing (and
     flushing) every record before the damage.
     """
     started = time.monotonic()

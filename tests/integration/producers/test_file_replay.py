@@ -14,10 +14,10 @@ import pytest
 import zstandard
 from confluent_kafka import Consumer, TopicPartition
 
-from producers.files import DbnFileError
 from producers.pipeline import produce_file
 from producers.synth import generate
 from ticklane import wire
+from ticklane.dbn_files import DbnFileError
 from ticklane.market import MarketFrame
 from ticklane.settings import Settings
 

@@ -7,8 +7,8 @@ from typing import Any, Final
 import databento_dbn as dbn
 import numpy as np
 
-from producers.symbology import SymbolMap
 from ticklane.dbn import field_slice, rtype_name
+from ticklane.symbology import SymbolMap
 
 log = logging.getLogger(__name__)
 
