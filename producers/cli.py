@@ -15,6 +15,7 @@ from producers.framing import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, FrameLimit
 from producers.historical import HistoricalRequest, produce_historical
 from producers.live import LiveProducer, LiveRequest, parse_gateway
 from producers.pipeline import ProducerError, parse_speed, produce_file
+from producers.sessions import CalendarError, calendar_for, session_clock
 from producers.sink import DeliveryError
 from ticklane.cli import ConfigOption, bootstrap_or_exit, err, fail, settings_or_exit
 from ticklane.dbn_files import DbnFileError
@@ -150,6 +151,13 @@ def produce_live_command(
     replay_overlap_ms: Annotated[
         int, typer.Option(min=0, help="Replay this far before the newest record on reconnect.")
     ] = DEFAULT_WINDOW_NS // 1_000_000,
+    stale_after_s: Annotated[
+        float, typer.Option(min=1, help="Report the feed stale after this long without data.")
+    ] = 30.0,
+    calendar: Annotated[
+        str | None,
+        typer.Option(help="Exchange calendar for session hours (default: from the dataset)."),
+    ] = None,
     max_frame_records: MaxRecords = DEFAULT_MAX_RECORDS,
     max_frame_bytes: MaxBytes = DEFAULT_MAX_BYTES,
     metrics_port: MetricsPort = None,
@@ -159,6 +167,10 @@ def produce_live_command(
     bootstrap_or_exit(settings)
     key = _api_key()
     request = LiveRequest(dataset, schema, _split_symbols(symbols), stype_in, start)
+    try:
+        in_session = session_clock(calendar_for(dataset, calendar))
+    except CalendarError as exc:
+        fail(str(exc), 2)
     if metrics_port:
         start_http_server(metrics_port)
     stopped = _stop_flag()
@@ -170,6 +182,8 @@ def produce_live_command(
             parse_gateway(gateway),
             limits=FrameLimits(max_frame_records, max_frame_bytes),
             window_ns=replay_overlap_ms * 1_000_000,
+            stale_after_s=stale_after_s,
+            in_session=in_session,
         )
         report = producer.run(stopped.is_set)
     except (ProducerError, DeliveryError) as exc:

@@ -29,6 +29,7 @@ from producers.framing import FrameLimits
 from producers.pipeline import Producer, ProducerError, Report, Stop
 from producers.planner import FramePlanner
 from producers.resume import ResumeState
+from producers.sessions import InSession, calendar_for, session_clock
 from ticklane import kafka
 from ticklane.market import DataGap
 from ticklane.routing import Router
@@ -111,6 +112,7 @@ class LiveProducer:
         window_ns: int = DEFAULT_WINDOW_NS,
         backoff: Backoff | None = None,
         stale_after_s: float = 30.0,
+        in_session: InSession | None = None,
     ) -> None:
         self.request = request
         self._settings = settings
@@ -119,6 +121,7 @@ class LiveProducer:
         self._limits = limits or FrameLimits()
         self._backoff = backoff or Backoff()
         self._stale_after_s = stale_after_s
+        self._in_session = in_session or session_clock(calendar_for(request.dataset))
         self._producer = Producer(settings, self._limits, linger_ms=0)
         names = self._producer.topic_names()
         self._topic = names.get(f"md.{request.schema}")
@@ -226,10 +229,13 @@ class LiveProducer:
                         if not batch:
                             break
                     else:
-                        if time.monotonic() - last_data > self._stale_after_s and not stale:
+                        silent = time.monotonic() - last_data > self._stale_after_s
+                        if silent and not stale and self._in_session(time.time_ns()):
                             stale = True
                             metrics.QUALITY.labels("stale").inc()
-                            log.warning("no live data for %.0fs", self._stale_after_s)
+                            log.warning(
+                                "no live data for %.0fs in session hours", self._stale_after_s
+                            )
                         continue
                 received = batch[0][0]
                 batch = [record for _, record in batch]

@@ -153,3 +153,23 @@ def test_replay_that_cannot_cover_the_outage_is_a_data_gap(
     assert len(gaps) == 1
     assert gaps[0].end_ns > gaps[0].start_ns
     assert gaps[0].schema == "mbp-1"
+
+
+@pytest.mark.parametrize("trading", [True, False], ids=["in-session", "closed"])
+def test_a_silent_feed_is_stale_only_in_session(
+    databento_dir: Path, settings: Settings, poll, trading: bool
+) -> None:
+    asked: list[int] = []
+
+    def in_session(ns: int) -> bool:
+        asked.append(ns)
+        return trading
+
+    labels = {"kind": "stale"}
+    before = REGISTRY.get_sample_value("ticklane_producer_quality_events_total", labels) or 0.0
+    with FakeLiveGateway.from_files(databento_dir / FILE, now_ns=0, pacing="manual") as gw:
+        producer = live(settings, gw, stale_after_s=0.3, in_session=in_session)
+        with Running(producer):
+            poll(lambda: len(asked) >= (1 if trading else 3), timeout_s=30, what="silence")
+    stale = REGISTRY.get_sample_value("ticklane_producer_quality_events_total", labels) or 0.0
+    assert (stale - before == 1) is trading
