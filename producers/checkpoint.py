@@ -15,6 +15,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from producers.resume import SeenFrame
 from ticklane import wire
+from ticklane.dbn import split_records, ts_event
 from ticklane.market import MarketFrame
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,16 @@ MAX_SCAN: Final = 2_000_000
 
 class CheckpointError(RuntimeError):
     """The tail of a topic could not be read."""
+
+
+def _frame(value: str | bytes | None) -> MarketFrame | None:
+    """The frame in a message, or None for anything else (someone else's bytes)."""
+    if not isinstance(value, bytes):
+        return None
+    try:
+        return wire.decode_as(value, MarketFrame)
+    except wire.WireError:
+        return None
 
 
 def _read_range(
@@ -47,12 +58,7 @@ def _read_range(
         offset = msg.offset() or 0
         if end is not None and offset >= end:
             return out
-        value = msg.value()
-        try:
-            frame = wire.decode_as(value, MarketFrame) if isinstance(value, bytes) else None
-        except wire.WireError:
-            frame = None  # someone else's bytes: not ours, not our problem here
-        out.append((offset, frame))
+        out.append((offset, _frame(msg.value())))
 
 
 def last_batch(
@@ -155,12 +161,7 @@ def _tails_at_once(
                 raise CheckpointError(f"reading {key[0]}[{key[1]}]: {error.str()}")
             pending.discard(key)
             continue
-        value = msg.value()
-        try:
-            frame = wire.decode_as(value, MarketFrame) if isinstance(value, bytes) else None
-        except wire.WireError:
-            frame = None
-        got[key].append((msg.offset() or 0, frame))
+        got[key].append((msg.offset() or 0, _frame(msg.value())))
     return got
 
 
@@ -224,11 +225,6 @@ def recent_records(
     return out
 
 
-def _split(records: bytes) -> list[bytes]:
-    size = records[0] * 4
-    return [records[i : i + size] for i in range(0, len(records), size)]
-
-
 def _recent_in_partition(
     consumer: Consumer, topic: str, partition: int, source: str, *, window_ns: int, timeout_s: float
 ) -> list[bytes]:
@@ -247,17 +243,13 @@ def _recent_in_partition(
         ours = [f for _, f in chunk if f and f.source == source]
         frames = ours + frames
         if newest is None and frames:
-            newest = max(int.from_bytes(r[8:16], "little") for r in _split(frames[-1].records))
-        oldest_seen = (
-            min(int.from_bytes(r[8:16], "little") for r in _split(frames[0].records))
-            if frames
-            else None
-        )
+            newest = max(map(ts_event, split_records(frames[-1].records)))
+        oldest_seen = min(map(ts_event, split_records(frames[0].records))) if frames else None
         done = newest is not None and oldest_seen is not None and oldest_seen < newest - window_ns
         if done or start <= low:
-            records = [r for f in frames for r in _split(f.records)]
+            records = [r for f in frames for r in split_records(f.records)]
             if newest is None:
                 return []
-            return [r for r in records if int.from_bytes(r[8:16], "little") >= newest - window_ns]
+            return [r for r in records if ts_event(r) >= newest - window_ns]
         step *= 4
         end, start = start, max(low, start - step)

@@ -11,12 +11,9 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from typing import Final
 
+from ticklane.dbn import ts_event
+
 DEFAULT_WINDOW_NS: Final = 2_000_000_000
-
-
-def ts_event(record: bytes) -> int:
-    """The ts_event in a raw DBN record's header."""
-    return int.from_bytes(record[8:16], "little")
 
 
 class ReplayDedupe:

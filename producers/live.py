@@ -31,6 +31,7 @@ from producers.planner import FramePlanner
 from producers.resume import ResumeState
 from producers.sessions import InSession, calendar_for, session_clock
 from ticklane import kafka
+from ticklane.dbn import ts_event
 from ticklane.market import DataGap
 from ticklane.routing import Router
 from ticklane.settings import Settings
@@ -266,7 +267,7 @@ class LiveProducer:
                 metrics.DUPLICATES_DROPPED.inc()
         if raws:
             metrics.RECORDS_IN.labels("live", self.request.schema).inc(len(raws))
-            newest = max(int.from_bytes(r[8:16], "little") for r in raws)
+            newest = max(map(ts_event, raws))
             metrics.LAG.observe(max(0.0, (time.time_ns() - newest) / 1e9))
             planned = self._planner.plan(raws, self._index)
             self._index += len(raws)

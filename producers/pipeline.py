@@ -19,7 +19,7 @@ from producers.quality import QualityTracker
 from producers.resume import ResumeState
 from producers.sink import KafkaSink
 from ticklane import kafka
-from ticklane.dbn import rtype_name
+from ticklane.dbn import rtype_name, ts_event
 from ticklane.dbn_files import DbnFile
 from ticklane.market import MarketFrame
 from ticklane.routing import Router
@@ -90,7 +90,7 @@ def paced(
         start = first_index
         for offset, record in enumerate(records):
             if record[1] != _DEFINITION and first_index + offset >= from_index:
-                data_time = max(data_time, int.from_bytes(record[8:16], "little"))
+                data_time = max(data_time, ts_event(record))
                 if origin is None:
                     origin = (data_time, clock())
                 delay = origin[1] + (data_time - origin[0]) / 1e9 / factor - clock()

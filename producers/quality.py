@@ -14,7 +14,7 @@ from typing import Final
 
 import numpy as np
 
-from ticklane.dbn import SUPPORTED_RTYPES, field_slice
+from ticklane.dbn import SUPPORTED_RTYPES, field_slice, ts_event
 
 _SEQUENCED: Final = {
     rtype: where
@@ -50,7 +50,7 @@ class QualityTracker:
             return None
         if record == last:
             finding = Finding.DUPLICATE
-        elif record[8:16] != last[8:16] and _ts(record) < _ts(last):
+        elif record[8:16] != last[8:16] and ts_event(record) < ts_event(last):
             finding = Finding.OUT_OF_ORDER
         else:
             where = _SEQUENCED.get(record[1])
@@ -130,10 +130,6 @@ class QualityTracker:
 
 
 _RTYPE: Final = operator.itemgetter(1)
-
-
-def _ts(record: bytes) -> int:
-    return int.from_bytes(record[8:16], "little")
 
 
 def _u32(record: bytes, where: slice) -> int:

@@ -101,6 +101,17 @@ def visible_fields(rtype: int) -> tuple[str, ...]:
     return tuple(name for name in names if name not in hidden and not name.startswith("_"))
 
 
+def ts_event(record: bytes) -> int:
+    """The ts_event in one raw DBN record's header (every record type has it there)."""
+    return int.from_bytes(record[8:16], "little")
+
+
+def split_records(data: bytes) -> list[bytes]:
+    """Concatenated records of one type (a frame's `records`), one bytes object each."""
+    size = data[0] * 4
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
 def check_records(data: bytes) -> int:
     """Validate concatenated records of one rtype and return how many there are."""
     if not data:

@@ -7,7 +7,7 @@ from typing import Any, Final
 import databento_dbn as dbn
 import numpy as np
 
-from ticklane.dbn import field_slice, rtype_name
+from ticklane.dbn import field_slice, rtype_name, ts_event
 from ticklane.symbology import SymbolMap
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class Router:
             instrument_id, _text(record[_RAW_SYMBOL])
         ):
             self._cache.clear()
-        symbol = self._symbols.symbol(instrument_id, int.from_bytes(record[8:16], "little"))
+        symbol = self._symbols.symbol(instrument_id, ts_event(record))
         if symbol is None:
             if instrument_id not in self.unmapped:
                 log.warning("instrument %d has no symbol mapping; keyed by its id", instrument_id)

@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, TopicPartition
 from producers.pipeline import produce_file
 from producers.synth import generate
 from ticklane import wire
+from ticklane.dbn import split_records
 from ticklane.dbn_files import DbnFileError
 from ticklane.market import MarketFrame
 from ticklane.settings import Settings
@@ -50,10 +51,7 @@ def kafka_by_symbol(
     for partition, _offset, key, value in read_topic(topic):
         frame = wire.decode_as(value, MarketFrame)
         assert key == frame.symbol.encode()
-        size = frame.records[0] * 4
-        records[frame.symbol] += [
-            frame.records[i : i + size] for i in range(0, len(frame.records), size)
-        ]
+        records[frame.symbol] += split_records(frame.records)
         partitions[frame.symbol].add(partition)
         frames.append(frame)
     return records, partitions, frames

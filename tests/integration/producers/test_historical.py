@@ -9,6 +9,7 @@ import pytest
 from tests.fakes.databento_historical import FakeHistoricalServer
 from tests.fakes.databento_live import FAKE_API_KEY, load_dbn
 from ticklane import wire
+from ticklane.dbn import split_records
 from ticklane.market import MarketFrame
 from ticklane.settings import Settings
 
@@ -21,9 +22,7 @@ FILE = "glbx-esu4-20240701.mbp-1.dbn.zst"
 def in_kafka(read_topic, topic: str) -> list[bytes]:
     out = []
     for *_, value in read_topic(topic):
-        frame = wire.decode_as(value, MarketFrame)
-        size = frame.records[0] * 4
-        out += [frame.records[i : i + size] for i in range(0, len(frame.records), size)]
+        out += split_records(wire.decode_as(value, MarketFrame).records)
     return out
 
 

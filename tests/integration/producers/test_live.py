@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from producers.live import Backoff, Gateway, LiveProducer, LiveRequest
 from tests.fakes.databento_live import FAKE_API_KEY, FakeLiveGateway, load_dbn
 from ticklane import wire
+from ticklane.dbn import split_records
 from ticklane.market import DataGap, MarketFrame
 from ticklane.settings import Settings
 
@@ -34,9 +35,7 @@ def sample(name: str) -> float:
 def in_kafka(read_topic, topic: str) -> list[bytes]:
     out = []
     for _p, _o, _k, value in read_topic(topic):
-        frame = wire.decode_as(value, MarketFrame)
-        size = frame.records[0] * 4
-        out += [frame.records[i : i + size] for i in range(0, len(frame.records), size)]
+        out += split_records(wire.decode_as(value, MarketFrame).records)
     return out
 
 

@@ -4,6 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from producers.dedupe import ReplayDedupe
+from ticklane.dbn import ts_event
 
 
 def rec(ts: int, payload: int) -> bytes:
@@ -38,7 +39,7 @@ def test_replay_after_drops_yields_the_feed_exactly(case) -> None:
         session = [
             r
             for i, r in enumerate(feed[:end])
-            if (i >= position if start is None else int.from_bytes(r[8:16], "little") >= start)
+            if (i >= position if start is None else ts_event(r) >= start)
         ]
         dedupe.begin_replay()
         produced += [r for r in session if dedupe.admit(r)]
