@@ -18,7 +18,7 @@ consumer goes on.
 
 import logging
 import time
-from collections.abc import Awaitable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from agents import metrics
@@ -41,11 +41,16 @@ class FrameHandler:
     """Absorbs md.* messages into the symbols table through an `Engine`."""
 
     def __init__(
-        self, engine: Engine, channels: Channels, table: MutableMapping[bytes, bytes]
+        self,
+        engine: Engine,
+        channels: Channels,
+        table: MutableMapping[bytes, bytes],
+        store: Callable[[bytes, bytes], Awaitable[None]] | None = None,
     ) -> None:
         self._engine = engine
         self._channels = channels
         self._table = table
+        self._store = store
         self._sizes: dict[bytes, int] = {}
         self._state_bytes = 0
 
@@ -71,7 +76,10 @@ class FrameHandler:
             return
         await self._publish(key, outcome)
         raw = encode_entry(outcome.entry)
-        self._table[key] = raw
+        if self._store is not None:
+            await self._store(key, raw)
+        else:
+            self._table[key] = raw
         self._account(key, len(raw), outcome)
         metrics.LATENCY.observe(time.perf_counter() - started)
 

@@ -6,6 +6,7 @@ partition through the table's changelog.
 """
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,25 @@ def ensure_topics(settings: Settings, bootstrap: str) -> None:
     admin.ensure(specs, settings.topics.replication_factor)
 
 
+def durable_store(table: Any) -> Callable[[bytes, bytes], Awaitable[None]]:
+    """Set a table entry and return only once its changelog message is in Kafka.
+
+    Faust sends a table's changelog in the background and commits the consumed offset on
+    its own timer: a frame could be committed while the entry that absorbed it was still
+    unsent, and a SIGKILL then lost the frame for good (recovery restores the older entry,
+    the consumer resumes after the frame). Awaiting the changelog send before the handler
+    returns keeps the commit behind the durable state. This is `Table.__setitem__` (the
+    local store, then the changelog) with the changelog's delivery awaited; the table has
+    no TTL and its set-sensor only counts.
+    """
+
+    async def store(key: bytes, raw: bytes) -> None:
+        table.data[key] = raw
+        await table.send_changelog(table.partition_for_key(key), key, raw)
+
+    return store
+
+
 def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
     """The app with its agent registered; raises RosterError for a bad strategy config."""
     roster = Roster.from_settings(settings.agents, registry())
@@ -54,7 +74,7 @@ def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
     engine = Engine(roster, book, publish_intervals=publish)
     app = make_app(settings, bootstrap, state_dir)
     channels = declare(app, settings)
-    handler = FrameHandler(engine, channels, channels.symbols)
+    handler = FrameHandler(engine, channels, channels.symbols, durable_store(channels.symbols))
 
     # concurrency=1: with more, Faust can commit past an event still in flight (design.md).
     @app.agent(channels.source, concurrency=1)
