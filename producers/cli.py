@@ -56,6 +56,13 @@ def produce_file_command(
     max_frame_records: MaxRecords = DEFAULT_MAX_RECORDS,
     max_frame_bytes: MaxBytes = DEFAULT_MAX_BYTES,
     metrics_port: MetricsPort = None,
+    chains: Annotated[
+        str | None,
+        typer.Option(
+            help="Also write option chains to md.chain (for 0DTE): underlyings, comma "
+            "separated, or 'all' for every underlying an option definition names."
+        ),
+    ] = None,
 ) -> None:
     """Replay a DBN file; run it again after a crash and it continues where Kafka ends."""
     settings = settings_or_exit(config)
@@ -66,6 +73,7 @@ def produce_file_command(
         fail(str(exc), 2)
     if not path.is_file():
         fail(f"{path} is not a file", 2)
+    chain_set = _chains(chains)
     if metrics_port:
         start_http_server(metrics_port)
     stopped = _stop_flag()
@@ -76,6 +84,7 @@ def produce_file_command(
             limits=FrameLimits(max_frame_records, max_frame_bytes),
             speed=factor,
             stop=stopped.is_set,
+            chains=chain_set,
         )
     except DbnFileError as exc:
         fail(f"{exc}; every record before it was produced")
@@ -94,6 +103,18 @@ def produce_file_command(
         ),
         highlight=False,
     )
+
+
+def _chains(text: str | None) -> tuple[str, ...] | None:
+    """`--chains` as produce_file takes it; exits with a message when it names nothing."""
+    if text is None:
+        return None
+    if text.strip().lower() == "all":
+        return ("*",)
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        fail("--chains: name underlyings (ES,SPY) or 'all'", 2)
+    return names
 
 
 def synth_command(

@@ -6,6 +6,7 @@ exceed the caps. At low rates a batch is one record and a frame is one record; u
 load or in fast replay frames grow, and every consumer pays per frame, not per record.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -68,16 +69,65 @@ class Framer:
     def drain(self) -> list[OutFrame]:
         """The batch's frames, ordered by their first record, so each symbol keeps its order."""
         frames = []
-        limits = self._limits
         for (topic, symbol, _), (indices, records) in self._groups.items():
-            # One record type per group, so one record size: the caps become a count.
-            per = max(1, min(limits.max_records, limits.max_bytes // len(records[0])))
-            for start in range(0, len(records), per):
-                chunk = records[start : start + per]
-                last = indices[start + len(chunk) - 1]
-                frames.append(
-                    OutFrame(topic, symbol, b"".join(chunk), len(chunk), indices[start], last)
-                )
+            frames += self._chunks(topic, symbol, indices, records)
+        self._groups.clear()
+        self.pending = 0
+        frames.sort(key=lambda f: f.first)
+        return frames
+
+    def _chunks(
+        self, topic: str, symbol: str, indices: list[int], records: list[bytes]
+    ) -> list[OutFrame]:
+        """Records of one symbol and type as frames within the caps, in order."""
+        # One record type, so one record size: the caps become a count.
+        limits = self._limits
+        per = max(1, min(limits.max_records, limits.max_bytes // len(records[0])))
+        frames = []
+        for start in range(0, len(records), per):
+            chunk = records[start : start + per]
+            last = indices[start + len(chunk) - 1]
+            frames.append(
+                OutFrame(topic, symbol, b"".join(chunk), len(chunk), indices[start], last)
+            )
+        return frames
+
+
+class ChainFramer(Framer):
+    """Frames for md.chain: each chain's records cut into runs that keep their order.
+
+    A chain (see `ticklane.chains`) mixes the records of several symbols and types under
+    one key, and its consumer must see them in the order they happened; so instead of one
+    frame per (symbol, type) per batch, a frame is a run of consecutive records of one
+    symbol and type within its chain (split at the caps). `chain_of` names a symbol's chain.
+    """
+
+    def __init__(self, limits: FrameLimits, chain_of: Callable[[str], str]) -> None:
+        super().__init__(limits)
+        self._chain_of = chain_of
+
+    def drain(self) -> list[OutFrame]:
+        """The batch's runs as frames, ordered by their first record."""
+        placed: list[tuple[int, str, str, bytes]] = []
+        for (topic, symbol, _), (indices, records) in self._groups.items():
+            placed += zip(
+                indices, [topic] * len(indices), [symbol] * len(indices), records, strict=True
+            )
+        placed.sort(key=lambda item: item[0])
+        frames: list[OutFrame] = []
+        open_runs: dict[str, tuple[str, str, int, list[int], list[bytes]]] = {}
+        for index, topic, symbol, record in placed:
+            chain = self._chain_of(symbol)
+            run = open_runs.get(chain)
+            if run is not None and (run[0], run[1], run[2]) == (topic, symbol, record[1]):
+                run[3].append(index)
+                run[4].append(record)
+                continue
+            if run is not None:
+                frames += self._chunks(run[0], run[1], run[3], run[4])
+            open_runs[chain] = (topic, symbol, record[1], [index], [record])
+        for run in open_runs.values():
+            frames += self._chunks(run[0], run[1], run[3], run[4])
         self._groups.clear()
         self.pending = 0
         frames.sort(key=lambda f: f.first)

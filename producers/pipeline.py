@@ -6,19 +6,20 @@ skip after a restart, quality findings) are the pure modules beside it.
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 from producers import metrics
 from producers.checkpoint import read_tails
-from producers.framing import FrameLimits
+from producers.framing import ChainFramer, FrameLimits
 from producers.planner import FramePlanner, PlannedFrame
 from producers.quality import QualityTracker
 from producers.resume import ResumeState
 from producers.sink import KafkaSink
 from ticklane import kafka
+from ticklane.chains import ChainRouter
 from ticklane.dbn import rtype_name, ts_event
 from ticklane.dbn_files import DbnFile
 from ticklane.market import MarketFrame
@@ -31,6 +32,7 @@ from ticklane.topics import catalogue
 log = logging.getLogger(__name__)
 
 _DEFINITION: Final = 0x13
+CHAIN_TOPIC: Final = "md.chain"
 Stop = Callable[[], bool]
 
 
@@ -109,7 +111,7 @@ class Producer:
 
     def __init__(self, settings: Settings, limits: FrameLimits, *, linger_ms: int = 5) -> None:
         self._settings = settings
-        self._limits = limits
+        self.limits = limits
         self._bootstrap = kafka.bootstrap_servers(settings)
         self._specs = {
             spec.base: spec for spec in catalogue(settings.topics) if spec.base.startswith("md.")
@@ -148,17 +150,31 @@ class Producer:
         return {base: spec.name for base, spec in self._specs.items()}
 
     def send(
-        self, planned: Sequence[PlannedFrame], source: str, received_at: float | None = None
+        self,
+        planned: Sequence[PlannedFrame],
+        source: str,
+        received_at: float | None = None,
+        *,
+        key_of: Callable[[str], str] | None = None,
     ) -> int:
-        """Produce planned frames; definitions first and acknowledged before the data."""
-        definitions = [p for p in planned if p.frame.records[1] == _DEFINITION]
-        for group in (definitions, [p for p in planned if p.frame.records[1] != _DEFINITION]):
+        """Produce planned frames; definitions first and acknowledged before the data.
+
+        With `key_of` (md.chain) each frame is keyed by its chain and nothing is reordered:
+        a chain's consumer must see definitions exactly where they happened.
+        """
+        if key_of is None:
+            definitions = [p for p in planned if p.frame.records[1] == _DEFINITION]
+            groups = [definitions, [p for p in planned if p.frame.records[1] != _DEFINITION]]
+        else:
+            definitions, groups = [], [list(planned)]
+        for group in groups:
             for item in group:
                 frame = item.frame
                 message = MarketFrame(
                     frame.symbol, frame.records, source, frame.position, item.batch
                 )
-                self._sink.send(frame.topic, message, frame.count, received_at)
+                key = None if key_of is None else key_of(frame.symbol)
+                self._sink.send(frame.topic, message, frame.count, received_at, key)
                 metrics.FRAMES_OUT.labels(frame.topic).inc()
             if group is definitions and definitions:
                 self._sink.flush()
@@ -184,10 +200,13 @@ def produce_file(
     speed: float | None = None,
     stop: Stop = lambda: False,
     source: str | None = None,
+    chains: Collection[str] | None = None,
 ) -> Report:
     """Replay a DBN file into the md.* topics; a restart continues exactly where Kafka ends.
 
     `source` names the input on the frames (default: the file's metadata header).
+    `chains` also writes option chains to md.chain: those of the named underlyings, or of
+    every underlying an option definition names when it holds "*".
 
     Raises `ticklane.dbn_files.DbnFileError` for a damaged file after producing (and
     flushing) every record before the damage.
@@ -205,18 +224,22 @@ def produce_file(
     schema = dbn_file.metadata.schema
     names = producer.topic_names()
     router = Router(_symbols(dbn_file.metadata), names, schema)
-    topics = [names[f"md.{schema}"]] if f"md.{schema}" in names else list(names.values())
+    record_topics = [name for base, name in names.items() if base != CHAIN_TOPIC]
+    topics = [names[f"md.{schema}"]] if f"md.{schema}" in names else record_topics
     resume = producer.resume_state(source, topics)
     if not resume.empty:
         log.info("resuming %s: records up to index %d may be in Kafka", path, resume.last_index())
     planner = FramePlanner(router, producer.sink.partition, resume, limits, router.stable)
     quality = QualityTracker()
-    chain = _chain(first, batches)
+    chained = None if chains is None else ChainPlan(producer, dbn_file.metadata, source, chains)
+    stream = _chain(first, batches)
     try:
         catch_up = resume.last_index() + 1
-        for records, first_index in paced(chain, speed, from_index=catch_up) if speed else chain:
+        for records, first_index in paced(stream, speed, from_index=catch_up) if speed else stream:
             _observe(records, quality, schema, source.split(":", 1)[0])
             report.frames += producer.send(planner.plan(records, first_index), source)
+            if chained is not None:
+                report.frames += chained.send(records, first_index)
             report.records += len(records)
             if stop():
                 log.info("stopping on request after %d records", report.records)
@@ -230,6 +253,44 @@ def produce_file(
         report.seconds = time.monotonic() - started
         metrics.SKIPPED_WRITTEN.inc(report.skipped_written)
     return report
+
+
+class ChainPlan:
+    """The md.chain side of a file replay: its own routing, framing and resume state."""
+
+    def __init__(
+        self, producer: Producer, metadata: Any, source: str, chains: Collection[str]
+    ) -> None:
+        names = producer.topic_names()
+        self._producer = producer
+        self._source = source
+        self._topic = names[CHAIN_TOPIC]
+        self._router = Router(_symbols(metadata), names, metadata.schema)
+        self._chains = ChainRouter(None if "*" in chains else chains)
+        self._chain_of: dict[str, str] = {}
+        limits = producer.limits
+        self._planner = FramePlanner(
+            self._route,
+            lambda topic, symbol: producer.sink.partition(topic, self._chain_of[symbol]),
+            producer.resume_state(source, [self._topic]),
+            limits,
+            framer=ChainFramer(limits, self._chain_of.__getitem__),
+        )
+
+    def _route(self, record: bytes) -> tuple[str, str] | None:
+        routed = self._router(record)
+        if routed is None:
+            return None
+        underlying = self._chains(record, routed[1])
+        if underlying is None:
+            return None
+        self._chain_of[routed[1]] = underlying
+        return self._topic, routed[1]
+
+    def send(self, records: Sequence[bytes], first_index: int) -> int:
+        """Plan and send the chain frames of one batch; returns how many."""
+        planned = self._planner.plan(records, first_index)
+        return self._producer.send(planned, self._source, key_of=self._chain_of.__getitem__)
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[tuple[list[bytes], int]]:

@@ -51,13 +51,15 @@ class FramePlanner:
         resume: ResumeState,
         limits: FrameLimits,
         stable: Stable | None = None,
+        *,
+        framer: Framer | None = None,
     ) -> None:
         self._route = route
         self._stable = stable
         self._partition_of = partition_of
         self._resume = resume
         self._catch_up_end = resume.last_index() + 1
-        self._framer = Framer(limits)
+        self._framer = framer or Framer(limits)
         self.stats = PlanStats()
 
     def plan(self, records: Sequence[bytes], first_index: int) -> list[PlannedFrame]:

@@ -60,13 +60,20 @@ class KafkaSink:
         return partition
 
     def send(
-        self, topic: str, frame: MarketFrame, count: int, received_at: float | None = None
+        self,
+        topic: str,
+        frame: MarketFrame,
+        count: int,
+        received_at: float | None = None,
+        key: str | None = None,
     ) -> None:
         """Queue one frame; blocks while the local queue is full.
 
         `received_at` (time.monotonic() when its records arrived) times receipt-to-ack.
+        `key` is the frame's symbol unless given (md.chain: the underlying).
         """
-        partition = self.partition(topic, frame.symbol)
+        key = frame.symbol if key is None else key
+        partition = self.partition(topic, key)
         queued_after = time.monotonic() - received_at if received_at is not None else None
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
@@ -83,7 +90,7 @@ class KafkaSink:
                 metrics.ACK_LATENCY.observe(latency)
                 self.latencies.append(latency)
 
-        self._produce(topic, wire.encode(frame), frame.symbol.encode(), partition, on_delivery)
+        self._produce(topic, wire.encode(frame), key.encode(), partition, on_delivery)
 
     def send_message(self, topic: str, key: str, message: wire.Message) -> None:
         """Queue any other wire message (a data-gap event) to the key's partition."""

@@ -48,6 +48,7 @@ class KeyKind(StrEnum):
     CLIENT_ORDER_ID = "client_order_id"
     CONTROL_KEY = "control key"
     SOURCE = "source"
+    UNDERLYING = "underlying"
     NONE = "none"
 
 
@@ -93,6 +94,11 @@ def catalogue(settings: TopicSettings) -> tuple[TopicSpec, ...]:
             )
     specs.append(
         ("md.gaps", 1, KeyKind.SOURCE, "data_gap", "market data missed for good", _FOREVER)
+    )
+    # Option chains (`ticklane.chains`): frames keep the symbol of their records, the key is
+    # the underlying, so a chain's records of every symbol are in one partition, in order.
+    specs.append(
+        ("md.chain", n, KeyKind.UNDERLYING, "frame", "option chains, in order", _retention(7))
     )
     specs.extend(
         (f"bars.{iv}", n, KeyKind.SYMBOL, "bar", f"{iv} bars built by the agents", _retention(30))

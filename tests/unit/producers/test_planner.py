@@ -10,7 +10,7 @@ from collections import defaultdict
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from producers.framing import FrameLimits, Framer
+from producers.framing import ChainFramer, FrameLimits, Framer
 from producers.planner import FramePlanner
 from producers.resume import ResumeState, SeenFrame
 
@@ -41,14 +41,31 @@ def partition_of(topic: str, symbol: str) -> int:
 Log = dict[tuple[str, int], list[tuple[SeenFrame, list[int]]]]
 
 
+# md.chain: A, B and C are one chain (C plays an option of A, B of nothing), D another.
+CHAIN_OF = {"A": "A", "B": "A", "C": "A", "D": "D"}
+
+
+def chain_route(raw: bytes) -> tuple[str, str] | None:
+    routed = route(raw)
+    return None if routed is None else ("md.chain", routed[1])
+
+
+def chain_partition(_topic: str, symbol: str) -> int:
+    return SYMBOLS.index(CHAIN_OF[symbol]) % 2
+
+
 def run_once(
-    source: list[bytes], log: Log, batch_sizes: list[int], limits: FrameLimits
+    source: list[bytes], log: Log, batch_sizes: list[int], limits: FrameLimits, chain: bool = False
 ) -> dict[tuple[str, int], list[tuple[SeenFrame, list[int]]]]:
     """One producer run from the start of the source; returns what it sent per partition."""
     resume = ResumeState.from_tails(
         {tp: [seen for seen, _ in frames][-200:] for tp, frames in log.items()}
     )
-    planner = FramePlanner(route, partition_of, resume, limits)
+    if chain:
+        framer = ChainFramer(limits, CHAIN_OF.__getitem__)
+        planner = FramePlanner(chain_route, chain_partition, resume, limits, framer=framer)
+    else:
+        planner = FramePlanner(route, partition_of, resume, limits)
     sent: dict[tuple[str, int], list[tuple[SeenFrame, list[int]]]] = defaultdict(list)
     start, sizes = 0, iter(batch_sizes)
     while start < len(source):
@@ -108,6 +125,44 @@ def test_every_record_exactly_once_in_order_across_crashes(case) -> None:
         for symbol in SYMBOLS:
             mine = [i for i in written if layout[i][1] == symbol]
             assert mine == sorted(mine), f"{tp} {symbol}: out of order"
+
+
+@given(scenario)
+@settings(max_examples=300, deadline=None)
+def test_chains_keep_every_records_order_exactly_once_across_crashes(case) -> None:
+    """md.chain: each chain's records, of every symbol and type, in source order."""
+    layout, runs, keep_fractions, max_records = case
+    source = [record(i, topic, symbol) for i, (topic, symbol) in enumerate(layout)]
+    limits = FrameLimits(max_records=max_records)
+    log: Log = defaultdict(list)
+    fractions = iter(keep_fractions * 10)
+    for crashing, sizes in [(True, s) for s in runs] + [(False, [])]:
+        sent = run_once(source, log, sizes, limits, chain=True)
+        for tp, frames in sent.items():
+            keep = int(len(frames) * next(fractions)) if crashing else len(frames)
+            log[tp].extend(frames[:keep])
+    for chain in ("A", "D"):
+        tp = ("md.chain", chain_partition("md.chain", chain))
+        written = [i for _, got in log[tp] for i in got if CHAIN_OF[layout[i][1]] == chain]
+        expected = [i for i, (_, symbol) in enumerate(layout) if CHAIN_OF.get(symbol) == chain]
+        assert written == expected, f"chain {chain}: lost, duplicated or reordered"
+
+
+def test_chain_frames_are_runs_of_one_symbol_and_type() -> None:
+    framer = ChainFramer(FrameLimits(max_records=2), CHAIN_OF.__getitem__)
+    layout = [("md.trades", "A"), ("md.trades", "A"), ("md.trades", "A"), ("md.mbp-1", "C")]
+    layout += [("md.trades", "D"), ("md.trades", "A"), ("md.mbp-1", "C"), ("md.mbp-1", "C")]
+    for i, (topic, symbol) in enumerate(layout):
+        framer.add("md.chain", symbol, i, record(i, topic, symbol))
+    frames = framer.drain()
+    assert [(f.symbol, f.first, f.position, f.count) for f in frames] == [
+        ("A", 0, 1, 2),
+        ("A", 2, 2, 1),
+        ("C", 3, 3, 1),
+        ("D", 4, 4, 1),
+        ("A", 5, 5, 1),
+        ("C", 6, 7, 2),
+    ]
 
 
 def test_frames_respect_caps_and_keep_symbol_order() -> None:
