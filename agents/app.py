@@ -1,6 +1,10 @@
 """The agents' Faust app: declared here once, configured from ticklane settings.
 
-The app swaps in a transport that changes two things about Faust's aiokafka driver:
+The app swaps in a transport that changes three things about Faust's aiokafka driver:
+
+* offsets of md.* partitions are committed from the agents' own account
+  (`agents.progress`), not from Faust's acknowledgements, which include messages its
+  stream skipped;
 
 * the consumer's fetch wait, fixed at 1.5 s by Faust, is `kafka.fetch_wait_max_ms`:
   brokers that hold a fetch for its whole wait (the embedded one does, design.md) would
@@ -22,6 +26,7 @@ from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, TransportT
 
+from agents.progress import Progress
 from ticklane.settings import Settings
 
 
@@ -75,15 +80,25 @@ class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    def _new_offset(self, tp: TP) -> int | None:
+        faust_offset = super()._new_offset(tp)  # also trims Faust's acknowledgement lists
+        progress = cast(AgentsApp, self.app).progress
+        if progress is not None and progress.tracks(tp.topic):
+            # Faust acknowledges messages its stream skipped: its offset can pass frames
+            # that were never absorbed. The agents' own account cannot.
+            return progress.committable((tp.topic, tp.partition))
+        return faust_offset
+
 
 class _Transport(faust_aiokafka.Transport):
     Consumer = _Consumer
 
 
 class AgentsApp(faust.App):
-    """faust.App with a configurable consumer fetch wait."""
+    """faust.App with a configurable consumer fetch wait and the agents' offset account."""
 
     fetch_wait_max_ms = 10
+    progress: Progress | None = None
 
     def _new_transport(self) -> TransportT:
         return _Transport(self.conf.broker_consumer, self)

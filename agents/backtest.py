@@ -4,6 +4,10 @@ The file is read and keyed by symbol exactly as the producer reads it into Kafka
 same reader and the same symbology), and each symbol's records go through the same
 `Engine` the Faust agents run, so a backtest's signals equal, id for id, those the
 Kafka path gives for the same file and configuration.
+
+A chain strategy (0DTE) runs instead on each underlying's option chain, put together by
+`ticklane.chains` from the file in order, through `agents.chains.ChainEngine`; its
+bars are the underlying's and its signals name the options traded.
 """
 
 import csv
@@ -14,11 +18,13 @@ from typing import Any, Final, TextIO
 
 import msgspec
 
+from agents.chains import ChainEngine, ChainEntry
 from agents.engine import Engine, Outcome, SymbolEntry
 from agents.indicators import ATR, EMA, SMA, Supertrend
-from agents.roster import INTERVALS_NS, Roster, Slot
+from agents.roster import INTERVALS_NS, Roster, RosterError, Slot, is_chain_strategy
 from agents.strategies.registry import StrategyRegistry
 from agents.ticks import SOURCE_RTYPES, frame_bars, is_bars, trade_columns
+from ticklane.chains import ChainRouter, Run, cut_runs
 from ticklane.dbn_files import DbnFile
 from ticklane.market import Bar
 from ticklane.routing import Router
@@ -114,6 +120,28 @@ def _frames(path: Path, source: str | None) -> Iterator[tuple[str, bytes]]:
             yield symbol, b"".join(records)
 
 
+def chain_runs(path: Path) -> Iterator[Run]:
+    """The file's option chains, cut into runs per decoded batch (see `ticklane.chains`)."""
+    dbn_file = DbnFile(path)
+    router: Router | None = None
+    chains = ChainRouter()
+    for batch in dbn_file.batches():
+        if router is None:
+            symbols = SymbolMap()
+            symbols.add_metadata_mappings(dbn_file.metadata.mappings)
+            topics = {f"md.{s}": f"md.{s}" for s in MARKET_DATA_SCHEMAS}
+            router = Router(symbols, topics, dbn_file.metadata.schema)
+        placed = []
+        for record in batch.records:
+            routed = router(record)
+            if routed is None:
+                continue
+            underlying = chains(record, routed[1])
+            if underlying is not None:
+                placed.append((underlying, routed[1], record))
+        yield from cut_runs(placed)
+
+
 def run_backtest(
     path: Path,
     strategy: StrategyConfig,
@@ -121,7 +149,13 @@ def run_backtest(
     *,
     source: str | None = None,
 ) -> BacktestResult:
-    """Run one strategy over every symbol of a DBN file."""
+    """Run one strategy over every symbol (or, for a chain strategy, every chain) of a file."""
+    try:
+        chain = is_chain_strategy(registry.create(strategy.name))
+    except LookupError as exc:
+        raise RosterError(str(exc)) from None
+    if chain:
+        return _run_chains(path, strategy, registry)
     result = BacktestResult()
 
     def observe(symbol: str, slot: Slot, bar: Bar, state: Any) -> None:
@@ -148,6 +182,35 @@ def run_backtest(
             entries[symbol] = outcome.entry
             result.signals += outcome.signals
             result.records += outcome.ticks
+    return result
+
+
+def _run_chains(path: Path, strategy: StrategyConfig, registry: StrategyRegistry) -> BacktestResult:
+    """A chain strategy (0DTE) over every option chain of a file."""
+    result = BacktestResult()
+
+    def observe(underlying: str, slot: Slot, bar: Bar, state: Any) -> None:
+        result.indicators.append((underlying, slot.name, bar.ts_close, indicator_values(state)))
+
+    roster = Roster([strategy], registry, chains=True)
+    interval = INTERVALS_NS[strategy.bar_interval]
+    engine = ChainEngine(roster, publish_intervals=(interval,), observer=observe)
+    entries: dict[str, ChainEntry] = {}
+    for underlying, symbol, records in chain_runs(path):
+        entry = entries.get(underlying, ChainEntry())
+        joined = b"".join(records)
+        outcome = engine.absorb(underlying, entry, (0, entry.offset + 1), symbol, joined)
+        if outcome is None:
+            continue
+        entries[underlying] = outcome.entry
+        result.bars += [(underlying, bar) for bar in outcome.bars]
+        result.signals += outcome.signals
+        result.records += len(records)
+    if not entries:
+        raise BacktestError(
+            f"{path} holds no option chain: {strategy.name} needs option definitions "
+            "(instrument class C or P naming their underlying) with the options' quotes"
+        )
     return result
 
 

@@ -28,10 +28,14 @@ class Channels:
     dlq: TopicT
     control_name: str
     symbols: TableT[bytes, bytes]
+    chain: TopicT | None = None
+    """md.chain, when chain strategies (0DTE) are configured."""
+    chains: TableT[bytes, bytes] | None = None
+    """One `agents.chains.ChainEntry` per underlying, co-partitioned with md.chain."""
 
 
-def declare(app: AgentsApp, settings: Settings) -> Channels:
-    """Declare the topics and the table on `app` (once per app)."""
+def declare(app: AgentsApp, settings: Settings, *, chains: bool = False) -> Channels:
+    """Declare the topics and tables on `app` (once per app); `chains` adds md.chain's."""
     names = {spec.base: spec.name for spec in catalogue(settings.topics)}
     partitions = settings.topics.partitions
 
@@ -45,16 +49,17 @@ def declare(app: AgentsApp, settings: Settings) -> Channels:
             partitions=parts,
         )
 
+    def table(name: str) -> TableT[bytes, bytes]:
+        # The app's raw key and value serializers apply.
+        return app.Table(name, key_type=bytes, value_type=bytes, partitions=partitions)
+
     return Channels(
         source=topic(f"md.{settings.agents.source}"),
         bars={ns: topic(f"bars.{name}") for name, ns in INTERVALS_NS.items()},
         signals=topic("signals"),
         dlq=topic("dlq", 1),
         control_name=names["control"],
-        symbols=app.Table(
-            "symbols",
-            key_type=bytes,
-            value_type=bytes,
-            partitions=partitions,  # the app's raw key and value serializers apply
-        ),
+        symbols=table("symbols"),
+        chain=topic("md.chain") if chains else None,
+        chains=table("chains") if chains else None,
     )

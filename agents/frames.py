@@ -12,6 +12,12 @@ bars and signals with the same ids (duplicates that sinks drop by id). Any entry
 survives — in local RocksDB or in the changelog — was written after its outputs were
 delivered, so skipping what it covers never loses an output.
 
+Before any of that, the frame's offset is checked against the worker's `Progress`:
+Faust may leave frames of a partition undelivered (see `agents.progress`), so a frame
+past the next expected offset first has the missed ones read from Kafka and absorbed,
+and a frame below it (delivered again after a seek) is dropped. Offsets are committed
+from that account only.
+
 Bytes that are not a valid frame go to `dlq` with the reason in the headers; the
 consumer goes on.
 """
@@ -19,16 +25,22 @@ consumer goes on.
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from agents import metrics
+from agents.chains import ChainEngine, decode_chain_entry, encode_chain_entry
 from agents.channels import Channels
-from agents.engine import Engine, Outcome, decode_entry, encode_entry
+from agents.engine import Engine, decode_entry, encode_entry
+from agents.progress import Progress, Verdict
+from agents.refetch import PartitionReader
 from agents.roster import INTERVAL_NAMES
 from agents.ticks import NotTicksError, frame_bars, is_bars, trade_columns
+from ticklane import dbn as tdbn
 from ticklane import wire
 from ticklane.dbn import DbnRecordError
-from ticklane.market import MarketFrame
+from ticklane.market import Bar, MarketFrame
+from ticklane.trading import Signal
 
 log = logging.getLogger(__name__)
 
@@ -42,68 +54,96 @@ class FrameHandler:
 
     def __init__(
         self,
-        engine: Engine,
+        absorb: "Absorb",
         channels: Channels,
         table: MutableMapping[bytes, bytes],
-        store: Callable[[bytes, bytes], Awaitable[None]] | None = None,
+        store: Callable[[bytes, bytes], Awaitable[None]],
+        *,
+        progress: Progress,
+        reader: PartitionReader,
     ) -> None:
-        self._engine = engine
+        self._absorb = absorb
         self._channels = channels
         self._table = table
         self._store = store
+        self._progress = progress
+        self._reader = reader
         self._sizes: dict[bytes, int] = {}
         self._state_bytes = 0
 
     async def handle(self, message: Any) -> None:
-        """Absorb one consumed message (a faust `Message`)."""
+        """Absorb one delivered message (a faust `Message`) and any missed before it."""
+        tp = (message.topic, message.partition)
+        progress = self._progress
+        verdict = progress.verdict(tp, message.offset, message.generation_id)
+        if verdict is Verdict.UNKNOWN:
+            start = await self._reader.start_offset(*tp)
+            progress.begin(tp, message.generation_id, start)
+            verdict = progress.verdict(tp, message.offset, message.generation_id)
+        if verdict is Verdict.STALE:
+            metrics.FRAMES.labels("stale").inc()
+            return
+        if verdict is Verdict.GAP:
+            await self._fill_gap(tp, progress.next_offset(tp), message.offset)
+        await self._absorb_message(message)
+        progress.absorbed(tp, message.offset)
+
+    async def _fill_gap(self, tp: tuple[str, int], first: int, stop: int) -> None:
+        missed = await self._reader.read(tp[0], tp[1], first, stop)
+        log.warning(
+            "%s[%d]: offsets %d..%d were not delivered by the consumer; read %d frame(s) "
+            "back from Kafka",
+            tp[0],
+            tp[1],
+            first,
+            stop - 1,
+            len(missed),
+        )
+        metrics.REFETCHED.inc(len(missed))
+        for record in missed:
+            await self._absorb_message(record)
+            self._progress.absorbed(tp, record.offset)
+
+    async def _absorb_message(self, message: Any) -> None:
+        """One message: a faust `Message` or an aiokafka record read back."""
         started = time.perf_counter()
         key: bytes | None = message.key
         try:
-            symbol, records = _decode(key, message.value)
+            frame = _decode(key, message.value)
         except FrameError as exc:
             await self._dead_letter(message, str(exc))
             return
         assert key is not None  # noqa: S101 - _decode refuses keyless messages
-        entry = decode_entry(self._table.get(key))
         position = (message.partition, message.offset)
         try:
-            outcome = self._absorb(symbol, entry, position, records)
-        except (NotTicksError, DbnRecordError) as exc:
+            outcome = self._absorb(key, frame, self._table.get(key), position)
+        except (FrameError, NotTicksError, DbnRecordError) as exc:
             await self._dead_letter(message, str(exc))
             return
         if outcome is None:
             metrics.FRAMES.labels("replayed").inc()
             return
         await self._publish(key, outcome)
-        raw = encode_entry(outcome.entry)
-        if self._store is not None:
-            await self._store(key, raw)
-        else:
-            self._table[key] = raw
-        self._account(key, len(raw), outcome)
+        await self._store(key, outcome.entry)
+        self._account(key, len(outcome.entry), outcome)
         metrics.LATENCY.observe(time.perf_counter() - started)
 
-    def _absorb(
-        self, symbol: str, entry: Any, position: tuple[int, int], records: bytes
-    ) -> Outcome | None:
-        engine = self._engine
-        if is_bars(records):
-            return engine.absorb_bars(symbol, entry, position, frame_bars(records))
-        return engine.absorb_trades(symbol, entry, position, trade_columns(records))
-
-    async def _publish(self, key: bytes, outcome: Outcome) -> None:
+    async def _publish(self, key: bytes, outcome: "Absorbed") -> None:
         pending: list[Awaitable[Any]] = []
         for bar in outcome.bars:
             topic = self._channels.bars[bar.interval_ns]
             pending.append(await topic.send(key=key, value=wire.encode(bar)))
             metrics.BARS_OUT.labels(INTERVAL_NAMES[bar.interval_ns]).inc()
         for signal in outcome.signals:
-            pending.append(await self._channels.signals.send(key=key, value=wire.encode(signal)))
+            # Keyed by the signal's symbol: a chain's signals name its options.
+            signals = self._channels.signals
+            value = wire.encode(signal)
+            pending.append(await signals.send(key=signal.symbol.encode(), value=value))
             metrics.SIGNALS_OUT.labels(signal.strategy).inc()
         for delivered in pending:
             await delivered  # in Kafka before the entry can say this frame is done
 
-    def _account(self, key: bytes, size: int, outcome: Outcome) -> None:
+    def _account(self, key: bytes, size: int, outcome: "Absorbed") -> None:
         self._state_bytes += size - self._sizes.get(key, 0)
         self._sizes[key] = size
         metrics.STATE_BYTES.set(self._state_bytes)
@@ -126,13 +166,64 @@ class FrameHandler:
         metrics.DLQ.labels(str(message.topic)).inc()
 
 
-def _decode(key: bytes | None, value: bytes | None) -> tuple[str, bytes]:
+def _decode(key: bytes | None, value: bytes | None) -> MarketFrame:
     if value is None:
         raise FrameError("empty message value")
+    if key is None:
+        raise FrameError("message without a key")
     try:
-        frame = wire.decode_as(value, MarketFrame)
+        return wire.decode_as(value, MarketFrame)
     except wire.WireError as exc:
         raise FrameError(str(exc)) from None
-    if key != frame.symbol.encode():
-        raise FrameError(f"key {key!r} does not match the frame's symbol {frame.symbol!r}")
-    return frame.symbol, frame.records
+
+
+@dataclass
+class Absorbed:
+    """What one frame changed: the new table entry (bytes) and what to publish."""
+
+    entry: bytes
+    bars: list[Bar]
+    signals: list[Signal]
+    ticks: int
+
+
+Absorb = Callable[[bytes, MarketFrame, bytes | None, tuple[int, int]], Absorbed | None]
+"""(key, frame, stored entry, position) → what changed, or None for a replay."""
+
+
+def symbol_absorber(engine: Engine) -> Absorb:
+    """md.<schema> frames, keyed by their own symbol, through the per-symbol engine."""
+
+    def absorb(
+        key: bytes, frame: MarketFrame, raw: bytes | None, position: tuple[int, int]
+    ) -> Absorbed | None:
+        if key != frame.symbol.encode():
+            raise FrameError(f"key {key!r} does not match the frame's symbol {frame.symbol!r}")
+        entry, records = decode_entry(raw), frame.records
+        if is_bars(records):
+            outcome = engine.absorb_bars(frame.symbol, entry, position, frame_bars(records))
+        else:
+            outcome = engine.absorb_trades(frame.symbol, entry, position, trade_columns(records))
+        if outcome is None:
+            return None
+        return Absorbed(encode_entry(outcome.entry), outcome.bars, outcome.signals, outcome.ticks)
+
+    return absorb
+
+
+def chain_absorber(engine: ChainEngine) -> Absorb:
+    """md.chain frames, keyed by their underlying, through the chain engine."""
+
+    def absorb(
+        key: bytes, frame: MarketFrame, raw: bytes | None, position: tuple[int, int]
+    ) -> Absorbed | None:
+        tdbn.check_records(frame.records)
+        underlying = key.decode("utf-8", errors="replace")
+        entry = decode_chain_entry(raw)
+        outcome = engine.absorb(underlying, entry, position, frame.symbol, frame.records)
+        if outcome is None:
+            return None
+        raw_entry = encode_chain_entry(outcome.entry)
+        return Absorbed(raw_entry, outcome.bars, outcome.signals, outcome.ticks)
+
+    return absorb

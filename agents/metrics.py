@@ -4,7 +4,14 @@ from prometheus_client import Counter, Gauge, Histogram
 
 TICKS_IN = Counter("ticklane_agent_ticks", "Trades (or ohlcv bars) absorbed from md.* frames")
 FRAMES = Counter(
-    "ticklane_agent_frames", "md.* frames handled, by outcome (absorbed, replayed)", ["outcome"]
+    "ticklane_agent_frames",
+    "md.* frames handled, by outcome (absorbed; replayed: covered by the symbol's state; "
+    "stale: delivered again after a seek)",
+    ["outcome"],
+)
+REFETCHED = Counter(
+    "ticklane_agent_refetched_frames",
+    "md.* frames the consumer skipped that the worker read back from Kafka and absorbed",
 )
 BARS_OUT = Counter("ticklane_agent_bars", "Bars published to bars.*", ["interval"])
 SIGNALS_OUT = Counter("ticklane_agent_signals", "Signals published", ["strategy"])

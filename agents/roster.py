@@ -34,17 +34,44 @@ class Slot:
     params: dict[str, ParamValue]
 
 
+def is_chain_strategy(strategy: AnyStrategy) -> bool:
+    """Whether a strategy decides on an underlying's option chain (`on_definition`)."""
+    return hasattr(strategy, "on_definition")
+
+
 def _bar_driven(strategy: AnyStrategy) -> bool:
-    # The agents feed completed bars; a strategy that needs ticks or other symbols'
-    # records (0DTE: option quotes and definitions) needs a driver that routes them.
+    # The per-symbol engine feeds completed bars; a strategy that needs ticks or other
+    # symbols' records (0DTE: option quotes and definitions) runs on a chain.
     overrides_tick = type(strategy).on_tick is not Strategy.on_tick
-    return not overrides_tick and not hasattr(strategy, "on_definition")
+    return not overrides_tick and not is_chain_strategy(strategy)
+
+
+def split_by_kind(
+    entries: Iterable[StrategyConfig], registry: StrategyRegistry
+) -> tuple[list[StrategyConfig], list[StrategyConfig]]:
+    """Configured strategies as (per-symbol, per-chain); RosterError for an unknown name."""
+    per_symbol: list[StrategyConfig] = []
+    per_chain: list[StrategyConfig] = []
+    for entry in entries:
+        try:
+            strategy = registry.create(entry.name)
+        except LookupError as exc:
+            raise RosterError(str(exc)) from None
+        (per_chain if is_chain_strategy(strategy) else per_symbol).append(entry)
+    return per_symbol, per_chain
 
 
 class Roster:
     """Strategy slots per symbol, validated once at start and cached per symbol."""
 
-    def __init__(self, entries: Iterable[StrategyConfig], registry: StrategyRegistry) -> None:
+    def __init__(
+        self,
+        entries: Iterable[StrategyConfig],
+        registry: StrategyRegistry,
+        *,
+        chains: bool = False,
+    ) -> None:
+        """`chains`: a roster of chain strategies (keyed by underlying) instead of bar-driven."""
         self._wildcard: list[StrategyConfig] = []
         self._listed: dict[str, list[StrategyConfig]] = {}
         self._strategies: dict[str, AnyStrategy] = {}
@@ -55,7 +82,9 @@ class Roster:
                     strategy = registry.create(entry.name)
                 except LookupError as exc:
                     raise RosterError(str(exc)) from None
-                if not _bar_driven(strategy):
+                if chains and not is_chain_strategy(strategy):
+                    raise RosterError(f"strategy {entry.name!r} does not trade option chains")
+                if not chains and not _bar_driven(strategy):
                     raise RosterError(
                         f"strategy {entry.name!r} needs ticks or other symbols' records; "
                         "the per-symbol agents run bar-driven strategies only"

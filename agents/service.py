@@ -14,12 +14,15 @@ from typing import Any
 import faust
 
 from agents.app import AgentsApp, make_app
+from agents.chains import ChainEngine
 from agents.channels import Channels, declare
 from agents.control_feed import ControlFeed
 from agents.controls import ControlBook
 from agents.engine import Engine
-from agents.frames import FrameHandler
-from agents.roster import INTERVALS_NS, Roster
+from agents.frames import FrameHandler, chain_absorber, symbol_absorber
+from agents.progress import Progress
+from agents.refetch import PartitionReader
+from agents.roster import INTERVALS_NS, Roster, split_by_kind
 from agents.strategies.registry import registry
 from ticklane import kafka
 from ticklane.settings import Settings
@@ -40,7 +43,7 @@ class Worker:
 
 def ensure_topics(settings: Settings, bootstrap: str) -> None:
     """Create the topics the agents read and write if they are missing."""
-    wanted = {f"md.{settings.agents.source}", "signals", "control", "dlq"}
+    wanted = {f"md.{settings.agents.source}", "md.chain", "signals", "control", "dlq"}
     wanted |= {f"bars.{name}" for name in INTERVALS_NS}
     specs = [spec for spec in catalogue(settings.topics) if spec.base in wanted]
     admin = TopicAdmin(kafka.client_config(settings.kafka, bootstrap))
@@ -68,19 +71,49 @@ def durable_store(table: Any) -> Callable[[bytes, bytes], Awaitable[None]]:
 
 def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
     """The app with its agent registered; raises RosterError for a bad strategy config."""
-    roster = Roster.from_settings(settings.agents, registry())
+    strategies = registry()
+    per_symbol, per_chain = split_by_kind(settings.agents.strategies, strategies)
     book = ControlBook()
     publish = [INTERVALS_NS[name] for name in settings.agents.bar_intervals]
-    engine = Engine(roster, book, publish_intervals=publish)
+    engine = Engine(Roster(per_symbol, strategies), book, publish_intervals=publish)
     app = make_app(settings, bootstrap, state_dir)
-    channels = declare(app, settings)
-    handler = FrameHandler(engine, channels, channels.symbols, durable_store(channels.symbols))
+    channels = declare(app, settings, chains=bool(per_chain))
+    topics = [channels.source] + ([channels.chain] if channels.chain else [])
+    progress = Progress(frozenset(t.get_topic_name() for t in topics))
+    app.progress = progress  # the consumer commits md.* offsets from this account only
+    reader = PartitionReader(
+        [str(server) for server in bootstrap.split(",")], app.conf.id, settings.kafka.client_id
+    )
+    handler = FrameHandler(
+        symbol_absorber(engine),
+        channels,
+        channels.symbols,
+        durable_store(channels.symbols),
+        progress=progress,
+        reader=reader,
+    )
 
     # concurrency=1: with more, Faust can commit past an event still in flight (design.md).
     @app.agent(channels.source, concurrency=1)
     async def absorb(stream: faust.StreamT[Any]) -> None:
         async for event in stream.events():
             await handler.handle(event.message)
+
+    if channels.chain is not None and channels.chains is not None:
+        chain_engine = ChainEngine(Roster(per_chain, strategies, chains=True))
+        chain_handler = FrameHandler(
+            chain_absorber(chain_engine),
+            channels,
+            channels.chains,
+            durable_store(channels.chains),
+            progress=progress,
+            reader=reader,
+        )
+
+        @app.agent(channels.chain, concurrency=1)
+        async def absorb_chains(stream: faust.StreamT[Any]) -> None:
+            async for event in stream.events():
+                await chain_handler.handle(event.message)
 
     feed = ControlFeed(book, settings.kafka, bootstrap, channels.control_name)
     return Worker(app, channels, feed)

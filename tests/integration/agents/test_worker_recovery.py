@@ -32,9 +32,6 @@ def produce(path: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[by
     )
 
 
-# Quarantined, issue 4: in some runs a restarted worker emits signal ids an uninterrupted run
-# does not (state lost across a SIGKILL). Kept running under `make quarantine` until fixed.
-@pytest.mark.quarantine
 def test_sigkill_mid_stream_then_restart_loses_and_changes_nothing(
     settings: Settings, cli_env: dict[str, str], read_topic, tmp_path: Path, poll
 ) -> None:
