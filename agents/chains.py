@@ -12,7 +12,9 @@ and signals it caused:
 * quotes (the underlying's or an option's) and the options' trades → `on_tick`.
 
 Every call carries the exchange session of the record's time, from the calendar the
-strategy's parameters name (`calendar`, default XNYS).
+strategy's parameters name (`calendar`, default XNYS). Control commands apply as in
+`agents.engine`, the underlying standing for the symbol; a disabled strategy gets only
+`on_time`, so its cut-off still closes what it holds.
 """
 
 from collections.abc import Callable
@@ -23,8 +25,9 @@ import databento_dbn as dbn
 import msgspec
 
 from agents.bars import BarBuilder, BarState
+from agents.controls import ControlBook, EffectiveParams
 from agents.engine import BarObserver, SlotState
-from agents.roster import Roster, Slot
+from agents.roster import Roster
 from agents.strategies.base import Context, Session
 from agents.strategies.zero_dte import ExchangeSessions
 from ticklane import dbn as tdbn
@@ -33,18 +36,6 @@ from ticklane.trading import Signal
 
 _DEFINITION: Final = int(dbn.RType.INSTRUMENT_DEF)
 _TRADES: Final = int(dbn.RType.MBP_0)
-_QUOTES: Final = frozenset(
-    int(r)
-    for r in (
-        dbn.RType.MBP_1,
-        dbn.RType.BBO_1S,
-        dbn.RType.BBO_1M,
-        dbn.RType.CMBP_1,
-        dbn.RType.CBBO_1S,
-        dbn.RType.CBBO_1M,
-        dbn.RType.TCBBO,
-    )
-)
 DEFAULT_CALENDAR: Final = "XNYS"
 
 
@@ -88,44 +79,54 @@ class _Run:
     def __init__(self, engine: "ChainEngine", underlying: str, entry: ChainEntry) -> None:
         self.engine = engine
         self.underlying = underlying
-        stored = {(s.strategy, s.interval_ns): s for s in entry.slots}
         self.slots = engine.roster.slots(underlying)
-        self.states: list[Any] = []
         self.signals: list[Signal] = []
+        resolved = [engine.effective(slot, underlying) for slot in self.slots]
+        self.versions = [version for version, _ in resolved]
+        self.params = [params for _, params in resolved]
+        self.enabled = [engine.controls.enabled(slot.name, underlying) for slot in self.slots]
+        stored = {(s.strategy, s.interval_ns): s for s in entry.slots}
         kept = engine.decoded.get(underlying)
-        if kept is not None and kept[0] is entry:  # the entry this engine just returned
-            self.states = list(kept[1])
-            return
-        for slot in self.slots:
+        cached = kept[1] if kept is not None and kept[0] is entry else None
+        self.states: list[Any] = []
+        for i, slot in enumerate(self.slots):
             previous = stored.get((slot.name, slot.interval_ns))
-            params = engine.params(slot)
+            strategy, params = slot.strategy, self.params[i]
             if previous is None:
-                state = slot.strategy.initial_state(params)
+                state = strategy.initial_state(params)
             else:
-                state = slot.strategy.decode_state(previous.state)
+                # The entry this engine just returned (the backtest) needs no decoding.
+                state = cached[i] if cached is not None else strategy.decode_state(previous.state)
+                if previous.params_version != self.versions[i]:
+                    state = strategy.reconfigure(state, params)
             self.states.append(state)
 
     def call(self, method: str, item: Any, ts: int, interval: int | None = None) -> None:
+        """Call `method` of every enabled strategy (of `interval`, for bars) with `item`."""
+        observer = self.engine.observer
         for i, slot in enumerate(self.slots):
             if interval is not None and slot.interval_ns != interval:
                 continue
-            ctx = self.engine.context(self.underlying, slot, ts)
+            ctx = self.engine.context(self.underlying, self.params[i], ts)
+            if not self.enabled[i]:
+                # Disabled: no new decisions, but the cut-off still closes what it holds,
+                # so a position never outlives its expiry.
+                on_time = getattr(slot.strategy, "on_time", None)
+                if on_time is not None:
+                    self.states[i], signals = on_time(self.states[i], ts, ctx)
+                    self.signals += signals
+                continue
             state, signals = getattr(slot.strategy, method)(self.states[i], item, ctx)
             self.states[i] = state
             self.signals += signals
-            observer = self.engine.observer
             if method == "on_bar" and observer is not None:
                 observer(self.underlying, slot, item, state)
 
     def slot_states(self) -> tuple[SlotState, ...]:
+        """The states to store, each with the parameters' version it was run with."""
         return tuple(
-            SlotState(
-                slot.name,
-                slot.interval_ns,
-                "",
-                slot.strategy.encode_state(state),
-            )
-            for slot, state in zip(self.slots, self.states, strict=True)
+            SlotState(slot.name, slot.interval_ns, version, slot.strategy.encode_state(state))
+            for slot, version, state in zip(self.slots, self.versions, self.states, strict=True)
         )
 
 
@@ -135,32 +136,26 @@ class ChainEngine:
     def __init__(
         self,
         roster: Roster,
+        controls: ControlBook | None = None,
         *,
         publish_intervals: tuple[int, ...] = (),
         calendars: Callable[[str], ExchangeSessions] = ExchangeSessions,
         observer: BarObserver | None = None,
     ) -> None:
         self.roster = roster
+        self.controls = controls or ControlBook()
+        self.effective = EffectiveParams(self.controls)
         self.observer = observer
         self._publish = tuple(sorted(set(publish_intervals)))
         self._calendars = calendars
         self._sessions: dict[str, ExchangeSessions] = {}
-        self._params: dict[tuple[str, int], Any] = {}
         # The states behind the last entry returned per underlying, so a caller that hands
         # that entry straight back (the backtest) is spared decoding it.
         self.decoded: dict[str, tuple[ChainEntry, list[Any]]] = {}
 
-    def params(self, slot: Slot) -> Any:
-        """A slot's parsed parameters (parsed once; the roster validated them)."""
-        key = (slot.name, id(slot))
-        parsed = self._params.get(key)
-        if parsed is None:
-            parsed = self._params[key] = slot.strategy.parse_params(slot.params)
-        return parsed
-
-    def context(self, underlying: str, slot: Slot, ts: int) -> Context:
-        """The context of a call: the underlying and the session of `ts` on the slot's calendar."""
-        name = str(getattr(self.params(slot), "calendar", DEFAULT_CALENDAR))
+    def context(self, underlying: str, params: Any, ts: int) -> Context:
+        """A call's context: the underlying and the session of `ts` on the params' calendar."""
+        name = str(getattr(params, "calendar", DEFAULT_CALENDAR))
         sessions = self._sessions.get(name)
         if sessions is None:
             sessions = self._sessions[name] = self._calendars(name)
@@ -208,7 +203,7 @@ class ChainEngine:
                 run.call("on_bar", bar, bar.ts_close)
             return states, [], 0
         ticks: list[Trade | Quote] = []
-        if rtype in _QUOTES:
+        if rtype in tdbn.QUOTE_RTYPES:
             ticks += tdbn.to_quotes(records)
         elif rtype == _TRADES:
             ticks += tdbn.to_trades(records)

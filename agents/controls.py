@@ -12,12 +12,19 @@ last (greatest `ts_event`, then the later one read) wins. Parameters are merged 
 broadest scope to the narrowest matching command in issue order, over the config file's.
 """
 
+import logging
 import threading
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from ticklane.control import ControlAction, ControlCommand, ParamValue
+
+if TYPE_CHECKING:
+    from agents.roster import Slot
+
+log = logging.getLogger(__name__)
 
 _HANDLED = frozenset({ControlAction.ENABLE, ControlAction.DISABLE, ControlAction.SET_PARAMS})
 
@@ -69,3 +76,33 @@ class ControlBook:
 def params_version(params: Mapping[str, ParamValue]) -> str:
     """A stable fingerprint of effective parameters, stored with a symbol's strategy state."""
     return msgspec.json.encode(sorted(params.items())).decode()
+
+
+class EffectiveParams:
+    """A slot's parameters on a symbol: the config's under control overrides, parsed once
+    per control version; overrides the strategy rejects are logged and ignored."""
+
+    def __init__(self, controls: ControlBook) -> None:
+        self._controls = controls
+        self._cache: dict[tuple[str, str], tuple[int, str, Any]] = {}
+
+    def __call__(self, slot: "Slot", symbol: str) -> tuple[str, Any]:
+        """(params_version, parsed parameters) in force now."""
+        key = (slot.name, symbol)
+        cached = self._cache.get(key)
+        version_now = self._controls.version
+        if cached is not None and cached[0] == version_now:
+            return cached[1], cached[2]
+        raw: dict[str, ParamValue] = {**slot.params, **self._controls.params(slot.name, symbol)}
+        version = params_version(raw)
+        if cached is not None and cached[1] == version:
+            parsed = cached[2]
+        else:
+            try:
+                parsed = slot.strategy.parse_params(raw)
+            except ValueError as exc:
+                log.warning("ignoring control parameters for %s on %s: %s", slot.name, symbol, exc)
+                raw = dict(slot.params)
+                version, parsed = params_version(raw), slot.strategy.parse_params(raw)
+        self._cache[key] = (version_now, version, parsed)
+        return version, parsed

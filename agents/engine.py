@@ -22,10 +22,9 @@ from typing import Any
 import msgspec
 
 from agents.bars import BarBuilder, BarState
-from agents.controls import ControlBook, params_version
+from agents.controls import ControlBook, EffectiveParams
 from agents.roster import Roster, Slot
 from agents.strategies.base import Context
-from ticklane.control import ParamValue
 from ticklane.market import Bar
 from ticklane.trading import Signal
 
@@ -97,7 +96,7 @@ class Engine:
         self._observer = observer
         self._intervals: dict[str, tuple[int, ...]] = {}
         self._contexts: dict[str, Context] = {}
-        self._params: dict[tuple[str, str], tuple[int, str, Any]] = {}
+        self._effective = EffectiveParams(self._controls)
 
     def intervals(self, symbol: str) -> tuple[int, ...]:
         """Bar intervals built for a symbol: those published plus those its strategies use."""
@@ -153,7 +152,7 @@ class Engine:
         out = []
         for slot in self._roster.slots(symbol):
             previous = stored.get((slot.name, slot.interval_ns))
-            version, params = self._effective_params(slot, symbol)
+            version, params = self._effective(slot, symbol)
             bars = bars_for(slot.interval_ns) or []
             enabled = controls.enabled(slot.name, symbol)
             if (
@@ -189,27 +188,6 @@ class Engine:
             if observer is not None:
                 observer(symbol, slot, bar, state)
         return state
-
-    def _effective_params(self, slot: Slot, symbol: str) -> tuple[str, Any]:
-        """Config parameters under control overrides, parsed once per control version."""
-        key = (slot.name, symbol)
-        cached = self._params.get(key)
-        version_now = self._controls.version
-        if cached is not None and cached[0] == version_now:
-            return cached[1], cached[2]
-        raw: dict[str, ParamValue] = {**slot.params, **self._controls.params(slot.name, symbol)}
-        version = params_version(raw)
-        if cached is not None and cached[1] == version:
-            parsed = cached[2]
-        else:
-            try:
-                parsed = slot.strategy.parse_params(raw)
-            except ValueError as exc:
-                log.warning("ignoring control parameters for %s on %s: %s", slot.name, symbol, exc)
-                raw = dict(slot.params)
-                version, parsed = params_version(raw), slot.strategy.parse_params(raw)
-        self._params[key] = (version_now, version, parsed)
-        return version, parsed
 
 
 def _replayed(entry: SymbolEntry, position: tuple[int, int]) -> bool:

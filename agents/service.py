@@ -69,6 +69,14 @@ def durable_store(table: Any) -> Callable[[bytes, bytes], Awaitable[None]]:
     return store
 
 
+def _agent(handler: FrameHandler) -> Callable[[faust.StreamT[Any]], Awaitable[None]]:
+    async def absorb(stream: faust.StreamT[Any]) -> None:
+        async for event in stream.events():
+            await handler.handle(event.message)
+
+    return absorb
+
+
 def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
     """The app with its agent registered; raises RosterError for a bad strategy config."""
     strategies = registry()
@@ -84,36 +92,16 @@ def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
     reader = PartitionReader(
         [str(server) for server in bootstrap.split(",")], app.conf.id, settings.kafka.client_id
     )
-    handler = FrameHandler(
-        symbol_absorber(engine),
-        channels,
-        channels.symbols,
-        durable_store(channels.symbols),
-        progress=progress,
-        reader=reader,
-    )
-
-    # concurrency=1: with more, Faust can commit past an event still in flight (design.md).
-    @app.agent(channels.source, concurrency=1)
-    async def absorb(stream: faust.StreamT[Any]) -> None:
-        async for event in stream.events():
-            await handler.handle(event.message)
-
+    handlers = [(channels.source, symbol_absorber(engine), channels.symbols)]
     if channels.chain is not None and channels.chains is not None:
-        chain_engine = ChainEngine(Roster(per_chain, strategies, chains=True))
-        chain_handler = FrameHandler(
-            chain_absorber(chain_engine),
-            channels,
-            channels.chains,
-            durable_store(channels.chains),
-            progress=progress,
-            reader=reader,
+        chain_engine = ChainEngine(Roster(per_chain, strategies, chains=True), book)
+        handlers.append((channels.chain, chain_absorber(chain_engine), channels.chains))
+    for topic, absorber, table in handlers:
+        handler = FrameHandler(
+            absorber, channels, table, durable_store(table), progress=progress, reader=reader
         )
-
-        @app.agent(channels.chain, concurrency=1)
-        async def absorb_chains(stream: faust.StreamT[Any]) -> None:
-            async for event in stream.events():
-                await chain_handler.handle(event.message)
+        # concurrency=1: with more, Faust can commit past an event in flight (design.md).
+        app.agent(topic, name=f"absorb-{topic.get_topic_name()}", concurrency=1)(_agent(handler))
 
     feed = ControlFeed(book, settings.kafka, bootstrap, channels.control_name)
     return Worker(app, channels, feed)

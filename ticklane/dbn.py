@@ -49,7 +49,7 @@ OHLCV_INTERVALS_NS: Final = {
     int(dbn.RType.OHLCV_EOD): 86_400_000_000_000,
 }
 
-_QUOTE_RTYPES: Final = frozenset(
+QUOTE_RTYPES: Final = frozenset(
     int(r)
     for r in (
         dbn.RType.MBP_1,
@@ -216,7 +216,7 @@ def to_trades(data: bytes) -> list[Trade]:
 
 def to_quotes(data: bytes) -> list[Quote]:
     """Top-of-book quotes from mbp-1, tbbo, bbo and cbbo records."""
-    if data[:2] and data[1] not in _QUOTE_RTYPES:
+    if data[:2] and data[1] not in QUOTE_RTYPES:
         raise DbnRecordError(f"rtype 0x{data[1]:02x} records are not quotes")
     a = as_array(data)
     names = a.dtype.names or ()

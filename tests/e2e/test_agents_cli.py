@@ -137,7 +137,6 @@ def test_backtest_reads_ohlcv_as_given_and_names_indicators(
         (["--strategy", "nope"], "unknown strategy 'nope'"),
         (["--strategy", "ema_cross", "--param", "fast=40"], "fast (40) must be less than slow"),
         (["--strategy", "ema_cross", "--param", "speed=1"], "unknown parameter"),
-        (["--strategy", "zero_dte"], "bar-driven strategies only"),
         (["--strategy", "ema_cross", "--bar-interval", "7m"], "--bar-interval must be one of"),
     ],
 )
@@ -148,3 +147,25 @@ def test_backtest_refuses_bad_requests_with_exit_2(
     done = run("backtest", str(path), *args, "--out", str(tmp_path / "out"), env=cli_env)
     assert done.returncode == 2
     assert message in " ".join(done.stderr.split())
+
+
+def test_backtest_zero_dte_on_a_chain_and_refuses_a_file_without_one(
+    cli_env: dict[str, str], tmp_path: Path, databento_dir: Path
+) -> None:
+    chain = tmp_path / "chain.dbn.zst"
+    summary = generate(chain, symbols=1, minutes=8, seed=3)
+    out = tmp_path / "out"
+    args = ["--param", "fast=5", "--param", "slow=20", "--bar-interval", "1s", "--out", str(out)]
+    done = run("backtest", str(chain), "--strategy", "zero_dte", *args, env=cli_env)
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr  # the calendar library's pandas noise is silenced
+    signals = rows(out / "signals.csv")
+    assert signals
+    assert {row["symbol"] for row in signals} <= set(summary.option_symbols)
+    assert {row["symbol"] for row in rows(out / "bars.csv")} == {summary.symbols[0]}
+    assert {"ema_5", "ema_20"} <= set(rows(out / "indicators.csv")[0])
+
+    plain = databento_dir / "glbx-esu4-20240701.trades.dbn.zst"
+    done = run("backtest", str(plain), "--strategy", "zero_dte", *args, env=cli_env)
+    assert done.returncode == 1
+    assert "holds no option chain" in " ".join(done.stderr.split())

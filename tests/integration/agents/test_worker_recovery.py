@@ -18,7 +18,7 @@ from tests.integration.agents.workers import (
     prepare,
     signals_on_topic,
 )
-from ticklane.settings import Settings
+from ticklane.settings import Settings, StrategyConfig
 
 pytestmark = pytest.mark.integration
 
@@ -32,19 +32,46 @@ def produce(path: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[by
     )
 
 
+CHAIN_CONFIG = """
+[agents]
+commit_interval_s = 0.5
+
+[[agents.strategies]]
+name = "zero_dte"
+params = { fast = 5, slow = 20 }
+bar_interval = "1s"
+"""
+ZERO_DTE = StrategyConfig(name="zero_dte", params={"fast": 5, "slow": 20}, bar_interval="1s")
+
+
+@pytest.mark.parametrize("path_kind", ["per-symbol", "chain"])
 def test_sigkill_mid_stream_then_restart_loses_and_changes_nothing(
-    settings: Settings, cli_env: dict[str, str], read_topic, tmp_path: Path, poll
+    path_kind: str,
+    *,
+    settings: Settings,
+    cli_env: dict[str, str],
+    read_topic,
+    tmp_path: Path,
+    poll,
 ) -> None:
     path = tmp_path / "synthetic.dbn.zst"
-    generate(path, symbols=4, minutes=40, seed=21, options=False)
-    expected = ids(backtest_signals(path))
-    assert len(expected) >= 10
     config = prepare(settings, tmp_path)
+    if path_kind == "chain":
+        # 0DTE on md.chain: the chain's runs are short frames already.
+        generate(path, symbols=2, minutes=8, seed=3)
+        expected = ids(backtest_signals(path, ZERO_DTE))
+        config.write_text(CHAIN_CONFIG)
+        produce_args: tuple[str, ...] = ("--chains", "all")
+    else:
+        generate(path, symbols=4, minutes=40, seed=21, options=False)
+        expected = ids(backtest_signals(path))
+        # One-record frames, so absorbing the file takes long enough to interrupt it often.
+        produce_args = ("--max-frame-records", "1")
+    assert len(expected) >= 10
     topic = f"{settings.topics.prefix}signals"
     # A dead member holds up the next join until its session expires: keep that short.
     cli_env = {**cli_env, "TICKLANE_KAFKA__SESSION_TIMEOUT_MS": "3000"}
-    # One-record frames, so absorbing the file takes long enough to interrupt it often.
-    assert produce(path, cli_env, "--max-frame-records", "1").wait(120) == 0
+    assert produce(path, cli_env, *produce_args).wait(180) == 0
 
     rng = random.Random(int(os.environ.get("TICKLANE_CHAOS_SEED", "5")))
     mid_stream = 0
@@ -68,7 +95,7 @@ def test_sigkill_mid_stream_then_restart_loses_and_changes_nothing(
     try:
         poll(
             lambda: ids(signals_on_topic(read_topic, topic)) >= expected,
-            timeout_s=90,
+            timeout_s=180,
             what="every expected signal",
         )
         signals = signals_on_topic(read_topic, topic)
@@ -93,7 +120,7 @@ def test_two_workers_split_partitions_and_give_the_signals_of_one(
         producer = produce(path, cli_env, "--speed", "100x")
         poll(
             lambda: ids(signals_on_topic(read_topic, topic)) >= expected,
-            timeout_s=90,
+            timeout_s=180,
             what="every expected signal",
         )
         assert producer.wait(60) == 0

@@ -6,9 +6,11 @@ import pytest
 
 from agents.backtest import BacktestError, chain_runs, run_backtest
 from agents.chains import ChainEngine, ChainEntry
+from agents.controls import ControlBook
 from agents.roster import Roster, RosterError
 from agents.strategies.registry import registry
 from producers.synth import SynthSummary, generate
+from ticklane.control import ControlAction, ControlCommand
 from ticklane.settings import StrategyConfig
 from ticklane.trading import Signal
 
@@ -87,3 +89,39 @@ def test_each_roster_takes_only_its_kind_of_strategy() -> None:
         Roster([ZERO_DTE], registry())
     with pytest.raises(RosterError, match="does not trade option chains"):
         Roster([StrategyConfig(name="ema_cross")], registry(), chains=True)
+
+
+def test_control_disables_and_reconfigures_a_chain_strategy(synthetic: SynthSummary) -> None:
+    runs = list(chain_runs(synthetic.path))
+    half = len(runs) // 2
+    underlying = synthetic.symbols[0]
+
+    def drive_with(book: ControlBook, change: ControlCommand | None) -> list[Signal]:
+        engine = ChainEngine(Roster([ZERO_DTE], registry(), chains=True), book)
+        entry, signals = ChainEntry(), []
+        for i, (u, symbol, records) in enumerate(runs):
+            if i == half and change is not None:
+                book.apply(change)
+            outcome = engine.absorb(u, entry, (0, entry.offset + 1), symbol, b"".join(records))
+            assert outcome is not None
+            entry, signals = outcome.entry, signals + outcome.signals
+        return signals
+
+    plain = drive_with(ControlBook(), None)
+    disable = ControlCommand.create(
+        ControlAction.DISABLE, 1, strategy="zero_dte", symbol=underlying
+    )
+    disabled = drive_with(ControlBook(), disable)
+    assert disabled == [s for s in plain if s in disabled]  # a prefix: nothing new
+    assert len(disabled) < len(plain)
+    wider = ControlCommand.create(
+        ControlAction.SET_PARAMS,
+        1,
+        strategy="zero_dte",
+        symbol=underlying,
+        params={"strikes_otm": 3},
+    )
+    reconfigured = drive_with(ControlBook(), wider)
+    assert not any("3 strikes OTM" in s.reason for s in plain)
+    assert any("3 strikes OTM" in s.reason for s in reconfigured)
+    assert reconfigured[: len(disabled)] == disabled  # the same until the change

@@ -83,6 +83,21 @@ def split(records: bytes) -> list[bytes]:
     return [records[i : i + RECORD_SIZE] for i in range(0, len(records), RECORD_SIZE)]
 
 
+def crash_then_finish(case, *, chain: bool) -> Log:
+    """Runs that crash (keeping a random prefix per partition), then one that finishes."""
+    layout, runs, keep_fractions, max_records = case
+    source = [record(i, topic, symbol) for i, (topic, symbol) in enumerate(layout)]
+    limits = FrameLimits(max_records=max_records)
+    log: Log = defaultdict(list)
+    fractions = iter(keep_fractions * 10)
+    for crashing, sizes in [(True, s) for s in runs] + [(False, [])]:
+        sent = run_once(source, log, sizes, limits, chain=chain)
+        for tp, frames in sent.items():
+            keep = int(len(frames) * next(fractions)) if crashing else len(frames)
+            log[tp].extend(frames[:keep])
+    return log
+
+
 scenario = st.tuples(
     st.lists(st.tuples(st.sampled_from(list(TOPICS)), st.sampled_from(SYMBOLS)), max_size=80),
     st.lists(st.lists(st.integers(1, 15), max_size=20), min_size=1, max_size=4),
@@ -104,16 +119,8 @@ scenario = st.tuples(
     )
 )
 def test_every_record_exactly_once_in_order_across_crashes(case) -> None:
-    layout, runs, keep_fractions, max_records = case
-    source = [record(i, topic, symbol) for i, (topic, symbol) in enumerate(layout)]
-    limits = FrameLimits(max_records=max_records)
-    log: Log = defaultdict(list)
-    fractions = iter(keep_fractions * 10)
-    for crashing, sizes in [(True, s) for s in runs] + [(False, [])]:
-        sent = run_once(source, log, sizes, limits)
-        for tp, frames in sent.items():
-            keep = int(len(frames) * next(fractions)) if crashing else len(frames)
-            log[tp].extend(frames[:keep])
+    layout = case[0]
+    log = crash_then_finish(case, chain=False)
 
     expected: dict[tuple[str, int], list[int]] = defaultdict(list)
     for i, (topic, symbol) in enumerate(layout):
@@ -131,16 +138,8 @@ def test_every_record_exactly_once_in_order_across_crashes(case) -> None:
 @settings(max_examples=300, deadline=None)
 def test_chains_keep_every_records_order_exactly_once_across_crashes(case) -> None:
     """md.chain: each chain's records, of every symbol and type, in source order."""
-    layout, runs, keep_fractions, max_records = case
-    source = [record(i, topic, symbol) for i, (topic, symbol) in enumerate(layout)]
-    limits = FrameLimits(max_records=max_records)
-    log: Log = defaultdict(list)
-    fractions = iter(keep_fractions * 10)
-    for crashing, sizes in [(True, s) for s in runs] + [(False, [])]:
-        sent = run_once(source, log, sizes, limits, chain=True)
-        for tp, frames in sent.items():
-            keep = int(len(frames) * next(fractions)) if crashing else len(frames)
-            log[tp].extend(frames[:keep])
+    layout = case[0]
+    log = crash_then_finish(case, chain=True)
     for chain in ("A", "D"):
         tp = ("md.chain", chain_partition("md.chain", chain))
         written = [i for _, got in log[tp] for i in got if CHAIN_OF[layout[i][1]] == chain]
