@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
@@ -57,6 +57,14 @@ params = {{ length = 10, multiplier = 3.0, quantity = 1 }}
 max_position = 10
 """
 
+CHAIN_CONFIG: Final = """
+[[agents.strategies]]
+name = "zero_dte"
+symbols = {chain_symbols}
+bar_interval = "1s"
+params = {{ fast = 5, slow = 20, quantity = 1 }}
+"""
+
 
 class DemoError(RuntimeError):
     """The demo cannot run here, or a part of it failed."""
@@ -92,13 +100,20 @@ def prepare_data_dir(data_dir: Path) -> None:
     )
 
 
-def demo_config(symbols: list[str]) -> str:
-    """Agents and executor settings: EMA cross on half the symbols, Supertrend on the rest."""
+def demo_config(symbols: list[str], chains: Sequence[str] = ()) -> str:
+    """Agents and executor settings: EMA cross on half the symbols, Supertrend on the rest,
+    and 0DTE on every underlying with an option chain."""
     half = max(1, len(symbols) // 2)
     ema, supertrend = symbols[:half], symbols[half:] or symbols[:1]
-    return DEMO_CONFIG.format(
+    config = DEMO_CONFIG.format(
         ema_symbols=json.dumps(ema), supertrend_symbols=json.dumps(supertrend)
     )
+    if chains:
+        # Before [executor]: a TOML array of tables must stay with its parent table.
+        head, tail = config.split("\n[executor]", 1)
+        config = head + CHAIN_CONFIG.format(chain_symbols=json.dumps(list(chains)))
+        config += "\n[executor]" + tail
+    return config
 
 
 @contextlib.contextmanager
@@ -302,17 +317,20 @@ def _data_file(settings: Settings, options: DemoOptions, env: dict[str, str], ou
     return path
 
 
-def _underlyings_of(path: Path) -> list[str]:
-    """The file's symbols, less options (the bar strategies trade the underlyings)."""
+def _instruments_of(path: Path) -> tuple[list[str], list[str]]:
+    """The file's symbols less options (the bar strategies trade those), and the
+    underlyings its options name (0DTE trades their chains)."""
     import databento  # noqa: PLC0415 - only the demo needs the SDK's reader here
 
     store = databento.DBNStore.from_file(path)
-    options = {
-        str(r.raw_symbol)
+    options = [
+        r
         for r in store
         if isinstance(r, databento.InstrumentDefMsg) and str(r.instrument_class) in ("C", "P")
-    }
-    return sorted(set(store.metadata.mappings) - options)
+    ]
+    symbols = sorted(set(store.metadata.mappings) - {str(r.raw_symbol) for r in options})
+    chains = sorted({str(r.underlying) for r in options if str(r.underlying)})
+    return symbols, chains
 
 
 def run_demo(settings: Settings, options: DemoOptions, out: IO[str] = sys.stderr) -> Summary:
@@ -332,17 +350,24 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str] = sys.stderr
         ensure_topics(settings)
         data = _data_file(settings, options, env, out)
         config = settings.data_dir / "demo.toml"
-        config.write_text(demo_config(_underlyings_of(data)))
+        symbols, chains = _instruments_of(data)
+        config.write_text(demo_config(symbols, chains))
+        produce = ["produce", "file", str(data), "--speed", options.speed]
+        produce += ["--chains", ",".join(chains)] if chains else []
         logs = settings.data_dir / "logs"
         with (
             process(["agents", "--config", str(config)], env, logs / "agents.log"),
             process(["execute", "--config", str(config)], env, logs / "executor.log") as executor,
-            process(
-                ["produce", "file", str(data), "--speed", options.speed], env, logs / "producer.log"
-            ) as producer,
+            process(produce, env, logs / "producer.log") as producer,
         ):
             ticks = _run(
-                settings, options, producer=producer, executor=executor, out=out, started=started
+                settings,
+                options,
+                producer=producer,
+                executor=executor,
+                out=out,
+                started=started,
+                chains=bool(chains),
             )
         summary = summarise(settings, data, ticks, _paper_dir(settings))
     finally:
@@ -368,6 +393,7 @@ def _run(
     executor: subprocess.Popen[bytes],
     out: IO[str],
     started: float,
+    chains: bool = False,
 ) -> int:
     prefix = settings.topics.prefix
     agents_group = prefix + settings.agents.app_id
@@ -394,6 +420,9 @@ def _run(
         return ticks
     remaining = max(30.0, deadline - time.monotonic())
     wait_for(lambda: caught_up(settings, prefix + "md.trades", agents_group), remaining, "agents")
+    if chains:
+        chain_topic = prefix + "md.chain"
+        wait_for(lambda: caught_up(settings, chain_topic, agents_group), remaining, "0DTE agents")
     wait_for(
         lambda: caught_up(settings, prefix + "signals", settings.executor.group_id),
         remaining,

@@ -33,10 +33,12 @@ def test_demo_runs_the_pipeline_and_the_venue_record_agrees(tmp_path: Path) -> N
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(summary_path.read_text())
-    assert summary["symbols"] == 4
+    # The four underlyings, and the options 0DTE traded on the first one's chain.
+    assert summary["strategies"]["zero_dte"]["symbols"] >= 1
+    assert summary["symbols"] == 4 + summary["strategies"]["zero_dte"]["symbols"]
     assert summary["ticks"] > 1000
     assert summary["signals"] > 0
-    assert set(summary["strategies"]) == {"ema_cross", "supertrend"}
+    assert set(summary["strategies"]) == {"ema_cross", "supertrend", "zero_dte"}
     assert sum(s["signals"] for s in summary["strategies"].values()) == summary["signals"]
     # Every signal changes the target, so each is answered by exactly one order (a reversal
     # is one order of the combined size); the last ones may still wait for a tick to fill.

@@ -1,11 +1,17 @@
 """Option chains put together from md records: placement learned from definitions, order kept."""
 
+from pathlib import Path
+
 import databento_dbn as dbn
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ticklane.chains import ChainRouter, cut_runs
 from ticklane.dbn import encode_records
+from ticklane.dbn_files import DbnFile
+from ticklane.routing import Router
+from ticklane.symbology import SymbolMap
+from ticklane.topics import MARKET_DATA_SCHEMAS
 
 DEF = int(dbn.RType.INSTRUMENT_DEF)
 TRADE = int(dbn.RType.MBP_0)
@@ -90,3 +96,35 @@ def test_runs_keep_each_chains_order_and_never_mix(items: list[tuple[str, str, i
             or next(items[j] for j in range(i - 1, -1, -1) if items[j][0] == u)[1:] != (s, rtype)
         )
     )
+
+
+def test_real_cme_options_join_their_futures_chain(databento_dir: Path) -> None:
+    """Real GLBX definitions name the option's underlying future: ESM4 P5230 → ESM4."""
+    chains = ChainRouter()
+    placed: list[tuple[str | None, str]] = []
+    for name in (
+        "glbx-esm4-20240509.definition.dbn.zst",
+        "glbx-esm4-options-20240509.definition.dbn.zst",
+        "glbx-esm4-options-20240509.bbo-1m.dbn.zst",
+    ):
+        dbn_file = DbnFile(databento_dir / name)
+        batches = list(dbn_file.batches())
+        symbols = SymbolMap()
+        symbols.add_metadata_mappings(dbn_file.metadata.mappings)
+        topics = {f"md.{s}": f"md.{s}" for s in MARKET_DATA_SCHEMAS}
+        router = Router(symbols, topics, dbn_file.metadata.schema)
+        for batch in batches:
+            for raw in batch.records:
+                routed = router(raw)
+                if routed is not None:
+                    placed.append((chains(raw, routed[1]), routed[1]))
+    assert chains.underlyings == {"ESM4"}
+    by_symbol: dict[str, set[str | None]] = {}
+    for underlying, symbol in placed:
+        by_symbol.setdefault(symbol, set()).add(underlying)
+    # The futures' own definitions came before any option named ESM4: not yet a chain.
+    assert by_symbol["ESM4"] == {None}
+    assert by_symbol["NQM4"] == {None}
+    assert by_symbol["ESM4 P5230"] == {"ESM4"}  # its definition and all its quotes
+    assert by_symbol["ESM4 P5250"] == {"ESM4"}
+    assert sum(1 for u, s in placed if s.startswith("ESM4 P")) == 2 + 20

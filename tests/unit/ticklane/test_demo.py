@@ -35,3 +35,10 @@ def test_config_is_valid_settings_splitting_the_symbols() -> None:
     assert (supertrend.name, supertrend.symbols) == ("supertrend", ("B", "C"))
     single = Settings(**tomllib.loads(demo_config(["A"])))
     assert [s.symbols for s in single.agents.strategies] == [("A",), ("A",)]
+
+
+def test_config_runs_zero_dte_on_the_chains_and_keeps_the_executor_table() -> None:
+    settings = Settings(**tomllib.loads(demo_config(["A", "B"], ["A"])))
+    names = [(s.name, s.symbols) for s in settings.agents.strategies]
+    assert names == [("ema_cross", ("A",)), ("supertrend", ("B",)), ("zero_dte", ("A",))]
+    assert settings.executor.max_position == 10
