@@ -25,7 +25,7 @@ from agents.roster import INTERVALS_NS, Roster, RosterError, Slot, is_chain_stra
 from agents.strategies.registry import StrategyRegistry
 from agents.ticks import SOURCE_RTYPES, frame_bars, is_bars, trade_columns
 from ticklane.chains import ChainRouter, Run, cut_runs
-from ticklane.dbn_files import DbnFile
+from ticklane.dbn_files import open_dbn
 from ticklane.market import Bar
 from ticklane.routing import Router
 from ticklane.settings import StrategyConfig
@@ -92,9 +92,9 @@ class BacktestResult:
     records: int = 0
 
 
-def _frames(path: Path, source: str | None) -> Iterator[tuple[str, bytes]]:
+def _frames(path: Path | list[Path], source: str | None) -> Iterator[tuple[str, bytes]]:
     """(symbol, records) per symbol per decoded batch of the file, records of one rtype."""
-    dbn_file = DbnFile(path)
+    dbn_file = open_dbn(path)
     router: Router | None = None
     rtype: int | None = SOURCE_RTYPES.get(source) if source else None
     for batch in dbn_file.batches():
@@ -108,7 +108,8 @@ def _frames(path: Path, source: str | None) -> Iterator[tuple[str, bytes]]:
                 name = str(schema) if schema is not None else "trades"
                 if name not in SOURCE_RTYPES:
                     raise BacktestError(
-                        f"{path} holds {name} records; bars come from " + ", ".join(SOURCE_RTYPES)
+                        f"{_named(path)} holds {name} records; bars come from "
+                        + ", ".join(SOURCE_RTYPES)
                     )
                 rtype = SOURCE_RTYPES[name]
         grouped: dict[str, list[bytes]] = {}
@@ -120,9 +121,9 @@ def _frames(path: Path, source: str | None) -> Iterator[tuple[str, bytes]]:
             yield symbol, b"".join(records)
 
 
-def chain_runs(path: Path) -> Iterator[Run]:
+def chain_runs(path: Path | list[Path]) -> Iterator[Run]:
     """The file's option chains, cut into runs per decoded batch (see `ticklane.chains`)."""
-    dbn_file = DbnFile(path)
+    dbn_file = open_dbn(path)
     router: Router | None = None
     chains = ChainRouter()
     for batch in dbn_file.batches():
@@ -143,7 +144,7 @@ def chain_runs(path: Path) -> Iterator[Run]:
 
 
 def run_backtest(
-    path: Path,
+    path: Path | list[Path],
     strategy: StrategyConfig,
     registry: StrategyRegistry,
     *,
@@ -185,7 +186,9 @@ def run_backtest(
     return result
 
 
-def _run_chains(path: Path, strategy: StrategyConfig, registry: StrategyRegistry) -> BacktestResult:
+def _run_chains(
+    path: Path | list[Path], strategy: StrategyConfig, registry: StrategyRegistry
+) -> BacktestResult:
     """A chain strategy (0DTE) over every option chain of a file."""
     result = BacktestResult()
 
@@ -208,10 +211,14 @@ def _run_chains(path: Path, strategy: StrategyConfig, registry: StrategyRegistry
         result.records += len(records)
     if not entries:
         raise BacktestError(
-            f"{path} holds no option chain: {strategy.name} needs option definitions "
+            f"{_named(path)} holds no option chain: {strategy.name} needs option definitions "
             "(instrument class C or P naming their underlying) with the options' quotes"
         )
     return result
+
+
+def _named(path: Path | list[Path]) -> str:
+    return str(path) if isinstance(path, Path) else " + ".join(map(str, path))
 
 
 def write_csvs(result: BacktestResult, out: Path) -> dict[str, int]:

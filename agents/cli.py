@@ -92,7 +92,13 @@ def _params(pairs: list[str]) -> dict[str, ParamValue]:
 
 
 def backtest_command(
-    path: Annotated[Path, typer.Argument(help="A DBN file (.dbn or .dbn.zst).")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="DBN files (.dbn or .dbn.zst); several are merged by time into one stream.",
+            metavar="FILE...",
+        ),
+    ],
     strategy: Annotated[str, typer.Option(help="Strategy name (ema_cross, supertrend, ...).")],
     out: Annotated[Path, typer.Option(help="Directory for bars.csv, indicators.csv, signals.csv.")],
     param: Annotated[
@@ -117,22 +123,23 @@ def backtest_command(
         fail(f"--bar-interval must be one of {', '.join(get_args(BarInterval))}", EXIT_USAGE)
     if source is not None and source not in SOURCE_RTYPES:
         fail(f"--source must be one of {', '.join(SOURCE_RTYPES)}", EXIT_USAGE)
-    if not path.is_file():
-        fail(f"{path} is not a file", EXIT_USAGE)
+    for path in paths:
+        if not path.is_file():
+            fail(f"{path} is not a file", EXIT_USAGE)
     entry = StrategyConfig(
         name=strategy,
         params=_params(param or []),
         bar_interval=bar_interval,  # type: ignore[arg-type]
     )
     try:
-        result = run_backtest(path, entry, registry(), source=source)
+        result = run_backtest(paths, entry, registry(), source=source)
     except RosterError as exc:
         fail(str(exc), EXIT_USAGE)
     except (BacktestError, DbnFileError) as exc:
         fail(str(exc))
     counts = write_csvs(result, out)
     err.print(
-        f"{path}: {result.records:,} records → {counts['bars']:,} bars, "
+        f"{' + '.join(map(str, paths))}: {result.records:,} records → {counts['bars']:,} bars, "
         f"{counts['signals']:,} signals; written to {out}",
         highlight=False,
     )

@@ -48,7 +48,13 @@ def _stop_flag() -> threading.Event:
 
 @produce_app.command("file")
 def produce_file_command(
-    path: Annotated[Path, typer.Argument(help="A DBN file, plain or zstd-compressed.")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="DBN files, plain or zstd-compressed; several are one source, merged by time.",
+            metavar="PATH...",
+        ),
+    ],
     config: ConfigOption = None,
     speed: Annotated[
         str, typer.Option(help="max, realtime, or a multiple of real time such as 10x.")
@@ -71,15 +77,16 @@ def produce_file_command(
         factor = parse_speed(speed)
     except ValueError as exc:
         fail(str(exc), 2)
-    if not path.is_file():
-        fail(f"{path} is not a file", 2)
+    for path in paths:
+        if not path.is_file():
+            fail(f"{path} is not a file", 2)
     chain_set = _chains(chains)
     if metrics_port:
         start_http_server(metrics_port)
     stopped = _stop_flag()
     try:
         report = produce_file(
-            path,
+            paths,
             settings,
             limits=FrameLimits(max_frame_records, max_frame_bytes),
             speed=factor,
@@ -92,7 +99,8 @@ def produce_file_command(
         fail(str(exc))
     rate = report.records / report.seconds if report.seconds else 0.0
     err.print(
-        f"{path}: {report.records:,} records read, {report.published:,} produced in "
+        f"{' + '.join(map(str, paths))}: {report.records:,} records read, "
+        f"{report.published:,} produced in "
         f"{report.frames:,} frames, {report.skipped_written:,} already in Kafka; "
         f"{rate:,.0f} records/s"
         + (f"; quality findings {report.quality}" if report.quality else "")

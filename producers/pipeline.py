@@ -21,7 +21,7 @@ from producers.sink import KafkaSink
 from ticklane import kafka
 from ticklane.chains import ChainRouter
 from ticklane.dbn import rtype_name, ts_event
-from ticklane.dbn_files import DbnFile
+from ticklane.dbn_files import open_dbn
 from ticklane.market import MarketFrame
 from ticklane.routing import Router
 from ticklane.settings import Settings
@@ -193,7 +193,7 @@ class Producer:
 
 
 def produce_file(
-    path: Path,
+    path: Path | list[Path],
     settings: Settings,
     *,
     limits: FrameLimits | None = None,
@@ -203,6 +203,8 @@ def produce_file(
     chains: Collection[str] | None = None,
 ) -> Report:
     """Replay a DBN file into the md.* topics; a restart continues exactly where Kafka ends.
+
+    Several files are replayed as one source, merged by time (`ticklane.dbn_files.DbnFiles`).
 
     `source` names the input on the frames (default: the file's metadata header).
     `chains` also writes option chains to md.chain: those of the named underlyings, or of
@@ -214,7 +216,7 @@ def produce_file(
     started = time.monotonic()
     limits = limits or FrameLimits()
     producer = Producer(settings, limits)
-    dbn_file = DbnFile(path)
+    dbn_file = open_dbn(path)
     batches = dbn_file.batches()
     first = next(batches, None)  # reads the metadata header: the source's identity
     source = source or dbn_file.source

@@ -169,3 +169,25 @@ def test_backtest_zero_dte_on_a_chain_and_refuses_a_file_without_one(
     done = run("backtest", str(plain), "--strategy", "zero_dte", *args, env=cli_env)
     assert done.returncode == 1
     assert "holds no option chain" in " ".join(done.stderr.split())
+
+
+def test_backtest_zero_dte_on_real_cme_files_merged_into_one_chain(
+    cli_env: dict[str, str], tmp_path: Path, databento_dir: Path
+) -> None:
+    """Databento ships each schema in its own file; given together they are one chain."""
+    names = [
+        "glbx-esm4-20240509.definition.dbn.zst",
+        "glbx-esm4-options-20240509.definition.dbn.zst",
+        "glbx-esm4-options-20240509.bbo-1m.dbn.zst",
+        "glbx-esm4-20240509.ohlcv-1m.dbn.zst",
+    ]
+    out = tmp_path / "out"
+    args = ["--strategy", "zero_dte", "--param", "calendar=CMES", "--out", str(out)]
+    done = run("backtest", *(str(databento_dir / n) for n in names), *args, env=cli_env)
+    assert done.returncode == 0, done.stderr
+    # ESM4's one-minute bars reached the strategy (its EMAs warm on them)...
+    indicators = rows(out / "indicators.csv")
+    assert {row["symbol"] for row in indicators} == {"ESM4"}
+    assert len(indicators) == 10
+    # ...but its options expire on 2024-06-21, not on the day: nothing is traded.
+    assert rows(out / "signals.csv") == []

@@ -188,3 +188,40 @@ def test_damaged_files_fail_clearly_and_keep_what_came_before(
     truncated.write_bytes(source.read_bytes()[:20_000])
     with pytest.raises(DbnFileError, match=r"truncated.*truncated zstd stream|truncated zstd"):
         produce_file(truncated, settings)
+
+
+def test_real_files_of_one_chain_replay_as_one_source_with_the_chain_in_order(
+    databento_dir: Path, settings: Settings, read_topic
+) -> None:
+    """Definitions, the options' bbo-1m and the future's ohlcv-1m: three real files, one
+    source; md.chain holds ESM4's chain exactly as the backtest cuts it, run for run."""
+    from agents.backtest import chain_runs  # noqa: PLC0415
+
+    paths = [
+        databento_dir / "glbx-esm4-20240509.definition.dbn.zst",
+        databento_dir / "glbx-esm4-options-20240509.definition.dbn.zst",
+        databento_dir / "glbx-esm4-options-20240509.bbo-1m.dbn.zst",
+        databento_dir / "glbx-esm4-20240509.ohlcv-1m.dbn.zst",
+    ]
+    report = produce_file(paths, settings, chains=("*",))
+    assert report.source.startswith("files:")
+    per_file = [expected_by_symbol(p)[1] for p in paths]
+    assert report.published == sum(len(r) for records in per_file for r in records.values())
+    for path in paths[1:]:  # every file's records also reach their own md.<schema> as always
+        schema, expected = expected_by_symbol(path)
+        got, _, _ = kafka_by_symbol(read_topic, f"{settings.topics.prefix}md.{schema}")
+        assert {s: got[s] for s in expected} == expected
+
+    runs = [
+        (key, frame.symbol, frame.records)
+        for _, _, key, value in read_topic(f"{settings.topics.prefix}md.chain")
+        for frame in [wire.decode_as(value, MarketFrame)]
+    ]
+    expected_runs = [(u.encode(), s, b"".join(r)) for u, s, r in chain_runs(paths)]
+    assert runs == expected_runs
+    assert {key for key, _, _ in runs} == {b"ESM4"}
+    assert {symbol for _, symbol, _ in runs} == {"ESM4 P5230", "ESM4 P5250", "ESM4"}
+
+    again = produce_file(paths, settings, chains=("*",))  # a rerun writes nothing
+    assert again.published == 0
+    assert len(read_topic(f"{settings.topics.prefix}md.chain")) == len(runs)
