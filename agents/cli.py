@@ -96,7 +96,7 @@ def backtest_command(
         list[Path],
         typer.Argument(
             help="DBN files (.dbn or .dbn.zst); several are merged by time into one stream.",
-            metavar="FILE...",
+            metavar="FILE",
         ),
     ],
     strategy: Annotated[str, typer.Option(help="Strategy name (ema_cross, supertrend, ...).")],

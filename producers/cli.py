@@ -52,7 +52,7 @@ def produce_file_command(
         list[Path],
         typer.Argument(
             help="DBN files, plain or zstd-compressed; several are one source, merged by time.",
-            metavar="PATH...",
+            metavar="PATH",
         ),
     ],
     config: ConfigOption = None,
