@@ -5,7 +5,9 @@ Order of effects for a frame, which is what makes a SIGKILL at any instant harml
 1. read the symbol's entry; a frame at or before its stored position is a replay: skip;
 2. run the engine (pure);
 3. send the bars and signals and wait until Kafka has them;
-4. write the entry (state + this frame's position) to the table, once.
+4. write the entry (state + this frame's position) to the table, once; its changelog
+   message is sent without waiting, and the offset is committed only once it is in Kafka
+   (`agents.progress`).
 
 A kill before 4 leaves the old entry, so the frame is processed again and sends the same
 bars and signals with the same ids (duplicates that sinks drop by id). Any entry that
@@ -32,7 +34,7 @@ from agents import metrics
 from agents.chains import ChainEngine, decode_chain_entry, encode_chain_entry
 from agents.channels import Channels
 from agents.engine import Engine, decode_entry, encode_entry
-from agents.progress import Progress, Verdict
+from agents.progress import Delivery, Progress, Verdict
 from agents.refetch import PartitionReader
 from agents.roster import INTERVAL_NAMES
 from agents.ticks import NotTicksError, frame_bars, is_bars, trade_columns
@@ -57,7 +59,7 @@ class FrameHandler:
         absorb: "Absorb",
         channels: Channels,
         table: MutableMapping[bytes, bytes],
-        store: Callable[[bytes, bytes], Awaitable[None]],
+        store: Callable[[bytes, bytes], Awaitable[Delivery]],
         *,
         progress: Progress,
         reader: PartitionReader,
@@ -85,8 +87,8 @@ class FrameHandler:
             return
         if verdict is Verdict.GAP:
             await self._fill_gap(tp, progress.next_offset(tp), message.offset)
-        await self._absorb_message(message)
-        progress.absorbed(tp, message.offset)
+        delivery = await self._absorb_message(message)
+        progress.absorbed(tp, message.offset, delivery)
 
     async def _fill_gap(self, tp: tuple[str, int], first: int, stop: int) -> None:
         missed = await self._reader.read(tp[0], tp[1], first, stop)
@@ -101,32 +103,34 @@ class FrameHandler:
         )
         metrics.REFETCHED.inc(len(missed))
         for record in missed:
-            await self._absorb_message(record)
-            self._progress.absorbed(tp, record.offset)
+            delivery = await self._absorb_message(record)
+            self._progress.absorbed(tp, record.offset, delivery)
 
-    async def _absorb_message(self, message: Any) -> None:
-        """One message: a faust `Message` or an aiokafka record read back."""
+    async def _absorb_message(self, message: Any) -> Delivery | None:
+        """One message (a faust `Message` or an aiokafka record read back); the delivery
+        of the state it wrote, if any, for `Progress` to hold the commit on."""
         started = time.perf_counter()
         key: bytes | None = message.key
         try:
             frame = _decode(key, message.value)
         except FrameError as exc:
             await self._dead_letter(message, str(exc))
-            return
+            return None
         assert key is not None  # noqa: S101 - _decode refuses keyless messages
         position = (message.partition, message.offset)
         try:
             outcome = self._absorb(key, frame, self._table.get(key), position)
         except (FrameError, NotTicksError, DbnRecordError) as exc:
             await self._dead_letter(message, str(exc))
-            return
+            return None
         if outcome is None:
             metrics.FRAMES.labels("replayed").inc()
-            return
+            return None
         await self._publish(key, outcome)
-        await self._store(key, outcome.entry)
+        delivery = await self._store(key, outcome.entry)
         self._account(key, len(outcome.entry), outcome)
         metrics.LATENCY.observe(time.perf_counter() - started)
+        return delivery
 
     async def _publish(self, key: bytes, outcome: "Absorbed") -> None:
         pending: list[Awaitable[Any]] = []

@@ -10,14 +10,28 @@ committed and lost for good by a SIGKILL.
 The agents therefore keep their own account, one `Progress` per worker: for each
 partition, the offset the next frame must have. A frame below it is already absorbed
 (skip), a frame above it reveals a gap the worker must fill from Kafka itself before
-going on, and only offsets below it are ever committed. Pure bookkeeping: the worker
-supplies the starting offset (the group's committed offset) and reports what it absorbed.
+going on. Only offsets below it are ever committed, and only once the table entry that
+absorbed each frame is in its changelog (so the worker never waits for that). Pure
+bookkeeping: the worker supplies the starting offset (the group's committed offset) and
+reports what it absorbed, with the delivery of what it wrote.
 """
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import Protocol
 
 TopicPartition = tuple[str, int]
+
+
+class Delivery(Protocol):
+    """The pending delivery of what a frame wrote (its table entry's changelog message)."""
+
+    def done(self) -> bool:
+        """Whether the delivery has ended, well or not."""
+
+    def exception(self) -> BaseException | None:
+        """Why it failed, once done; None if it succeeded."""
 
 
 class Verdict(Enum):
@@ -37,6 +51,7 @@ class Verdict(Enum):
 class _Partition:
     generation: int
     next_offset: int
+    pending: deque[tuple[int, Delivery]] = field(default_factory=deque)
 
 
 class Progress:
@@ -69,18 +84,29 @@ class Progress:
         """The offset the partition's next frame must have (after `begin`)."""
         return self._parts[tp].next_offset
 
-    def absorbed(self, tp: TopicPartition, offset: int) -> None:
-        """Record that the frame at `offset` is absorbed and durable.
+    def absorbed(self, tp: TopicPartition, offset: int, delivery: Delivery | None = None) -> None:
+        """Record that the frame at `offset` is absorbed; durable once `delivery` is done.
 
         `offset` is the next offset, or a later one when Kafka itself has nothing between
-        (a compacted or transactional log); an earlier one is a bookkeeping error.
+        (a compacted or transactional log); an earlier one is a bookkeeping error. Without
+        a delivery the frame is durable already (a replay, a dead letter sent and awaited).
         """
         part = self._parts[tp]
         if offset < part.next_offset:
             raise ValueError(f"{tp}: absorbed offset {offset}, below {part.next_offset}")
         part.next_offset = offset + 1
+        if delivery is not None:
+            part.pending.append((offset, delivery))
 
     def committable(self, tp: TopicPartition) -> int | None:
-        """The offset to commit: every frame below it is absorbed; None if unknown."""
+        """The offset to commit: every frame below it is absorbed and durable; None if unknown.
+
+        A frame whose delivery is still pending, or failed, holds the commit before it.
+        """
         part = self._parts.get(tp)
-        return None if part is None else part.next_offset
+        if part is None:
+            return None
+        pending = part.pending
+        while pending and pending[0][1].done() and pending[0][1].exception() is None:
+            pending.popleft()
+        return pending[0][0] if pending else part.next_offset

@@ -50,21 +50,20 @@ def ensure_topics(settings: Settings, bootstrap: str) -> None:
     admin.ensure(specs, settings.topics.replication_factor)
 
 
-def durable_store(table: Any) -> Callable[[bytes, bytes], Awaitable[None]]:
-    """Set a table entry and return only once its changelog message is in Kafka.
+def durable_store(table: Any) -> Callable[[bytes, bytes], Awaitable[Any]]:
+    """Set a table entry; return the delivery of its changelog message, not awaited.
 
-    Faust sends a table's changelog in the background and commits the consumed offset on
-    its own timer: a frame could be committed while the entry that absorbed it was still
-    unsent, and a SIGKILL then lost the frame for good (recovery restores the older entry,
-    the consumer resumes after the frame). Awaiting the changelog send before the handler
-    returns keeps the commit behind the durable state. This is `Table.__setitem__` (the
-    local store, then the changelog) with the changelog's delivery awaited; the table has
-    no TTL and its set-sensor only counts.
+    Faust sends a table's changelog in the background and commits consumed offsets on its
+    own timer: a frame committed while the entry that absorbed it was unsent would be lost
+    by a SIGKILL that also lost the local store. The agents commit from `Progress`, which
+    holds the commit before any frame whose delivery is pending, so the worker goes on at
+    once. This is `Table.__setitem__` (the local store, then the changelog) with the
+    delivery returned; the table has no TTL and its set-sensor only counts.
     """
 
-    async def store(key: bytes, raw: bytes) -> None:
+    async def store(key: bytes, raw: bytes) -> Any:
         table.data[key] = raw
-        await table.send_changelog(table.partition_for_key(key), key, raw)
+        return table.send_changelog(table.partition_for_key(key), key, raw)
 
     return store
 

@@ -76,3 +76,40 @@ def test_any_delivery_order_commits_nothing_unabsorbed(start: int, deliveries: l
     committable = progress.committable(TP)
     assert committable is not None
     assert absorbed == list(range(start, committable))
+
+
+class Sent:
+    """A changelog delivery as a test drives it."""
+
+    def __init__(self) -> None:
+        self.finished = False
+        self.error: BaseException | None = None
+
+    def done(self) -> bool:
+        return self.finished
+
+    def exception(self) -> BaseException | None:
+        return self.error
+
+
+def test_commit_waits_for_each_frames_state_to_be_delivered() -> None:
+    progress = started(10)
+    first, second, third = Sent(), Sent(), Sent()
+    progress.absorbed(TP, 10, first)
+    progress.absorbed(TP, 11)  # a replay: nothing written
+    progress.absorbed(TP, 12, second)
+    progress.absorbed(TP, 13, third)
+    assert progress.committable(TP) == 10
+    second.finished = third.finished = True
+    assert progress.committable(TP) == 10  # the first still holds everything after it
+    first.finished = True
+    assert progress.committable(TP) == 14
+
+
+def test_a_failed_delivery_holds_the_commit_for_good() -> None:
+    progress = started(0)
+    failed = Sent()
+    progress.absorbed(TP, 0, failed)
+    failed.finished, failed.error = True, RuntimeError("broker said no")
+    progress.absorbed(TP, 1)
+    assert progress.committable(TP) == 0
