@@ -10,26 +10,17 @@ from agents.service import ensure_topics
 from agents.strategies.registry import registry
 from producers.synth import generate
 from tests.integration.agents.workers import (
+    CHAIN_CONFIG,
     TICKLANE,
+    ZERO_DTE,
     WorkerProcess,
     assert_duplicates_identical,
     ids,
     signals_on_topic,
 )
-from ticklane.settings import Settings, StrategyConfig
+from ticklane.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-ZERO_DTE = StrategyConfig(name="zero_dte", params={"fast": 5, "slow": 20}, bar_interval="1s")
-CONFIG = """
-[agents]
-commit_interval_s = 0.5
-
-[[agents.strategies]]
-name = "zero_dte"
-params = { fast = 5, slow = 20 }
-bar_interval = "1s"
-"""
 
 
 def test_zero_dte_on_kafka_gives_the_backtests_signals_id_for_id(
@@ -41,7 +32,7 @@ def test_zero_dte_on_kafka_gives_the_backtests_signals_id_for_id(
     assert len(expected) >= 10
     ensure_topics(settings, str(settings.kafka.bootstrap_servers))
     config = tmp_path / "agents.toml"
-    config.write_text(CONFIG)
+    config.write_text(CHAIN_CONFIG)
     produced = subprocess.run(
         [TICKLANE, "produce", "file", str(path), "--chains", "all"],
         env=cli_env,

@@ -10,7 +10,9 @@ import pytest
 
 from producers.synth import generate
 from tests.integration.agents.workers import (
+    CHAIN_CONFIG,
     TICKLANE,
+    ZERO_DTE,
     WorkerProcess,
     assert_duplicates_identical,
     backtest_signals,
@@ -18,7 +20,7 @@ from tests.integration.agents.workers import (
     prepare,
     signals_on_topic,
 )
-from ticklane.settings import Settings, StrategyConfig
+from ticklane.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -30,18 +32,6 @@ def produce(path: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[by
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-
-CHAIN_CONFIG = """
-[agents]
-commit_interval_s = 0.5
-
-[[agents.strategies]]
-name = "zero_dte"
-params = { fast = 5, slow = 20 }
-bar_interval = "1s"
-"""
-ZERO_DTE = StrategyConfig(name="zero_dte", params={"fast": 5, "slow": 20}, bar_interval="1s")
 
 
 @pytest.mark.parametrize("path_kind", ["per-symbol", "chain"])

@@ -30,6 +30,20 @@ bar_interval = "1m"
 """
 
 
+# 0DTE on 1 s bars of the synthetic chain: dozens of signals in eight minutes of data.
+ZERO_DTE = StrategyConfig(name="zero_dte", params={"fast": 5, "slow": 20}, bar_interval="1s")
+
+CHAIN_CONFIG = """
+[agents]
+commit_interval_s = 0.5
+
+[[agents.strategies]]
+name = "zero_dte"
+params = { fast = 5, slow = 20 }
+bar_interval = "1s"
+"""
+
+
 def prepare(settings: Settings, directory: Path) -> Path:
     """Create the agents' topics (so tests can read them at once) and write the config."""
     ensure_topics(settings, str(settings.kafka.bootstrap_servers))
