@@ -26,12 +26,19 @@ pytestmark = pytest.mark.integration
 
 
 def produce(path: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [TICKLANE, "produce", "file", str(path), *extra],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    """`ticklane produce file`, its output in producer.log beside the file (a native crash
+    leaves its faulthandler traceback there)."""
+    with (path.parent / "producer.log").open("ab") as log:
+        return subprocess.Popen(
+            [TICKLANE, "produce", "file", str(path), *extra], env=env, stdout=log, stderr=log
+        )
+
+
+def produced(path: Path, env: dict[str, str], *extra: str) -> None:
+    """Replay the file to its end; a failure shows what the producer said."""
+    code = produce(path, env, *extra).wait(180)
+    log = (path.parent / "producer.log").read_text(errors="replace")
+    assert code == 0, f"producer exit {code}:\n{log[-4000:]}"
 
 
 @pytest.mark.parametrize("path_kind", ["per-symbol", "chain"])
@@ -61,7 +68,7 @@ def test_sigkill_mid_stream_then_restart_loses_and_changes_nothing(
     topic = f"{settings.topics.prefix}signals"
     # A dead member holds up the next join until its session expires: keep that short.
     cli_env = {**cli_env, "TICKLANE_KAFKA__SESSION_TIMEOUT_MS": "3000"}
-    assert produce(path, cli_env, *produce_args).wait(180) == 0
+    produced(path, cli_env, *produce_args)
 
     rng = random.Random(int(os.environ.get("TICKLANE_CHAOS_SEED", "5")))
     mid_stream = 0
