@@ -24,6 +24,7 @@ Bytes that are not a valid frame go to `dlq` with the reason in the headers; the
 consumer goes on.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -34,6 +35,7 @@ from agents import metrics
 from agents.chains import ChainEngine, decode_chain_entry, encode_chain_entry
 from agents.channels import Channels
 from agents.engine import Engine, decode_entry, encode_entry
+from agents.outbox import Delivered, Outbox
 from agents.progress import Delivery, Progress, Verdict
 from agents.refetch import PartitionReader
 from agents.roster import INTERVAL_NAMES
@@ -63,9 +65,13 @@ class FrameHandler:
         *,
         progress: Progress,
         reader: PartitionReader,
+        outbox: Outbox,
     ) -> None:
         self._absorb = absorb
-        self._channels = channels
+        self._outbox = outbox
+        self._bar_topics = {ns: topic.get_topic_name() for ns, topic in channels.bars.items()}
+        self._signal_topic = channels.signals.get_topic_name()
+        self._dlq_topic = channels.dlq.get_topic_name()
         self._table = table
         self._store = store
         self._progress = progress
@@ -133,19 +139,19 @@ class FrameHandler:
         return delivery
 
     async def _publish(self, key: bytes, outcome: "Absorbed") -> None:
-        pending: list[Awaitable[Any]] = []
+        send = self._outbox.send
+        pending: list[Delivered] = []
         for bar in outcome.bars:
-            topic = self._channels.bars[bar.interval_ns]
-            pending.append(await topic.send(key=key, value=wire.encode(bar)))
+            pending.append(send(self._bar_topics[bar.interval_ns], key, wire.encode(bar)))
             metrics.BARS_OUT.labels(INTERVAL_NAMES[bar.interval_ns]).inc()
         for signal in outcome.signals:
             # Keyed by the signal's symbol: a chain's signals name its options.
-            signals = self._channels.signals
             value = wire.encode(signal)
-            pending.append(await signals.send(key=signal.symbol.encode(), value=value))
+            pending.append(send(self._signal_topic, signal.symbol.encode(), value))
             metrics.SIGNALS_OUT.labels(signal.strategy).inc()
         for delivered in pending:
-            await delivered  # in Kafka before the entry can say this frame is done
+            # In Kafka before the entry can say this frame is done.
+            await asyncio.wrap_future(delivered)
 
     def _account(self, key: bytes, size: int, outcome: "Absorbed") -> None:
         self._state_bytes += size - self._sizes.get(key, 0)
@@ -163,10 +169,9 @@ class FrameHandler:
             ("partition", str(message.partition).encode()),
             ("offset", str(message.offset).encode()),
         ]
-        delivered = await self._channels.dlq.send(
-            key=message.key, value=message.value or b"", headers=headers
+        await self._outbox.deliver(
+            self._dlq_topic, message.key, message.value or b"", headers=headers
         )
-        await delivered
         metrics.DLQ.labels(str(message.topic)).inc()
 
 

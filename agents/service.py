@@ -20,6 +20,7 @@ from agents.control_feed import ControlFeed
 from agents.controls import ControlBook
 from agents.engine import Engine
 from agents.frames import FrameHandler, chain_absorber, symbol_absorber
+from agents.outbox import ChangelogStore, Outbox
 from agents.progress import Progress
 from agents.refetch import PartitionReader
 from agents.roster import INTERVALS_NS, Roster, split_by_kind
@@ -39,6 +40,7 @@ class Worker:
     app: AgentsApp
     channels: Channels
     feed: ControlFeed
+    outbox: Outbox
 
 
 def ensure_topics(settings: Settings, bootstrap: str) -> None:
@@ -48,24 +50,6 @@ def ensure_topics(settings: Settings, bootstrap: str) -> None:
     specs = [spec for spec in catalogue(settings.topics) if spec.base in wanted]
     admin = TopicAdmin(kafka.client_config(settings.kafka, bootstrap))
     admin.ensure(specs, settings.topics.replication_factor)
-
-
-def durable_store(table: Any) -> Callable[[bytes, bytes], Awaitable[Any]]:
-    """Set a table entry; return the delivery of its changelog message, not awaited.
-
-    Faust sends a table's changelog in the background and commits consumed offsets on its
-    own timer: a frame committed while the entry that absorbed it was unsent would be lost
-    by a SIGKILL that also lost the local store. The agents commit from `Progress`, which
-    holds the commit before any frame whose delivery is pending, so the worker goes on at
-    once. This is `Table.__setitem__` (the local store, then the changelog) with the
-    delivery returned; the table has no TTL and its set-sensor only counts.
-    """
-
-    async def store(key: bytes, raw: bytes) -> Any:
-        table.data[key] = raw
-        return table.send_changelog(table.partition_for_key(key), key, raw)
-
-    return store
 
 
 def _agent(handler: FrameHandler) -> Callable[[faust.StreamT[Any]], Awaitable[None]]:
@@ -95,15 +79,19 @@ def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
     if channels.chain is not None and channels.chains is not None:
         chain_engine = ChainEngine(Roster(per_chain, strategies, chains=True), book)
         handlers.append((channels.chain, chain_absorber(chain_engine), channels.chains))
+    outbox = Outbox(kafka.producer_config(settings.kafka, bootstrap))
     for topic, absorber, table in handlers:
+        # The table's changelog delivery is not awaited: the commit waits for it instead
+        # (agents.progress), so the worker goes straight on to the next frame.
+        store = ChangelogStore(table, outbox)
         handler = FrameHandler(
-            absorber, channels, table, durable_store(table), progress=progress, reader=reader
+            absorber, channels, table, store, progress=progress, reader=reader, outbox=outbox
         )
         # concurrency=1: with more, Faust can commit past an event in flight (design.md).
         app.agent(topic, name=f"absorb-{topic.get_topic_name()}", concurrency=1)(_agent(handler))
 
     feed = ControlFeed(book, settings.kafka, bootstrap, channels.control_name)
-    return Worker(app, channels, feed)
+    return Worker(app, channels, feed, outbox)
 
 
 def run_worker(settings: Settings, bootstrap: str, state_dir: Path) -> None:
@@ -119,3 +107,4 @@ def run_worker(settings: Settings, bootstrap: str, state_dir: Path) -> None:
         ).execute_from_commandline()
     finally:
         worker.feed.stop()
+        worker.outbox.close()

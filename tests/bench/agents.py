@@ -32,7 +32,7 @@ from ticklane.topics import catalogue
 
 Row = tuple[str, str, str]
 
-TOTAL_TICKS = 300_000
+TOTAL_TICKS = 1_000_000
 FRAME = 100
 STEP_NS = 20_000_000
 T0 = 1_719_840_600_000_000_000
@@ -134,7 +134,7 @@ def worker_rate(bootstrap: str, symbols: int, workdir: Path) -> float:
                 first = (now, ticks)
             if ticks >= TOTAL_TICKS and first is not None:
                 return (ticks - first[1]) / (now - first[0])
-            time.sleep(0.01)
+            time.sleep(0.1)
         raise TimeoutError(f"worker did not absorb {TOTAL_TICKS} ticks (log in {log.name})")
     finally:
         proc.terminate()

@@ -1,0 +1,145 @@
+"""The agents' outbox and changelog store against the real broker."""
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
+from confluent_kafka import KafkaException
+from faust.types import TP
+
+from agents.outbox import ChangelogStore, Outbox
+from ticklane import kafka
+from ticklane.settings import Settings
+from ticklane.tail import consume
+from ticklane.topic_admin import TopicAdmin
+from ticklane.topics import TopicSpec, catalogue
+
+pytestmark = pytest.mark.integration
+
+Read = Callable[[str], list[tuple[int, int, bytes | None, bytes]]]
+
+
+def _topic(settings: Settings, base: str) -> TopicSpec:
+    spec = next(s for s in catalogue(settings.topics) if s.base == base)
+    TopicAdmin(kafka.client_config(settings.kafka, _bootstrap(settings))).ensure([spec])
+    return spec
+
+
+def _bootstrap(settings: Settings) -> str:
+    return str(settings.kafka.bootstrap_servers)
+
+
+def _outbox(settings: Settings) -> Outbox:
+    return Outbox(kafka.producer_config(settings.kafka, _bootstrap(settings)))
+
+
+def test_each_delivery_names_where_kafka_put_the_message(
+    settings: Settings, read_topic: Read
+) -> None:
+    spec = _topic(settings, "signals")
+    outbox = _outbox(settings)
+    keys = [f"SYM{i % 7}".encode() for i in range(60)]
+    deliveries = [outbox.send(spec.name, key, b"v%d" % i) for i, key in enumerate(keys)]
+    assert outbox.close() == 0
+    placed = {delivered.result(timeout=0): i for i, delivered in enumerate(deliveries)}
+
+    on_topic = read_topic(spec.name)
+    assert len(on_topic) == len(keys)
+    for partition, offset, key, value in on_topic:
+        i = placed[(partition, offset)]
+        assert (key, value) == (keys[i], b"v%d" % i)
+        # The partition Java clients, aiokafka and so Faust would pick for this key.
+        assert partition == (murmur2(key) & 0x7FFFFFFF) % spec.partitions
+
+
+def test_deliver_waits_for_kafka_and_keeps_headers(settings: Settings) -> None:
+    spec = _topic(settings, "dlq")
+    outbox = _outbox(settings)
+    headers = [("reason", b"bad frame"), ("offset", b"12")]
+
+    async def scenario() -> tuple[int, int]:
+        return await outbox.deliver(spec.name, b"ES", b"\x00\x01", headers=headers)
+
+    try:
+        partition, offset = asyncio.run(scenario())
+    finally:
+        outbox.close()
+    config = kafka.consumer_config(settings.kafka, _bootstrap(settings), "outbox-headers")
+    (message,) = list(consume(config, spec.name, from_beginning=True, until_end=True))
+    assert (message.partition, message.offset) == (partition, offset)
+    assert message.value == b"\x00\x01"
+    assert list(message.headers or []) == headers
+
+
+def test_a_message_kafka_cannot_take_fails_its_delivery(settings: Settings) -> None:
+    spec = _topic(settings, "signals")
+    outbox = _outbox(settings)
+    try:
+        delivered = outbox.send(spec.name, b"ES", b"x", partition=spec.partitions + 5)
+        error = delivered.exception(timeout=30)
+    finally:
+        outbox.close()
+    assert isinstance(error, KafkaException)
+    assert "partition" in str(error).lower()
+
+
+class _Store(dict[bytes, bytes]):
+    """The slice of Faust's RocksDB store the changelog store uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.persisted: dict[TP, int] = {}
+
+    def set_persisted_offset(self, tp: TP, offset: int) -> None:
+        self.persisted[tp] = offset
+
+
+class _ChangelogTopic:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get_topic_name(self) -> str:
+        return self.name
+
+
+class _Table:
+    """A Faust table's surface as `ChangelogStore` sees it; co-partitioned by key here."""
+
+    def __init__(self, changelog: str, partitions: int) -> None:
+        self.data = _Store()
+        self.changelog_topic = _ChangelogTopic(changelog)
+        self.partitions = partitions
+
+    def partition_for_key(self, key: bytes) -> int:
+        return sum(key) % self.partitions
+
+
+def test_changelog_store_writes_locally_then_the_changelog_and_records_offsets(
+    settings: Settings, read_topic: Read
+) -> None:
+    spec = _topic(settings, "md.trades")  # any topic with the md.* partition count
+    table: Any = _Table(spec.name, spec.partitions)
+    outbox = _outbox(settings)
+    store = ChangelogStore(table, outbox, checkpoint_every=4)
+    written = {f"S{i}".encode(): b"entry-%d" % i for i in range(25)}
+
+    async def scenario() -> list[Any]:
+        return [await store(key, raw) for key, raw in written.items()]
+
+    deliveries = asyncio.run(scenario())
+    assert dict(table.data) == written  # the local store has every entry at once
+    assert outbox.close() == 0
+    store.checkpoint()
+
+    on_topic = read_topic(spec.name)
+    assert {key: value for _, _, key, value in on_topic} == written
+    for partition, _, key, _ in on_topic:
+        assert key is not None
+        assert partition == table.partition_for_key(key)
+    last = {}
+    for delivered in deliveries:
+        partition, offset = delivered.result(timeout=0)
+        last[partition] = max(offset, last.get(partition, -1))
+    assert table.data.persisted == {TP(spec.name, p): o for p, o in last.items()}
