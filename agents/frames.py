@@ -78,11 +78,20 @@ class FrameHandler:
         self._reader = reader
         self._sizes: dict[bytes, int] = {}
         self._state_bytes = 0
+        # The entries this worker wrote in the current consumer generation: within one
+        # generation nobody else writes its partitions' keys, so reading them back from
+        # the table (a RocksDB read through Faust's layers, per frame) is not needed.
+        self._entries: dict[bytes, bytes] = {}
+        self._generation: int | None = None
 
     async def handle(self, message: Any) -> None:
         """Absorb one delivered message (a faust `Message`) and any missed before it."""
         tp = (message.topic, message.partition)
         progress = self._progress
+        if message.generation_id != self._generation:
+            # A rebalance: a partition may have been elsewhere and come back changed.
+            self._entries.clear()
+            self._generation = message.generation_id
         verdict = progress.verdict(tp, message.offset, message.generation_id)
         if verdict is Verdict.UNKNOWN:
             start = await self._reader.start_offset(*tp)
@@ -125,7 +134,10 @@ class FrameHandler:
         assert key is not None  # noqa: S101 - _decode refuses keyless messages
         position = (message.partition, message.offset)
         try:
-            outcome = self._absorb(key, frame, self._table.get(key), position)
+            stored = self._entries.get(key)
+            if stored is None:
+                stored = self._table.get(key)
+            outcome = self._absorb(key, frame, stored, position)
         except (FrameError, NotTicksError, DbnRecordError) as exc:
             await self._dead_letter(message, str(exc))
             return None
@@ -134,24 +146,34 @@ class FrameHandler:
             return None
         await self._publish(key, outcome)
         delivery = await self._store(key, outcome.entry)
+        self._entries[key] = outcome.entry
         self._account(key, len(outcome.entry), outcome)
         metrics.LATENCY.observe(time.perf_counter() - started)
         return delivery
 
     async def _publish(self, key: bytes, outcome: "Absorbed") -> None:
-        send = self._outbox.send
-        pending: list[Delivered] = []
+        if not outcome.bars and not outcome.signals:
+            return
+        send, loop = self._outbox.send, asyncio.get_running_loop()
+        pending: list[tuple[Delivered, asyncio.Future[None]]] = []
         for bar in outcome.bars:
-            pending.append(send(self._bar_topics[bar.interval_ns], key, wire.encode(bar)))
+            waiter = loop.create_future()
+            topic = self._bar_topics[bar.interval_ns]
+            pending.append((send(topic, key, wire.encode(bar), waiter=waiter), waiter))
             metrics.BARS_OUT.labels(INTERVAL_NAMES[bar.interval_ns]).inc()
         for signal in outcome.signals:
+            waiter = loop.create_future()
             # Keyed by the signal's symbol: a chain's signals name its options.
             value = wire.encode(signal)
-            pending.append(send(self._signal_topic, signal.symbol.encode(), value))
+            delivered = send(self._signal_topic, signal.symbol.encode(), value, waiter=waiter)
+            pending.append((delivered, waiter))
             metrics.SIGNALS_OUT.labels(signal.strategy).inc()
-        for delivered in pending:
+        for delivered, waiter in pending:
             # In Kafka before the entry can say this frame is done.
-            await asyncio.wrap_future(delivered)
+            await waiter
+            error = delivered.exception()
+            if error is not None:
+                raise error
 
     def _account(self, key: bytes, size: int, outcome: "Absorbed") -> None:
         self._state_bytes += size - self._sizes.get(key, 0)

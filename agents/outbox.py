@@ -7,9 +7,9 @@ computation (`make bench`: 120,000 ticks/s with Faust's changelog send, 200,000 
 none). librdkafka batches, retries and sends on its own threads, outside the GIL; what is
 left in Python is one call per message and one delivery callback, run on a thread here.
 
-Each message's delivery is a `concurrent.futures.Future` of its (partition, offset):
-`Progress` polls it to hold offset commits, and the worker awaits it where it must know
-an output is in Kafka before it goes on.
+Each message's delivery is a `Delivered`: `Progress` polls it to hold offset commits, and
+the worker awaits it (through an asyncio future) where it must know an output is in
+Kafka before it goes on.
 """
 
 import asyncio
@@ -17,7 +17,6 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future
 from typing import Any, cast
 
 from confluent_kafka import KafkaException, Message, Producer
@@ -27,8 +26,52 @@ from ticklane.kafka import ClientConfig
 
 log = logging.getLogger(__name__)
 
-Delivered = Future[tuple[int, int]]
-"""(partition, offset) once Kafka has the message; KafkaException if it never will."""
+
+class Delivered:
+    """One message's delivery: (partition, offset) once Kafka has it, or why it never will.
+
+    Set once by the outbox's report thread, read by the worker: a plain flag rather than
+    a `concurrent.futures.Future`, whose lock and condition cost more than the send.
+    """
+
+    __slots__ = ("_done", "_error", "_waiter", "offset", "partition")
+
+    def __init__(
+        self, waiter: "tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None"
+    ) -> None:
+        self._waiter = waiter
+        self._error: BaseException | None = None
+        self.partition = self.offset = -1
+        self._done = False
+
+    def done(self) -> bool:
+        """Whether the delivery has ended, well or not."""
+        return self._done
+
+    def exception(self) -> BaseException | None:
+        """Why it failed, once done; None if it succeeded (or is still pending)."""
+        return self._error
+
+    def _report(self, error: Any, message: Message) -> None:
+        if error is not None:
+            log.error("delivery to %s failed: %s", message.topic(), error)
+            self._error = KafkaException(error)
+        else:
+            # A delivered message always has both.
+            self.partition, self.offset = (
+                cast(int, message.partition()),
+                cast(int, message.offset()),
+            )
+        self._done = True  # last: readers on other threads see the fields set first
+        if self._waiter is not None:
+            loop, waiter = self._waiter
+            loop.call_soon_threadsafe(_wake, waiter)
+
+
+def _wake(waiter: "asyncio.Future[None]") -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
 
 _POLL_S = 0.1
 _FULL_QUEUE_WAIT_S = 0.05
@@ -51,25 +94,19 @@ class Outbox:
         *,
         partition: int | None = None,
         headers: Sequence[tuple[str, bytes]] | None = None,
+        waiter: "asyncio.Future[None] | None" = None,
     ) -> Delivered:
-        """Queue one message; its key picks the partition unless `partition` is given."""
-        delivered: Delivered = Future()
+        """Queue one message; its key picks the partition unless `partition` is given.
 
-        def report(error: Any, message: Message) -> None:
-            if error is not None:
-                log.error("delivery to %s failed: %s", topic, error)
-                delivered.set_exception(KafkaException(error))
-            else:
-                # A delivered message always has both.
-                partition, offset = cast(int, message.partition()), cast(int, message.offset())
-                delivered.set_result((partition, offset))
-
+        `waiter`, a future of the running loop, is resolved once the delivery ends.
+        """
+        delivered = Delivered(None if waiter is None else (waiter.get_loop(), waiter))
         extra: dict[str, Any] = {} if partition is None else {"partition": partition}
         if headers:
             extra["headers"] = list(headers)
         while True:
             try:
-                self._producer.produce(topic, value, key, on_delivery=report, **extra)
+                self._producer.produce(topic, value, key, on_delivery=delivered._report, **extra)
             except BufferError:
                 # librdkafka's queue is full: wait for it to drain (back-pressure).
                 self._producer.poll(_FULL_QUEUE_WAIT_S)
@@ -82,10 +119,19 @@ class Outbox:
         key: bytes | None,
         value: bytes,
         *,
+        partition: int | None = None,
         headers: Sequence[tuple[str, bytes]] | None = None,
-    ) -> tuple[int, int]:
-        """Send one message and return once Kafka has it."""
-        return await asyncio.wrap_future(self.send(topic, key, value, headers=headers))
+    ) -> Delivered:
+        """Send one message and return once Kafka has it; raises if it never will."""
+        waiter = asyncio.get_running_loop().create_future()
+        delivered = self.send(
+            topic, key, value, partition=partition, headers=headers, waiter=waiter
+        )
+        await waiter
+        error = delivered.exception()
+        if error is not None:
+            raise error
+        return delivered
 
     def close(self, timeout_s: float = 30.0) -> int:
         """Stop serving reports and flush; returns how many messages are still undelivered."""
@@ -136,7 +182,7 @@ class ChangelogStore:
         while sent and sent[0].done():
             delivered = sent.popleft()
             if delivered.exception() is None:
-                partition, offset = delivered.result()
-                latest[partition] = max(offset, latest.get(partition, -1))
+                partition = delivered.partition
+                latest[partition] = max(delivered.offset, latest.get(partition, -1))
         for partition, offset in latest.items():
             self._table.data.set_persisted_offset(TP(self._topic, partition), offset)

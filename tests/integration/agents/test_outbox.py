@@ -43,7 +43,8 @@ def test_each_delivery_names_where_kafka_put_the_message(
     keys = [f"SYM{i % 7}".encode() for i in range(60)]
     deliveries = [outbox.send(spec.name, key, b"v%d" % i) for i, key in enumerate(keys)]
     assert outbox.close() == 0
-    placed = {delivered.result(timeout=0): i for i, delivered in enumerate(deliveries)}
+    assert all(d.done() and d.exception() is None for d in deliveries)
+    placed = {(d.partition, d.offset): i for i, d in enumerate(deliveries)}
 
     on_topic = read_topic(spec.name)
     assert len(on_topic) == len(keys)
@@ -60,7 +61,9 @@ def test_deliver_waits_for_kafka_and_keeps_headers(settings: Settings) -> None:
     headers = [("reason", b"bad frame"), ("offset", b"12")]
 
     async def scenario() -> tuple[int, int]:
-        return await outbox.deliver(spec.name, b"ES", b"\x00\x01", headers=headers)
+        delivered = await outbox.deliver(spec.name, b"ES", b"\x00\x01", headers=headers)
+        assert delivered.done()
+        return delivered.partition, delivered.offset
 
     try:
         partition, offset = asyncio.run(scenario())
@@ -73,14 +76,23 @@ def test_deliver_waits_for_kafka_and_keeps_headers(settings: Settings) -> None:
     assert list(message.headers or []) == headers
 
 
-def test_a_message_kafka_cannot_take_fails_its_delivery(settings: Settings) -> None:
+def test_a_message_kafka_cannot_take_fails_its_delivery(
+    settings: Settings, poll: Callable[..., object]
+) -> None:
     spec = _topic(settings, "signals")
     outbox = _outbox(settings)
     try:
         delivered = outbox.send(spec.name, b"ES", b"x", partition=spec.partitions + 5)
-        error = delivered.exception(timeout=30)
+        poll(delivered.done, timeout_s=30, what="the failed delivery's report")
+
+        async def awaited() -> None:
+            await outbox.deliver(spec.name, b"ES", b"x", partition=spec.partitions + 5)
+
+        with pytest.raises(KafkaException, match=r"(?i)partition"):
+            asyncio.run(awaited())
     finally:
         outbox.close()
+    error = delivered.exception()
     assert isinstance(error, KafkaException)
     assert "partition" in str(error).lower()
 
@@ -140,6 +152,6 @@ def test_changelog_store_writes_locally_then_the_changelog_and_records_offsets(
         assert partition == table.partition_for_key(key)
     last = {}
     for delivered in deliveries:
-        partition, offset = delivered.result(timeout=0)
-        last[partition] = max(offset, last.get(partition, -1))
+        assert delivered.done()
+        last[delivered.partition] = max(delivered.offset, last.get(delivered.partition, -1))
     assert table.data.persisted == {TP(spec.name, p): o for p, o in last.items()}
