@@ -19,6 +19,8 @@ strategy's parameters name (`calendar`, default XNYS). Control commands apply as
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from operator import getitem
 from typing import Any, Final
 
 import databento_dbn as dbn
@@ -26,7 +28,7 @@ import msgspec
 
 from agents.bars import BarBuilder, BarState
 from agents.controls import ControlBook, EffectiveParams
-from agents.engine import BarObserver, SlotState
+from agents.engine import BarObserver, SlotState, restored_state
 from agents.roster import Roster
 from agents.strategies.base import Context, Session
 from agents.strategies.zero_dte import ExchangeSessions
@@ -91,14 +93,9 @@ class _Run:
         self.states: list[Any] = []
         for i, slot in enumerate(self.slots):
             previous = stored.get((slot.name, slot.interval_ns))
-            strategy, params = slot.strategy, self.params[i]
-            if previous is None:
-                state = strategy.initial_state(params)
-            else:
-                # The entry this engine just returned (the backtest) needs no decoding.
-                state = cached[i] if cached is not None else strategy.decode_state(previous.state)
-                if previous.params_version != self.versions[i]:
-                    state = strategy.reconfigure(state, params)
+            # The entry this engine just returned (the backtest) needs no decoding.
+            decoded = None if cached is None else partial(getitem, cached, i)
+            state = restored_state(slot, previous, self.versions[i], self.params[i], decoded)
             self.states.append(state)
 
     def call(self, method: str, item: Any, ts: int, interval: int | None = None) -> None:
@@ -149,6 +146,7 @@ class ChainEngine:
         self._publish = tuple(sorted(set(publish_intervals)))
         self._calendars = calendars
         self._sessions: dict[str, ExchangeSessions] = {}
+        self._intervals: dict[str, tuple[int, ...]] = {}
         # The states behind the last entry returned per underlying, so a caller that hands
         # that entry straight back (the backtest) is spared decoding it.
         self.decoded: dict[str, tuple[ChainEntry, list[Any]]] = {}
@@ -164,8 +162,11 @@ class ChainEngine:
 
     def intervals(self, underlying: str) -> tuple[int, ...]:
         """Bar intervals built on the underlying: those published plus those strategies use."""
-        used = {slot.interval_ns for slot in self.roster.slots(underlying)}
-        return tuple(sorted(used.union(self._publish)))
+        found = self._intervals.get(underlying)
+        if found is None:
+            used = {slot.interval_ns for slot in self.roster.slots(underlying)}
+            found = self._intervals[underlying] = tuple(sorted(used.union(self._publish)))
+        return found
 
     def absorb(
         self,

@@ -163,12 +163,7 @@ class Engine:
                 out.append(previous)  # nothing to do: not even decoded
                 continue
             strategy = slot.strategy
-            if previous is None:
-                state = strategy.initial_state(params)
-            else:
-                state = strategy.decode_state(previous.state)
-                if previous.params_version != version:
-                    state = strategy.reconfigure(state, params)
+            state = restored_state(slot, previous, version, params)
             if enabled:
                 state = self._feed(symbol, slot, state, bars, signals)
             out.append(
@@ -188,6 +183,24 @@ class Engine:
             if observer is not None:
                 observer(symbol, slot, bar, state)
         return state
+
+
+def restored_state(
+    slot: Slot,
+    previous: SlotState | None,
+    version: str,
+    params: Any,
+    decoded: Callable[[], Any] | None = None,
+) -> Any:
+    """A slot's strategy state for this run: a new one, or the stored one (from `decoded`
+    when the caller already holds it decoded), reconfigured if its parameters changed."""
+    strategy = slot.strategy
+    if previous is None:
+        return strategy.initial_state(params)
+    state = decoded() if decoded is not None else strategy.decode_state(previous.state)
+    if previous.params_version != version:
+        state = strategy.reconfigure(state, params)
+    return state
 
 
 def _replayed(entry: SymbolEntry, position: tuple[int, int]) -> bool:

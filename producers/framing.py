@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from ticklane.chains import group_runs
+
 DEFAULT_MAX_RECORDS: Final = 500
 DEFAULT_MAX_BYTES: Final = 256 * 1024
 
@@ -114,20 +116,14 @@ class ChainFramer(Framer):
                 indices, [topic] * len(indices), [symbol] * len(indices), records, strict=True
             )
         placed.sort(key=lambda item: item[0])
+        chain_of = self._chain_of
+        runs = group_runs(
+            placed, lambda item: chain_of(item[2]), lambda item: (item[1], item[2], item[3][1])
+        )
         frames: list[OutFrame] = []
-        open_runs: dict[str, tuple[str, str, int, list[int], list[bytes]]] = {}
-        for index, topic, symbol, record in placed:
-            chain = self._chain_of(symbol)
-            run = open_runs.get(chain)
-            if run is not None and (run[0], run[1], run[2]) == (topic, symbol, record[1]):
-                run[3].append(index)
-                run[4].append(record)
-                continue
-            if run is not None:
-                frames += self._chunks(run[0], run[1], run[3], run[4])
-            open_runs[chain] = (topic, symbol, record[1], [index], [record])
-        for run in open_runs.values():
-            frames += self._chunks(run[0], run[1], run[3], run[4])
+        for _, run in runs:
+            _, topic, symbol, _ = run[0]
+            frames += self._chunks(topic, symbol, [i[0] for i in run], [i[3] for i in run])
         self._groups.clear()
         self.pending = 0
         frames.sort(key=lambda f: f.first)

@@ -8,6 +8,8 @@ calendar of the venue it comes from; `--calendar` overrides it.
 from collections.abc import Callable
 from typing import Final
 
+from ticklane import calendars
+
 DATASET_CALENDARS: Final = {
     "GLBX.MDP3": "CMES",
     "XNAS.ITCH": "XNAS",
@@ -41,14 +43,15 @@ def session_clock(name: str | None) -> InSession:
     import pandas as pd  # type: ignore[import-untyped]  # noqa: PLC0415 - no stubs installed
 
     try:
-        calendar = xcals.get_calendar(name)
+        calendar = calendars.exchange_calendar(name)
     except xcals.errors.InvalidCalendarName:
         raise CalendarError(f"{name!r} is not an exchange calendar (e.g. XNYS, CMES)") from None
 
     def in_session(ns: int) -> bool:
         minute = pd.Timestamp(ns, tz="UTC").floor("min")
-        if not calendar.first_minute <= minute <= calendar.last_minute:
-            return True  # outside the calendar's range: assume trading, never miss staleness
-        return bool(calendar.is_open_on_minute(minute))
+        with calendars.quiet():
+            if not calendar.first_minute <= minute <= calendar.last_minute:
+                return True  # outside the calendar's range: assume trading, never miss staleness
+            return bool(calendar.is_open_on_minute(minute))
 
     return in_session

@@ -7,13 +7,14 @@ asking for more symbols adds instruments without changing the ones already there
 
 import datetime as dt
 import math
-import warnings
 from dataclasses import dataclass
 from functools import cache
 from typing import Final
 
 import databento_dbn as dbn
 import numpy as np
+
+from ticklane import calendars
 
 PRICE_SCALE: Final = 1_000_000_000
 UNDEF_PRICE: Final = 2**63 - 1
@@ -79,19 +80,14 @@ def utc_date(ts_ns: int) -> dt.date:
 @cache
 def session_close_ns(day: dt.date) -> int:
     """Close of the XNYS session on `day` in ns, from the exchange calendar (early closes too)."""
-    # Imported here: the calendar pulls in pandas, which only option chains need.
-    import exchange_calendars as xcals  # noqa: PLC0415
-
     week = dt.timedelta(days=7)  # a short window keeps building the calendar fast
-    with warnings.catch_warnings():
-        # exchange_calendars trips pandas' own deprecation warnings; they are not ours.
-        warnings.simplefilter("ignore")
-        calendar = xcals.get_calendar(
-            "XNYS", start=(day - week).isoformat(), end=(day + week).isoformat()
-        )
-    if not calendar.is_session(day.isoformat()):
-        raise ValueError(f"{day} is not an XNYS trading day: no same-day expiry exists")
-    return int(calendar.session_close(day.isoformat()).value)
+    calendar = calendars.exchange_calendar(
+        "XNYS", start=(day - week).isoformat(), end=(day + week).isoformat()
+    )
+    with calendars.quiet():
+        if not calendar.is_session(day.isoformat()):
+            raise ValueError(f"{day} is not an XNYS trading day: no same-day expiry exists")
+        return int(calendar.session_close(day.isoformat()).value)
 
 
 def quarterly_expiration(day: dt.date) -> int:

@@ -16,8 +16,9 @@ them at the start of a file or subscription, and the producer sends them ahead o
 data.
 """
 
-from collections.abc import Collection, Iterable
-from typing import Final
+from collections.abc import Callable, Collection, Hashable, Iterable
+from operator import itemgetter
+from typing import Final, TypeVar
 
 import databento_dbn as dbn
 
@@ -27,6 +28,8 @@ _DEFINITION: Final = int(dbn.RType.INSTRUMENT_DEF)
 _CLASS: Final = field_slice(_DEFINITION, "instrument_class") or slice(0, 0)
 _UNDERLYING: Final = field_slice(_DEFINITION, "underlying") or slice(0, 0)
 _OPTION_CLASSES: Final = (b"C", b"P")
+
+T = TypeVar("T")
 
 
 def _text(raw: bytes) -> str:
@@ -79,15 +82,28 @@ def cut_runs(placed: Iterable[tuple[str, str, bytes]]) -> list[Run]:
     Within each underlying's chain the runs keep the records' order, so a consumer of the
     chain sees exactly the order in which things happened; chains never mix.
     """
-    out: list[Run] = []
-    open_runs: dict[str, tuple[str, int, list[bytes]]] = {}
-    for underlying, symbol, record in placed:
-        current = open_runs.get(underlying)
-        if current is not None and current[0] == symbol and current[1] == record[1]:
-            current[2].append(record)
+    runs = group_runs(placed, itemgetter(0), lambda item: (item[1], item[2][1]))
+    return [(chain, run[0][1], [item[2] for item in run]) for chain, run in runs]
+
+
+def group_runs(
+    items: Iterable[T], chain_of: Callable[[T], str], run_key: Callable[[T], Hashable]
+) -> list[tuple[str, list[T]]]:
+    """Cut items, in order, into runs: consecutive items of one chain with one run key.
+
+    Runs come out as they close, then those still open by chain; an item of another chain
+    in between does not close a run (chains are separate streams).
+    """
+    out: list[tuple[str, list[T]]] = []
+    open_runs: dict[str, tuple[Hashable, list[T]]] = {}
+    for item in items:
+        chain, key = chain_of(item), run_key(item)
+        current = open_runs.get(chain)
+        if current is not None and current[0] == key:
+            current[1].append(item)
             continue
         if current is not None:
-            out.append((underlying, current[0], current[2]))
-        open_runs[underlying] = (symbol, record[1], [record])
-    out += [(underlying, run[0], run[2]) for underlying, run in open_runs.items()]
+            out.append((chain, current[1]))
+        open_runs[chain] = (key, [item])
+    out += [(chain, run[1]) for chain, run in open_runs.items()]
     return out

@@ -28,15 +28,11 @@ Rules:
   option, buy another) take sequences 0, 1, ... so their ids differ.
 """
 
-import contextlib
 import copy
 import datetime as dt
-import warnings
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Annotated
 
-import exchange_calendars as xcals
 import msgspec
 
 from agents.indicators import EMA
@@ -49,6 +45,7 @@ from agents.options import (
     year_fraction,
 )
 from agents.strategies.base import Context, Session, Step, Strategy, StrategyParams, StrategyState
+from ticklane import calendars
 from ticklane.market import Bar, InstrumentClass, InstrumentDef, Quote, Trade
 from ticklane.trading import Signal
 from ticklane.units import UNDEF_PRICE, PriceError, decimal_to_price
@@ -394,8 +391,7 @@ class ExchangeSessions:
     """
 
     def __init__(self, calendar: str) -> None:
-        with _quiet_calendar():
-            self._calendar = xcals.get_calendar(calendar)
+        self._calendar = calendars.exchange_calendar(calendar)
         self._cached: tuple[int, Session] | None = None
 
     def at(self, ts_ns: int) -> Session:
@@ -405,7 +401,7 @@ class ExchangeSessions:
         if cached is not None and cached[0] <= ts_ns < cached[1].close_ns:
             return cached[1]
         minute = dt.datetime.fromtimestamp(ts_ns // MINUTE_NS * 60, tz=dt.UTC)
-        with _quiet_calendar():
+        with calendars.quiet():
             label = self._calendar.minute_to_session(minute, direction="next")
             session = self._session(label.strftime("%Y-%m-%d"))
         self._cached = (ts_ns, session)
@@ -423,11 +419,3 @@ class ExchangeSessions:
             open_ns=int(self._calendar.session_open(date).value),
             close_ns=int(self._calendar.session_close(date).value),
         )
-
-
-@contextlib.contextmanager
-def _quiet_calendar() -> Iterator[None]:
-    """exchange_calendars on pandas 3 warns of pandas 4 changes on lookups: not ours to fix."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        yield
