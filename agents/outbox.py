@@ -13,6 +13,7 @@ Kafka before it goes on.
 """
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections import deque
@@ -65,7 +66,8 @@ class Delivered:
         self._done = True  # last: readers on other threads see the fields set first
         if self._waiter is not None:
             loop, waiter = self._waiter
-            loop.call_soon_threadsafe(_wake, waiter)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_wake, waiter)
 
 
 def _wake(waiter: "asyncio.Future[None]") -> None:

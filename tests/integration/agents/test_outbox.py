@@ -155,3 +155,22 @@ def test_changelog_store_writes_locally_then_the_changelog_and_records_offsets(
         assert delivered.done()
         last[delivered.partition] = max(delivered.offset, last.get(delivered.partition, -1))
     assert table.data.persisted == {TP(spec.name, p): o for p, o in last.items()}
+
+
+def test_reports_go_on_after_a_waiters_loop_has_closed(
+    settings: Settings, poll: Callable[..., object]
+) -> None:
+    spec = _topic(settings, "signals")
+    outbox = _outbox(settings)
+    loop = asyncio.new_event_loop()
+    waiter = loop.create_future()
+    loop.close()  # a worker stopping while an output was in flight
+    try:
+        orphan = outbox.send(spec.name, b"ES", b"orphan", waiter=waiter)
+        poll(orphan.done, timeout_s=30, what="the orphaned delivery's report")
+        later = outbox.send(spec.name, b"ES", b"later")
+        poll(later.done, timeout_s=30, what="a later report, served by the same thread")
+    finally:
+        assert outbox.close() == 0
+    assert orphan.exception() is None
+    assert later.exception() is None
