@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agents import metrics
-from agents.chains import ChainEngine, decode_chain_entry, encode_chain_entry
+from agents.chains import ChainEngine, ChainEntry, decode_chain_entry, encode_chain_entry
 from agents.channels import Channels
 from agents.engine import Engine, decode_entry, encode_entry
 from agents.outbox import Delivered, Outbox
@@ -244,17 +244,23 @@ def symbol_absorber(engine: Engine) -> Absorb:
 
 def chain_absorber(engine: ChainEngine) -> Absorb:
     """md.chain frames, keyed by their underlying, through the chain engine."""
+    # The entry last returned per underlying, as bytes and as the engine's object: handed
+    # the same bytes back (the handler keeps what it wrote), the engine gets its own
+    # object and skips decoding the strategies' states, which is most of a short run.
+    returned: dict[bytes, tuple[bytes, ChainEntry]] = {}
 
     def absorb(
         key: bytes, frame: MarketFrame, raw: bytes | None, position: tuple[int, int]
     ) -> Absorbed | None:
         tdbn.check_records(frame.records)
         underlying = key.decode("utf-8", errors="replace")
-        entry = decode_chain_entry(raw)
+        last = returned.get(key)
+        entry = last[1] if last is not None and last[0] is raw else decode_chain_entry(raw)
         outcome = engine.absorb(underlying, entry, position, frame.symbol, frame.records)
         if outcome is None:
             return None
         raw_entry = encode_chain_entry(outcome.entry)
+        returned[key] = (raw_entry, outcome.entry)
         return Absorbed(raw_entry, outcome.bars, outcome.signals, outcome.ticks)
 
     return absorb

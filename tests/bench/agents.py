@@ -5,6 +5,9 @@ speed; the rate is taken from the worker's own tick counter (read every 100 ms) 
 its first and its last absorbed frame, so start-up and the group join are not counted.
 Every symbol trades every 20 ms of data time in frames of 100 trades, so bars (and so
 output deliveries) come at the same rate per tick whatever the number of symbols.
+
+The 0DTE row replays a synthetic option chain as `produce file --chains all` writes it
+to md.chain, timed from the worker's count of absorbed frames.
 """
 
 import os
@@ -23,11 +26,15 @@ from confluent_kafka import Producer
 
 from agents.engine import Engine, SymbolEntry
 from agents.roster import INTERVALS_NS, Roster
+from agents.service import ensure_topics
 from agents.strategies.registry import registry
 from agents.ticks import trade_columns
+from producers.pipeline import produce_file
+from producers.synth import generate
 from ticklane import dbn, kafka, wire
 from ticklane.market import MarketFrame
-from ticklane.settings import KafkaSettings, StrategyConfig, TopicSettings
+from ticklane.settings import KafkaSettings, Settings, StrategyConfig, TopicSettings
+from ticklane.tail import consume
 from ticklane.topic_admin import TopicAdmin
 from ticklane.topics import catalogue
 
@@ -88,15 +95,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _ticks(port: int) -> float:
+def _metric(port: int, sample: str) -> float:
+    """The worker's value of one sample (name with labels, as exposed); -1 if not there yet."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
             text = resp.read().decode()
     except OSError:
         return -1.0
     for line in text.splitlines():
-        if line.startswith("ticklane_agent_ticks_total "):
-            return float(line.split()[1])
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
     return -1.0
 
 
@@ -112,6 +120,20 @@ def worker_rate(bootstrap: str, symbols: int, workdir: Path) -> float:
         producer.produce(spec.name, key=symbol.encode(), value=value)
         producer.poll(0)
     producer.flush(60)
+    seconds = _run_worker(bootstrap, topics, workdir, [], "ticklane_agent_ticks_total", TOTAL_TICKS)
+    return TOTAL_TICKS / seconds
+
+
+def _run_worker(  # noqa: PLR0917 - a private helper of two callers
+    bootstrap: str,
+    topics: TopicSettings,
+    workdir: Path,
+    args: list[str],
+    counter: str,
+    total: int,
+) -> float:
+    """Seconds a `ticklane agents` worker takes from its first absorbed frame until its
+    `counter` reaches `total` (start-up and the group join are not counted)."""
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKLANE_")}
     env |= {
@@ -124,24 +146,73 @@ def worker_rate(bootstrap: str, symbols: int, workdir: Path) -> float:
     }
     log = (workdir / f"{topics.prefix}log").open("wb")
     proc = subprocess.Popen(
-        [TICKLANE, "agents", "--metrics-port", str(port)], env=env, stderr=log, stdout=log
+        [TICKLANE, "agents", "--metrics-port", str(port), *args],
+        env=env,
+        stderr=log,
+        stdout=log,
     )
     try:
         first: tuple[float, float] | None = None
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
-            ticks = _ticks(port)
+            count = _metric(port, counter)
             now = time.perf_counter()
-            if ticks > 0 and first is None:
-                first = (now, ticks)
-            if ticks >= TOTAL_TICKS and first is not None:
-                return (ticks - first[1]) / (now - first[0])
+            if count > 0 and first is None:
+                first = (now, count)
+            if count >= total and first is not None and count > first[1]:
+                # Scale to the whole run: the first reading already counted some.
+                return (now - first[0]) * total / (count - first[1])
             time.sleep(0.1)
-        raise TimeoutError(f"worker did not absorb {TOTAL_TICKS} ticks (log in {log.name})")
+        raise TimeoutError(f"worker did not reach {total} on {counter} (log in {log.name})")
     finally:
         proc.terminate()
         proc.wait(30)
         log.close()
+
+
+CHAIN_MINUTES = 10
+CHAIN_CONFIG = """
+[[agents.strategies]]
+name = "zero_dte"
+params = { fast = 5, slow = 20 }
+bar_interval = "1s"
+"""
+
+
+def chain_rate(bootstrap: str, workdir: Path) -> tuple[float, float]:
+    """Records/s and records per frame of one worker replaying a synthetic 0DTE chain.
+
+    The chain is as `produce file --chains all` writes it: runs of one symbol and type,
+    so option quotes interleaved with the underlying make short frames.
+    """
+    path = workdir / "chain.dbn.zst"
+    if not path.exists():
+        generate(path, symbols=2, minutes=CHAIN_MINUTES, seed=3)
+    settings = Settings(
+        kafka=KafkaSettings(bootstrap_servers=bootstrap, session_timeout_ms=6000),
+        topics=TopicSettings(prefix=f"bench-chain-{uuid.uuid4().hex[:6]}.", partitions=6),
+        data_dir=workdir,
+    )
+    ensure_topics(settings, bootstrap)
+    produce_file(path, settings, chains=("*",))
+    topic = f"{settings.topics.prefix}md.chain"
+    config = kafka.consumer_config(settings.kafka, bootstrap, f"bench-{uuid.uuid4().hex}")
+    frames = [
+        wire.decode_as(m.value or b"", MarketFrame)
+        for m in consume(config, topic, from_beginning=True, until_end=True)
+    ]
+    records = sum(dbn.check_records(frame.records) for frame in frames)
+    config_path = workdir / f"{settings.topics.prefix}toml"
+    config_path.write_text(CHAIN_CONFIG)
+    seconds = _run_worker(
+        bootstrap,
+        settings.topics,
+        workdir,
+        ["--config", str(config_path)],
+        'ticklane_agent_frames_total{outcome="absorbed"}',
+        len(frames),
+    )
+    return records / seconds, records / len(frames)
 
 
 def agent_rows(bootstrap: str) -> list[Row]:
@@ -151,6 +222,15 @@ def agent_rows(bootstrap: str) -> list[Row]:
         rate = engine_rate(symbols)
         rows.append((f"agents engine only, {symbols} symbols", f"{rate:,.0f}", "ticks/s"))
     with tempfile.TemporaryDirectory() as tmp:
+        chain = [chain_rate(bootstrap, Path(tmp)) for _ in range(WORKER_ROUNDS)]
+        rate, per_frame = statistics.median(r for r, _ in chain), chain[0][1]
+        rows.append(
+            (
+                f"agents worker, 0DTE chain, {CHAIN_MINUTES} min synthetic",
+                f"{rate:,.0f}",
+                f"records/s (zero_dte; {per_frame:.1f} records a frame; median of {WORKER_ROUNDS})",
+            )
+        )
         for symbols in (1, 100, 1000):
             rates = [worker_rate(bootstrap, symbols, Path(tmp)) for _ in range(WORKER_ROUNDS)]
             rows.append(

@@ -7,10 +7,12 @@ import pytest
 from agents.backtest import BacktestError, chain_runs, run_backtest
 from agents.chains import ChainEngine, ChainEntry
 from agents.controls import ControlBook
+from agents.frames import chain_absorber
 from agents.roster import Roster, RosterError
 from agents.strategies.registry import registry
 from producers.synth import SynthSummary, generate
 from ticklane.control import ControlAction, ControlCommand
+from ticklane.market import MarketFrame
 from ticklane.settings import StrategyConfig
 from ticklane.trading import Signal
 
@@ -125,3 +127,45 @@ def test_control_disables_and_reconfigures_a_chain_strategy(synthetic: SynthSumm
     assert not any("3 strikes OTM" in s.reason for s in plain)
     assert any("3 strikes OTM" in s.reason for s in reconfigured)
     assert reconfigured[: len(disabled)] == disabled  # the same until the change
+
+
+def test_the_chain_absorber_reuses_only_the_entry_it_returned(synthetic: SynthSummary) -> None:
+    """Handed its own bytes back it skips decoding; any other bytes are decoded: same result."""
+
+    def through_absorber(copy: bool) -> list[tuple[bytes, list[Signal]]]:
+        absorb = chain_absorber(ChainEngine(Roster([ZERO_DTE], registry(), chains=True)))
+        stored: dict[bytes, bytes] = {}
+        out = []
+        for offset, (underlying, symbol, records) in enumerate(chain_runs(synthetic.path)):
+            key = underlying.encode()
+            raw = stored.get(key)
+            if copy and raw is not None:
+                raw = bytes(bytearray(raw))  # equal bytes, another object: as read from RocksDB
+            frame = MarketFrame(symbol, b"".join(records))
+            absorbed = absorb(key, frame, raw, (0, offset))
+            assert absorbed is not None
+            stored[key] = absorbed.entry
+            out.append((absorbed.entry, absorbed.signals))
+        return out
+
+    reused, decoded = through_absorber(copy=False), through_absorber(copy=True)
+    assert len(reused) == len(decoded) > 100
+    assert reused == decoded
+    assert sum(len(signals) for _, signals in reused) >= 4
+
+
+def test_the_chain_absorber_decodes_an_older_entry_handed_back(synthetic: SynthSummary) -> None:
+    """After a frame failed before its entry was stored, the table still holds the one before."""
+    absorb = chain_absorber(ChainEngine(Roster([ZERO_DTE], registry(), chains=True)))
+    runs = list(chain_runs(synthetic.path))[:50]
+    assert len({underlying for underlying, _, _ in runs}) == 1
+    key = runs[0][0].encode()
+    entries: list[bytes | None] = [None]
+    for offset, (_, symbol, records) in enumerate(runs):
+        absorbed = absorb(key, MarketFrame(symbol, b"".join(records)), entries[-1], (0, offset))
+        assert absorbed is not None
+        entries.append(absorbed.entry)
+    _, symbol, records = runs[-1]
+    again = absorb(key, MarketFrame(symbol, b"".join(records)), entries[-2], (0, len(runs) - 1))
+    assert again is not None
+    assert again.entry == entries[-1]
