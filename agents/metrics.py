@@ -16,6 +16,12 @@ REFETCHED = Counter(
 BARS_OUT = Counter("ticklane_agent_bars", "Bars published to bars.*", ["interval"])
 SIGNALS_OUT = Counter("ticklane_agent_signals", "Signals published", ["strategy"])
 DLQ = Counter("ticklane_agent_dlq", "Messages sent to the dlq topic, by source topic", ["topic"])
+FAILED_DELIVERIES = Counter(
+    "ticklane_agent_failed_deliveries",
+    "Messages Kafka never took after the producer's retries (outputs, dead letters, "
+    "changelogs), by topic; a changelog failure holds its partition's commit",
+    ["topic"],
+)
 CONTROL = Counter("ticklane_agent_control_commands", "Control commands applied")
 LATENCY = Histogram(
     "ticklane_agent_frame_seconds",

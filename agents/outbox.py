@@ -23,6 +23,7 @@ from typing import Any, cast
 from confluent_kafka import KafkaException, Message, Producer
 from faust.types import TP
 
+from agents import metrics
 from ticklane.kafka import ClientConfig
 
 log = logging.getLogger(__name__)
@@ -55,14 +56,19 @@ class Delivered:
 
     def _report(self, error: Any, message: Message) -> None:
         if error is not None:
-            log.error("delivery to %s failed: %s", message.topic(), error)
-            self._error = KafkaException(error)
-        else:
-            # A delivered message always has both.
-            self.partition, self.offset = (
-                cast(int, message.partition()),
-                cast(int, message.offset()),
-            )
+            self._fail(message.topic() or "?", KafkaException(error))
+            return
+        # A delivered message always has both.
+        self.partition, self.offset = cast(int, message.partition()), cast(int, message.offset())
+        self._end()
+
+    def _fail(self, topic: str, error: KafkaException) -> None:
+        log.error("delivery to %s failed: %s", topic, error)
+        metrics.FAILED_DELIVERIES.labels(topic).inc()
+        self._error = error
+        self._end()
+
+    def _end(self) -> None:
         self._done = True  # last: readers on other threads see the fields set first
         if self._waiter is not None:
             loop, waiter = self._waiter
@@ -112,6 +118,11 @@ class Outbox:
             except BufferError:
                 # librdkafka's queue is full: wait for it to drain (back-pressure).
                 self._producer.poll(_FULL_QUEUE_WAIT_S)
+            except KafkaException as exc:
+                # Refused at once (an unknown partition, a message too large): a failed
+                # delivery like any other, so callers handle one way of failing.
+                delivered._fail(topic, exc)
+                return delivered
             else:
                 return delivered
 

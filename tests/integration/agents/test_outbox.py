@@ -9,6 +9,7 @@ from aiokafka.partitioner import murmur2  # type: ignore[import-untyped]
 from confluent_kafka import KafkaException
 from faust.types import TP
 
+from agents import metrics
 from agents.outbox import ChangelogStore, Outbox
 from ticklane import kafka
 from ticklane.settings import Settings
@@ -81,6 +82,8 @@ def test_a_message_kafka_cannot_take_fails_its_delivery(
 ) -> None:
     spec = _topic(settings, "signals")
     outbox = _outbox(settings)
+    failures = metrics.FAILED_DELIVERIES.labels(spec.name)
+    before = failures._value.get()
     try:
         delivered = outbox.send(spec.name, b"ES", b"x", partition=spec.partitions + 5)
         poll(delivered.done, timeout_s=30, what="the failed delivery's report")
@@ -95,6 +98,7 @@ def test_a_message_kafka_cannot_take_fails_its_delivery(
     error = delivered.exception()
     assert isinstance(error, KafkaException)
     assert "partition" in str(error).lower()
+    assert failures._value.get() == before + 2  # counted for operators to alert on
 
 
 class _Store(dict[bytes, bytes]):
