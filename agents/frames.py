@@ -24,10 +24,9 @@ Bytes that are not a valid frame go to `dlq` with the reason in the headers; the
 consumer goes on.
 """
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,7 +60,7 @@ class FrameHandler:
         absorb: "Absorb",
         channels: Channels,
         table: MutableMapping[bytes, bytes],
-        store: Callable[[bytes, bytes], Awaitable[Delivery]],
+        store: Callable[[bytes, bytes], Delivery],
         *,
         progress: Progress,
         reader: PartitionReader,
@@ -145,7 +144,7 @@ class FrameHandler:
             metrics.FRAMES.labels("replayed").inc()
             return None
         await self._publish(key, outcome)
-        delivery = await self._store(key, outcome.entry)
+        delivery = self._store(key, outcome.entry)
         self._entries[key] = outcome.entry
         self._account(key, len(outcome.entry), outcome)
         metrics.LATENCY.observe(time.perf_counter() - started)
@@ -154,26 +153,19 @@ class FrameHandler:
     async def _publish(self, key: bytes, outcome: "Absorbed") -> None:
         if not outcome.bars and not outcome.signals:
             return
-        send, loop = self._outbox.send, asyncio.get_running_loop()
-        pending: list[tuple[Delivered, asyncio.Future[None]]] = []
+        send = self._outbox.send
+        pending: list[Delivered] = []
         for bar in outcome.bars:
-            waiter = loop.create_future()
             topic = self._bar_topics[bar.interval_ns]
-            pending.append((send(topic, key, wire.encode(bar), waiter=waiter), waiter))
+            pending.append(send(topic, key, wire.encode(bar), awaited=True))
             metrics.BARS_OUT.labels(INTERVAL_NAMES[bar.interval_ns]).inc()
         for signal in outcome.signals:
-            waiter = loop.create_future()
             # Keyed by the signal's symbol: a chain's signals name its options.
             value = wire.encode(signal)
-            delivered = send(self._signal_topic, signal.symbol.encode(), value, waiter=waiter)
-            pending.append((delivered, waiter))
+            pending.append(send(self._signal_topic, signal.symbol.encode(), value, awaited=True))
             metrics.SIGNALS_OUT.labels(signal.strategy).inc()
-        for delivered, waiter in pending:
-            # In Kafka before the entry can say this frame is done.
-            await waiter
-            error = delivered.exception()
-            if error is not None:
-                raise error
+        for delivered in pending:
+            await delivered.confirmed()  # in Kafka before the entry can say this frame is done
 
     def _account(self, key: bytes, size: int, outcome: "Absorbed") -> None:
         self._state_bytes += size - self._sizes.get(key, 0)

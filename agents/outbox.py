@@ -38,9 +38,7 @@ class Delivered:
 
     __slots__ = ("_done", "_error", "_waiter", "offset", "partition")
 
-    def __init__(
-        self, waiter: "tuple[asyncio.AbstractEventLoop, asyncio.Future[None]] | None"
-    ) -> None:
+    def __init__(self, waiter: "asyncio.Future[None] | None") -> None:
         self._waiter = waiter
         self._error: BaseException | None = None
         self.partition = self.offset = -1
@@ -53,6 +51,14 @@ class Delivered:
     def exception(self) -> BaseException | None:
         """Why it failed, once done; None if it succeeded (or is still pending)."""
         return self._error
+
+    async def confirmed(self) -> None:
+        """Return once Kafka has the message; raise why it never will (sent `awaited`)."""
+        if self._waiter is None:
+            raise RuntimeError("only a message sent with awaited=True can be awaited")
+        await self._waiter
+        if self._error is not None:
+            raise self._error
 
     def _report(self, error: Any, message: Message) -> None:
         if error is not None:
@@ -70,10 +76,10 @@ class Delivered:
 
     def _end(self) -> None:
         self._done = True  # last: readers on other threads see the fields set first
-        if self._waiter is not None:
-            loop, waiter = self._waiter
+        waiter = self._waiter
+        if waiter is not None:
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                loop.call_soon_threadsafe(_wake, waiter)
+                waiter.get_loop().call_soon_threadsafe(_wake, waiter)
 
 
 def _wake(waiter: "asyncio.Future[None]") -> None:
@@ -102,13 +108,14 @@ class Outbox:
         *,
         partition: int | None = None,
         headers: Sequence[tuple[str, bytes]] | None = None,
-        waiter: "asyncio.Future[None] | None" = None,
+        awaited: bool = False,
     ) -> Delivered:
         """Queue one message; its key picks the partition unless `partition` is given.
 
-        `waiter`, a future of the running loop, is resolved once the delivery ends.
+        `awaited`: the caller, on the running loop, will await `Delivered.confirmed()`.
         """
-        delivered = Delivered(None if waiter is None else (waiter.get_loop(), waiter))
+        waiter = asyncio.get_running_loop().create_future() if awaited else None
+        delivered = Delivered(waiter)
         extra: dict[str, Any] = {} if partition is None else {"partition": partition}
         if headers:
             extra["headers"] = list(headers)
@@ -136,14 +143,8 @@ class Outbox:
         headers: Sequence[tuple[str, bytes]] | None = None,
     ) -> Delivered:
         """Send one message and return once Kafka has it; raises if it never will."""
-        waiter = asyncio.get_running_loop().create_future()
-        delivered = self.send(
-            topic, key, value, partition=partition, headers=headers, waiter=waiter
-        )
-        await waiter
-        error = delivered.exception()
-        if error is not None:
-            raise error
+        delivered = self.send(topic, key, value, partition=partition, headers=headers, awaited=True)
+        await delivered.confirmed()
         return delivered
 
     def close(self, timeout_s: float = 30.0) -> int:
@@ -178,7 +179,7 @@ class ChangelogStore:
         self._sent: deque[Delivered] = deque()
         self._checkpoint_every = checkpoint_every
 
-    async def __call__(self, key: bytes, raw: bytes) -> Delivered:
+    def __call__(self, key: bytes, raw: bytes) -> Delivered:
         """Write `raw` under `key`; the changelog delivery is returned, not awaited."""
         table = self._table
         table.data[key] = raw

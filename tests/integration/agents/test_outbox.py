@@ -141,10 +141,7 @@ def test_changelog_store_writes_locally_then_the_changelog_and_records_offsets(
     store = ChangelogStore(table, outbox, checkpoint_every=4)
     written = {f"S{i}".encode(): b"entry-%d" % i for i in range(25)}
 
-    async def scenario() -> list[Any]:
-        return [await store(key, raw) for key, raw in written.items()]
-
-    deliveries = asyncio.run(scenario())
+    deliveries = [store(key, raw) for key, raw in written.items()]
     assert dict(table.data) == written  # the local store has every entry at once
     assert outbox.close() == 0
     store.checkpoint()
@@ -166,11 +163,13 @@ def test_reports_go_on_after_a_waiters_loop_has_closed(
 ) -> None:
     spec = _topic(settings, "signals")
     outbox = _outbox(settings)
-    loop = asyncio.new_event_loop()
-    waiter = loop.create_future()
-    loop.close()  # a worker stopping while an output was in flight
+
+    async def send_and_stop() -> Any:
+        return outbox.send(spec.name, b"ES", b"orphan", awaited=True)
+
     try:
-        orphan = outbox.send(spec.name, b"ES", b"orphan", waiter=waiter)
+        # The loop closes as the send returns: a worker stopping while an output was in flight.
+        orphan = asyncio.run(send_and_stop())
         poll(orphan.done, timeout_s=30, what="the orphaned delivery's report")
         later = outbox.send(spec.name, b"ES", b"later")
         poll(later.done, timeout_s=30, what="a later report, served by the same thread")

@@ -65,7 +65,7 @@ def _handler(table: dict[bytes, bytes], seen: list[bytes | None], reader: _Reade
         seen.append(raw)
         return Absorbed(b"entry@%d" % position[1], [], [], 1)
 
-    async def store(key: bytes, raw: bytes) -> _Done:
+    def store(key: bytes, raw: bytes) -> _Done:
         table[key] = raw
         return _Done()
 
