@@ -25,7 +25,7 @@ from agents.roster import INTERVALS_NS, Roster, RosterError, Slot, is_chain_stra
 from agents.strategies.registry import StrategyRegistry
 from agents.ticks import SOURCE_RTYPES, frame_bars, is_bars, trade_columns
 from ticklane.chains import ChainRouter, Run, cut_runs
-from ticklane.dbn_files import open_dbn
+from ticklane.dbn_files import open_dbn, source_name
 from ticklane.market import Bar
 from ticklane.routing import Router
 from ticklane.settings import StrategyConfig
@@ -108,7 +108,7 @@ def _frames(path: Path | list[Path], source: str | None) -> Iterator[tuple[str, 
                 name = str(schema) if schema is not None else "trades"
                 if name not in SOURCE_RTYPES:
                     raise BacktestError(
-                        f"{_named(path)} holds {name} records; bars come from "
+                        f"{source_name(path)} holds {name} records; bars come from "
                         + ", ".join(SOURCE_RTYPES)
                     )
                 rtype = SOURCE_RTYPES[name]
@@ -211,14 +211,10 @@ def _run_chains(
         result.records += len(records)
     if not entries:
         raise BacktestError(
-            f"{_named(path)} holds no option chain: {strategy.name} needs option definitions "
+            f"{source_name(path)} holds no option chain: {strategy.name} needs option definitions "
             "(instrument class C or P naming their underlying) with the options' quotes"
         )
     return result
-
-
-def _named(path: Path | list[Path]) -> str:
-    return str(path) if isinstance(path, Path) else " + ".join(map(str, path))
 
 
 def write_csvs(result: BacktestResult, out: Path) -> dict[str, int]:

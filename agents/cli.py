@@ -117,7 +117,7 @@ def backtest_command(
     from agents.roster import RosterError  # noqa: PLC0415
     from agents.strategies.registry import registry  # noqa: PLC0415
     from agents.ticks import SOURCE_RTYPES  # noqa: PLC0415
-    from ticklane.dbn_files import DbnFileError  # noqa: PLC0415
+    from ticklane.dbn_files import DbnFileError, source_name  # noqa: PLC0415
 
     if bar_interval not in get_args(BarInterval):
         fail(f"--bar-interval must be one of {', '.join(get_args(BarInterval))}", EXIT_USAGE)
@@ -139,7 +139,7 @@ def backtest_command(
         fail(str(exc))
     counts = write_csvs(result, out)
     err.print(
-        f"{' + '.join(map(str, paths))}: {result.records:,} records → {counts['bars']:,} bars, "
+        f"{source_name(paths)}: {result.records:,} records → {counts['bars']:,} bars, "
         f"{counts['signals']:,} signals; written to {out}",
         highlight=False,
     )

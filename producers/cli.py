@@ -18,7 +18,7 @@ from producers.pipeline import ProducerError, parse_speed, produce_file
 from producers.sessions import CalendarError, calendar_for, session_clock
 from producers.sink import DeliveryError
 from ticklane.cli import ConfigOption, bootstrap_or_exit, err, fail, settings_or_exit
-from ticklane.dbn_files import DbnFileError
+from ticklane.dbn_files import DbnFileError, source_name
 from ticklane.secrets import SecretError, read_secret
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def produce_file_command(
         fail(str(exc))
     rate = report.records / report.seconds if report.seconds else 0.0
     err.print(
-        f"{' + '.join(map(str, paths))}: {report.records:,} records read, "
+        f"{source_name(paths)}: {report.records:,} records read, "
         f"{report.published:,} produced in "
         f"{report.frames:,} frames, {report.skipped_written:,} already in Kafka; "
         f"{rate:,.0f} records/s"

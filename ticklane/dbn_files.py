@@ -302,3 +302,8 @@ def open_dbn(paths: Path | list[Path]) -> DbnFile | DbnFiles:
     if isinstance(paths, Path):
         return DbnFile(paths)
     return DbnFile(paths[0]) if len(paths) == 1 else DbnFiles(paths)
+
+
+def source_name(paths: Path | list[Path]) -> str:
+    """How a source of one file or several is named in messages: `a.dbn + b.dbn`."""
+    return str(paths) if isinstance(paths, Path) else " + ".join(map(str, paths))
