@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import pytest
 
+from tests import data
 from ticklane.broker import BrokerHandle, provide_broker
 from ticklane.settings import KafkaSettings, Settings, TopicSettings
 
@@ -94,14 +95,11 @@ def poll() -> Callable[..., object]:
 
 @pytest.fixture(scope="session")
 def databento_dir() -> Path:
-    """The real Databento sample files: TICKLANE_DATABENTO_DIR, else the shared checkout."""
-    override = os.environ.get("TICKLANE_DATABENTO_DIR")
-    root = Path(__file__).resolve().parents[1]
-    candidates = [Path(override)] if override else [root.parent / "shared" / "data" / "databento"]
-    for candidate in candidates:
-        if (candidate / "README.md").is_file():
-            return candidate
-    pytest.fail(f"Databento sample files not found in {candidates}; set TICKLANE_DATABENTO_DIR")
+    """The real Databento sample files in `tests/data/databento` (or TICKLANE_DATABENTO_DIR)."""
+    try:
+        return data.databento_dir()
+    except FileNotFoundError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture

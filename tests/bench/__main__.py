@@ -7,7 +7,6 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from confluent_kafka import Consumer, Producer
@@ -15,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.bars import BarBuilder
+from tests import data
 from tests.bench.agents import agent_rows
 from tests.bench.executor import executor_rows
 from tests.bench.producer import producer_rows
@@ -26,7 +26,6 @@ from ticklane.topic_admin import TopicAdmin
 from ticklane.topics import catalogue
 
 ROUNDS = 5
-DATABENTO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "databento"
 Row = tuple[str, str, str]
 
 
@@ -158,7 +157,7 @@ def main() -> None:
     groups: list[Callable[[str], list[Row]]] = [
         broker_rows,
         agent_rows,
-        lambda bootstrap: producer_rows(bootstrap, DATABENTO),
+        lambda bootstrap: producer_rows(bootstrap, data.databento_dir()),
         executor_rows,
     ]
     for rows_of in groups:
