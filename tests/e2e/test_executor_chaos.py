@@ -44,9 +44,6 @@ pytestmark = pytest.mark.e2e
 
 TICKLANE = str(Path(sys.executable).with_name("ticklane"))
 KILLS = int(os.environ.get("TICKLANE_CHAOS_KILLS", "10"))
-POSTGRES_DSN = os.environ.get(
-    "TICKLANE_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres"
-)
 EXECUTOR = {"max_orders_per_minute": 1_000_000, "reconcile_interval_s": 1.0}
 
 
@@ -261,10 +258,10 @@ def test_sigkilled_executor_with_sqlite_ledger_matches_an_uninterrupted_run(
 
 
 @pytest.fixture
-def postgres_ledger():
+def postgres_ledger(postgres_dsn):
     schema = f"chaos_{uuid.uuid4().hex[:12]}"
-    yield LedgerSettings(store="postgres", postgres_dsn=POSTGRES_DSN, postgres_schema=schema)
-    with psycopg.connect(POSTGRES_DSN, autocommit=True) as db:
+    yield LedgerSettings(store="postgres", postgres_dsn=postgres_dsn, postgres_schema=schema)
+    with psycopg.connect(postgres_dsn, autocommit=True) as db:
         db.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 

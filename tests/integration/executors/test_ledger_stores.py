@@ -1,6 +1,5 @@
-"""The ledger contract on both stores: SQLite and PostgreSQL (127.0.0.1:5432, fresh schema)."""
+"""The ledger contract on both stores: SQLite and PostgreSQL (the session's server, new schema)."""
 
-import os
 import uuid
 
 import msgspec
@@ -16,19 +15,15 @@ from ticklane.trading import Fill, Order, OrderStatus, OrderType, Side, Signal
 
 pytestmark = pytest.mark.integration
 
-DSN = os.environ.get(
-    "TICKLANE_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres"
-)
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def opener(request, tmp_path):
     if request.param == "sqlite":
         yield lambda **kw: open_sqlite(tmp_path / "ledger.sqlite", **kw)
         return
+    dsn = request.getfixturevalue("postgres_dsn")
     schema = f"ledger_{uuid.uuid4().hex[:12]}"
-    yield lambda **kw: open_postgres(DSN, schema, **kw)
-    with psycopg.connect(DSN, autocommit=True) as db:
+    yield lambda **kw: open_postgres(dsn, schema, **kw)
+    with psycopg.connect(dsn, autocommit=True) as db:
         db.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
