@@ -1,5 +1,16 @@
-"""Ids are deterministic, distinct for distinct causes, and unambiguous at part boundaries."""
+"""Ids are deterministic, distinct for distinct causes, and unambiguous at part boundaries.
 
+Deterministic means across processes and versions too: a restarted process must compute the
+same ids for the same causes, or a replay after a crash is taken for new work. So a few ids
+are pinned to fixed values, and ids are compared between processes with different hash seeds.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -49,3 +60,58 @@ def test_control_keys_compact_enable_with_disable() -> None:
     assert enable.key == disable.key
     assert params.key != enable.key
     assert enable.command_id != disable.command_id
+
+
+# Computed once and written down: any change to how ids are derived breaks every ledger,
+# venue record and replay made before it, so it must fail here first.
+ES_BAR = 1_719_878_400_000_000_000  # 2024-07-02 00:00 UTC
+PINNED = {
+    "signal": "sig-f8bf31f53a123cc6d8b1f0a7b1f61d27",
+    "order_leg_1": "ord-1c20b0d6b0f97373b14dfb04f8637d6f",
+    "fill": "fil-6c411995a280a9b65c5b8adab6962ca9",
+    "command": "cmd-c8c6b6fe45cfe53880ee84678af2859d",
+    "control": "cmd-c52fe674ffe10dc72c5cab109b621f30",
+}
+
+COMPUTE = """
+import json
+from ticklane import ids
+from ticklane.control import ControlAction, ControlCommand
+from ticklane.trading import Signal
+
+signal = Signal.create("ema_cross", "ESU4", 1_719_878_400_000_000_000, 1).signal_id
+print(json.dumps({
+    "signal": signal,
+    "order_leg_1": ids.client_order_id(signal, 1),
+    "fill": ids.fill_id("paper", "v-1", "e-7"),
+    "command": ids.command_id("enable", "ema_cross", "ESU4", 5),
+    "control": ControlCommand.create(
+        ControlAction.ENABLE, 1, strategy="ema", symbol="ESU4"
+    ).command_id,
+}))
+"""
+
+
+def compute_in(hash_seed: str) -> dict[str, str]:
+    """The ids computed in a new interpreter whose str hashes are salted with `hash_seed`."""
+    env = os.environ | {"PYTHONHASHSEED": hash_seed}
+    result = subprocess.run(
+        [sys.executable, "-c", COMPUTE], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout)
+
+
+def test_ids_are_pinned_to_their_known_values() -> None:
+    signal = Signal.create("ema_cross", "ESU4", ES_BAR, 1).signal_id
+    assert signal == PINNED["signal"]
+    assert ids.signal_id("ema_cross", "ESU4", ES_BAR, 0) == PINNED["signal"]
+    assert ids.client_order_id(signal, 1) == PINNED["order_leg_1"]
+    assert ids.fill_id("paper", "v-1", "e-7") == PINNED["fill"]
+    assert ids.command_id("enable", "ema_cross", "ESU4", 5) == PINNED["command"]
+    control = ControlCommand.create(ControlAction.ENABLE, 1, strategy="ema", symbol="ESU4")
+    assert control.command_id == PINNED["control"]
+
+
+@pytest.mark.parametrize("hash_seed", ["0", "1", "4242"])
+def test_other_processes_compute_the_same_ids(hash_seed: str) -> None:
+    assert compute_in(hash_seed) == PINNED
