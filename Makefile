@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench chaos quarantine clean-venv
+.PHONY: run test lint format bench chaos clean-venv
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -23,11 +23,7 @@ run: $(STAMP)
 
 ## Every test: unit, integration (real broker) and end-to-end (the CLI as a user runs it).
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not quarantine" $(PYTEST_ARGS)
-
-## Tests of known, open failures (see the issue each names); not part of `make test`.
-quarantine: $(STAMP)
-	$(BIN)/python -m pytest -m quarantine
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Lint and format check, and mypy --strict on the kernel and the processes.
 lint: $(STAMP)
