@@ -157,3 +157,14 @@ def read_topic(settings: Settings) -> Callable[[str], list[tuple[int, int, bytes
         return [(m.partition, m.offset, m.key, m.value or b"") for m in messages]
 
     return read
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A skipped test fails the run: every test here must run wherever `make test` does."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    if skipped and exitstatus == pytest.ExitCode.OK:
+        names = ", ".join(report.nodeid for report in skipped[:5])
+        reporter.ensure_newline()
+        reporter.write_line(f"FAILED: {len(skipped)} test(s) skipped ({names}); none may be")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
