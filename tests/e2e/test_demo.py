@@ -46,20 +46,37 @@ def test_demo_runs_the_pipeline_and_the_venue_record_agrees(tmp_path: Path) -> N
     assert 0 < summary["fills"] <= summary["orders"]
 
     # After the demo, the venue's own record is what `ticklane paper` reads by default.
-    orders = subprocess.run(
-        [TICKLANE, "paper", "orders", "--json"], env=env, capture_output=True, text=True, check=True
-    )
-    lines = [json.loads(line) for line in orders.stdout.splitlines()]
+    lines = venue_orders(env)
     assert len(lines) == summary["orders"]
     assert len({line["client_order_id"] for line in lines}) == len(lines)
     assert {abs(line["quantity"]) for line in lines} <= {1, 2}
 
+    # A second demo replaces the first's state: its Kafka topics, ledger and venue record
+    # hold only its own run. Were anything kept, its counts would add to the first run's.
+    second_path = tmp_path / "second.json"
+    second_args = ["--summary-json", str(second_path), "--symbols", "2", "--minutes", "2"]
     again = subprocess.run(
-        [TICKLANE, "demo", "--until-done", "--symbols", "2", "--minutes", "2"],
+        [TICKLANE, "demo", "--until-done", *second_args, "--seed", "3"],
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
-    assert again.returncode == 0, again.stderr[-3000:]  # a second demo replaces the first's state
+    assert again.returncode == 0, again.stderr[-3000:]
+    second = json.loads(second_path.read_text())
+    assert second["symbols"] == 2 + second["strategies"]["zero_dte"]["symbols"]
+    assert 0 < second["ticks"] < summary["ticks"]
+    assert 0 < second["signals"] == second["orders"] < summary["orders"]
+    orders_after = venue_orders(env)
+    assert len(orders_after) == second["orders"]
+    first_symbols = {line["symbol"] for line in lines}
+    assert {line["symbol"] for line in orders_after} < first_symbols
+
+
+def venue_orders(env: dict[str, str]) -> list[dict[str, object]]:
+    """The paper venue's own record of orders, as `ticklane paper orders --json` prints it."""
+    result = subprocess.run(
+        [TICKLANE, "paper", "orders", "--json"], env=env, capture_output=True, text=True, check=True
+    )
+    return [json.loads(line) for line in result.stdout.splitlines()]
