@@ -7,8 +7,8 @@ The app swaps in a transport that changes three things about Faust's aiokafka dr
   stream skipped;
 
 * the consumer's fetch wait, fixed at 1.5 s by Faust, is `kafka.fetch_wait_max_ms`:
-  brokers that hold a fetch for its whole wait (the embedded one does, design.md) would
-  otherwise add up to 1.5 s to every fetch;
+  brokers that hold a fetch for its whole wait (the embedded one does: docs/design.md,
+  "The embedded broker's behaviour") would otherwise add up to 1.5 s to every fetch;
 * a partition's end offset, which table recovery reads to know where the changelog ends,
   is taken from a fetch response rather than from ListOffsets alone: the embedded broker
   answers ListOffsets with the start of the last batch written plus one, so Faust would

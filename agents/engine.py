@@ -7,7 +7,7 @@ the bars completed and the signals emitted. The backtest calls the same methods 
 records of a file, so the two paths give the same bars and the same signal ids.
 
 The entry carries the position (partition, offset) of the last frame it absorbed; a frame
-at or before it is a replay and is skipped (design.md, "Replays are harmless").
+at or before it is a replay and is skipped (docs/design.md, "Replays are harmless").
 
 Bars close on the first tick of a later interval, never on a clock: the last bar of a
 stream stays open until more data comes (a backtest ends with it unreported), so a bar is

@@ -87,7 +87,8 @@ def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
         handler = FrameHandler(
             absorber, channels, table, store, progress=progress, reader=reader, outbox=outbox
         )
-        # concurrency=1: with more, Faust can commit past an event in flight (design.md).
+        # concurrency=1: with more, Faust can commit past an event in flight
+        # (docs/design.md, "Agent concurrency 1").
         app.agent(topic, name=f"absorb-{topic.get_topic_name()}", concurrency=1)(_agent(handler))
 
     feed = ControlFeed(book, settings.kafka, bootstrap, channels.control_name)

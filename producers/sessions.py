@@ -1,8 +1,8 @@
 """Whether an exchange is in session: a live feed is stale only when data is expected.
 
 Sessions, early closes and holidays come from the maintained `exchange_calendars`
-library (design.md: never hand-written tables). Each Databento dataset maps to the
-calendar of the venue it comes from; `--calendar` overrides it.
+library (docs/design.md, "Exchange sessions: never hand-written tables"). Each Databento
+dataset maps to the calendar of the venue it comes from; `--calendar` overrides it.
 """
 
 from collections.abc import Callable

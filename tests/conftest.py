@@ -18,7 +18,8 @@ from ticklane.settings import KafkaSettings, Settings, TopicSettings
 
 T = TypeVar("T")
 
-# Group joins on the embedded broker wait about half the session timeout (design.md).
+# Group joins on the embedded broker wait about half the session timeout
+# (docs/design.md, "The embedded broker's behaviour").
 TEST_SESSION_TIMEOUT_MS = 6000
 
 

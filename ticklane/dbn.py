@@ -1,7 +1,7 @@
 """Raw Databento (DBN version 3) records as carried in market-data frames, and views of them.
 
-md.* messages carry the records exactly as Databento encodes them (design.md: "the DBN
-record itself for market data"), so nothing is lost or rounded between the feed and the
+md.* messages carry the records exactly as Databento encodes them (docs/design.md, "The
+DBN record itself for market data"), so nothing is lost or rounded between the feed and the
 consumer. This module checks such bytes, views them as numpy structured arrays (the fast
 path: whole columns at once) and converts them to the kernel's typed records.
 """

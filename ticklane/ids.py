@@ -1,7 +1,7 @@
 """Deterministic identifiers derived from what caused a message.
 
 Replaying the same input yields the same ids; that, and idempotent sinks keyed on them,
-is what makes the pipeline effectively exactly-once (design.md, Identity).
+is what makes the pipeline effectively exactly-once (docs/design.md, "Identity").
 """
 
 import hashlib

@@ -166,7 +166,7 @@ class MarketFrame(msgspec.Struct, frozen=True, array_like=True):
 
     `records` are raw DBN version 3 records of one record type, concatenated exactly as
     Databento encoded them (`ticklane.dbn` views and converts them). Consumers pay their
-    per-message cost per frame rather than per tick (design.md, Frames).
+    per-message cost per frame rather than per tick (docs/design.md, "Frames").
 
     `source` names the producer's input (a file's content, a subscription); `position` is
     that input's index of the frame's last record and `batch` the index that began the

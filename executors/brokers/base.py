@@ -3,7 +3,7 @@
 The executor talks to a venue only through `Broker`: submit, cancel, lookup by client order
 id, open orders, fills since a cursor, positions. A call whose answer is lost raises
 `AmbiguousAnswerError`; the executor then resolves the order by `lookup`, never by sending it
-again (design.md, Orders).
+again (docs/design.md, "Orders").
 """
 
 from enum import StrEnum
