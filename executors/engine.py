@@ -6,8 +6,14 @@ ledger's outbox); one thread; the ledger is the truth and the in-memory maps are
 For each signal: net the target against the position and working orders (`netting`), check
 the first leg against risk, write the signal and every leg in one ledger transaction (leg 0 as
 PENDING_SUBMIT: write-ahead), then submit, then record the answer. A lost answer makes the order
-UNKNOWN and it is resolved by a lookup, never by sending it again. Fills are pulled from the
-broker by cursor and written with the order, holding and cursor in one transaction; a filled leg
+UNKNOWN: while it is, its symbol takes no new order (risk `unresolved_order`), and it is
+resolved by looking it up. A venue's order list can lag its accept by seconds, so "not found"
+is believed only once the settle window has passed since the order was sent (the send time is
+in the ledger, so a restart does not shorten it); only then is the order sent again, at most
+`max_sends` times in all, after which it is rejected and said so. Sending never resolves and
+resolving sends at most once, so the two cannot recurse. Fills are pulled from the broker by
+cursor, matched to their order by client order id or else by the venue's order id, and written
+with the order, holding and cursor in one transaction; a filled leg
 releases the next leg of a two-step reversal (`netting.release_legs`), from the ledger, so a
 crash in between is resumed by `recover`.
 """
@@ -58,6 +64,10 @@ class EngineConfig(msgspec.Struct, frozen=True):
     limits: RiskLimits
     multipliers: dict[str, int] = msgspec.field(default_factory=dict)
     default_multiplier: int = 1
+    settle_ns: int = 10_000_000_000
+    """How long after a send a venue's "no such order" is believed (its lists may lag)."""
+    max_sends: int = 3
+    """Sends of one order in all (the first and the resends after settled "not found"s)."""
 
     def multiplier(self, symbol: str) -> int:
         """Contract multiplier of a symbol."""
@@ -94,12 +104,16 @@ class Engine:
         self._day = -1
         self._day_pnl = 0
         self._origin: dict[str, int] = {}
+        self._unknown: dict[str, str] = {}
+        """Client order id -> symbol of every UNKNOWN order (risk and the gauge read it)."""
+        self._waiting: set[str] = set()
+        """UNKNOWN orders whose "not found yet" was logged (once per order, not per lookup)."""
 
     # --- start
 
     def load(self) -> None:
         """Read the ledger's state into memory (no broker calls)."""
-        self._orders, self._by_key = {}, {}
+        self._orders, self._by_key, self._unknown = {}, {}, {}
         for order in self.ledger.unfinished_orders():
             self._keep(order)
         self._holdings = {
@@ -218,6 +232,7 @@ class Engine:
             recent_submits=self._window(),
             price=price if price is not None else self._marks.get(order.symbol),
             multiplier=self.config.multiplier(order.symbol),
+            unresolved=tuple(c for c, s in self._unknown.items() if s == order.symbol),
         )
         decision = check_order(order, ctx, self.config.limits)
         if isinstance(decision, Rejected):
@@ -247,13 +262,13 @@ class Engine:
     # --- sending and answers
 
     def _send(self, order: Order) -> None:
-        """Submit a PENDING_SUBMIT order already in the ledger; record or resolve the answer."""
+        """Submit a PENDING_SUBMIT order already in the ledger; record the answer, or ask once."""
         try:
             answer = self.broker.submit(order)
         except AmbiguousAnswerError as exc:
             log.warning("submit of %s: %s; resolving by lookup", order.client_order_id, exc)
             self.metrics.ambiguous.inc()
-            self._resolve(self._save(self._event(order, E.ANSWER_LOST)))
+            self._resolve(self._save(self._event(order, E.ANSWER_LOST)), may_resend=False)
             return
         except BrokerError as exc:
             self._save(self._event(order, E.REJECTED, f"broker: {exc}"))
@@ -263,19 +278,69 @@ class Engine:
             self.metrics.latency.observe(max(self._clock() - origin, 0) / 1e9)
         self._apply_answer(order, answer)
 
-    def _resolve(self, order: Order) -> None:
-        """Settle an UNKNOWN order by looking it up; resend only if the venue never got it."""
+    def _resolve(self, order: Order, *, may_resend: bool) -> None:
+        """Settle an UNKNOWN order by looking it up; resend only on a settled "not found"."""
+        cid = order.client_order_id
         try:
-            answer = self.broker.lookup(order.client_order_id)
+            answer = self.broker.lookup(cid)
         except AmbiguousAnswerError as exc:
-            log.warning("lookup of %s failed (%s); will ask again", order.client_order_id, exc)
+            log.warning("lookup of %s failed (%s); will ask again", cid, exc)
             return
         if answer is not None:
             self._apply_answer(order, answer)
             return
-        log.warning("%s never reached the venue; sending it", order.client_order_id)
+        sent = self.ledger.send_state(cid)
+        sends, sent_at = (sent.sends, sent.submitted_at or 0) if sent is not None else (0, 0)
+        waited = self._clock() - sent_at
+        if not may_resend or waited < self.config.settle_ns:
+            if cid not in self._waiting:
+                self._waiting.add(cid)
+                log.warning(
+                    "%s %s: the venue does not show it %.1fs after it was sent; %s stops trading"
+                    " until the venue shows it or %.1fs have passed",
+                    order.symbol,
+                    cid,
+                    waited / 1e9,
+                    order.symbol,
+                    self.config.settle_ns / 1e9,
+                )
+            return
+        if sends >= self.config.max_sends:
+            log.error(
+                "%s %s: not at the venue %.1fs after send %d of %d; rejected, not sent again",
+                order.symbol,
+                cid,
+                waited / 1e9,
+                sends,
+                self.config.max_sends,
+            )
+            self.metrics.errors.labels("never_reached_venue").inc()
+            reason = f"the venue never received it ({sends} sends)"
+            self._save(self._event(order, E.REJECTED, reason))
+            return
+        log.warning(
+            "%s %s: not at the venue %.1fs after it was sent; sending it again (send %d of %d)",
+            order.symbol,
+            cid,
+            waited / 1e9,
+            sends + 1,
+            self.config.max_sends,
+        )
         resend = self._event(order, E.RESOLVED_NOT_FOUND)
         self._send(self._save(resend, submitted_at=self._clock()))
+
+    def resolve_unknown(self) -> int:
+        """Look up every UNKNOWN order (resending settled "not found"s); how many remain."""
+        for cid in list(self._unknown):
+            order = self._orders.get(cid)
+            if order is not None and order.status is S.UNKNOWN:
+                self._resolve(order, may_resend=True)
+        return len(self._unknown)
+
+    @property
+    def unresolved(self) -> int:
+        """How many orders are UNKNOWN now."""
+        return len(self._unknown)
 
     def _apply_answer(self, order: Order, answer: VenueOrder) -> None:
         """Record what the venue says of an order (a submit's answer or a lookup's)."""
@@ -314,6 +379,10 @@ class Engine:
         previous = self._orders.get(order.client_order_id)
         if previous is None or previous.status is not order.status:
             self._count(order)
+        if order.status is not S.UNKNOWN and order.client_order_id in self._unknown:
+            del self._unknown[order.client_order_id]
+            self._waiting.discard(order.client_order_id)
+            self.metrics.unresolved.set(len(self._unknown))
         if order.status in TERMINAL:
             self._orders.pop(order.client_order_id, None)
             self._by_key.get((order.strategy, order.symbol), {}).pop(order.client_order_id, None)
@@ -323,6 +392,9 @@ class Engine:
     def _keep(self, order: Order) -> None:
         self._orders[order.client_order_id] = order
         self._by_key.setdefault((order.strategy, order.symbol), {})[order.client_order_id] = order
+        if order.status is S.UNKNOWN and order.client_order_id not in self._unknown:
+            self._unknown[order.client_order_id] = order.symbol
+            self.metrics.unresolved.set(len(self._unknown))
 
     def _count(self, order: Order) -> None:
         self.metrics.orders.labels(order.status.value).inc()
@@ -344,15 +416,22 @@ class Engine:
 
     def _take_fill(self, fill: Fill, cursor: int) -> str:
         """Account one fill; the signal id if it completed its order, else ''."""
-        cid = fill.client_order_id
-        order = self._orders.get(cid) or self.ledger.order(cid)
+        order = self._order_of(fill)
         if order is None:
-            log.error("fill %s is for %s, which the ledger does not hold", fill.fill_id, cid)
+            log.error(
+                "fill %s is for %s (venue order %r), which the ledger does not hold",
+                fill.fill_id,
+                fill.client_order_id,
+                fill.venue_order_id,
+            )
             self.metrics.errors.labels("foreign_fill").inc()
             self.ledger.set_cursor(cursor)
             return ""
         fill = msgspec.structs.replace(
-            fill, strategy=order.strategy, instrument_id=order.instrument_id
+            fill,
+            client_order_id=order.client_order_id,
+            strategy=order.strategy,
+            instrument_id=order.instrument_id,
         )
         try:
             outcome = order_state.apply_fill(order, fill, frozenset())
@@ -373,6 +452,15 @@ class Engine:
             self._day_pnl += after.position.realized_pnl - before.position.realized_pnl
         self._publish_position(after)
         return order.signal_id if outcome.order.status is S.FILLED else ""
+
+    def _order_of(self, fill: Fill) -> Order | None:
+        """The order a fill is for: by client order id, else by the venue's order id."""
+        cid = fill.client_order_id
+        if cid:
+            order = self._orders.get(cid) or self.ledger.order(cid)
+            if order is not None:
+                return order
+        return self.ledger.order_by_venue_id(fill.venue_order_id)
 
     def release(self, signal_id: str) -> None:
         """Send (or abandon) a signal's next legs once the earlier ones have filled."""
@@ -428,7 +516,7 @@ class Engine:
                 # One thread: no submit is in flight now, so its answer was lost (a crash).
                 current = self._save(self._event(current, E.ANSWER_LOST))
             if current.status is S.UNKNOWN:
-                self._resolve(current)
+                self._resolve(current, may_resend=True)
             elif current.status in _LOOKED_UP:
                 answer = self.broker.lookup(current.client_order_id)
                 if answer is None:

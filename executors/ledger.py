@@ -71,6 +71,14 @@ class Ledger(Protocol):
         """One order by client order id."""
         ...
 
+    def order_by_venue_id(self, venue_order_id: str) -> Order | None:
+        """One order by the id the venue gave it (what a pushed update or fill names)."""
+        ...
+
+    def send_state(self, client_order_id: str) -> "SendState | None":
+        """When an order was last sent and how many times; None when the ledger lacks it."""
+        ...
+
     def unfinished_orders(self) -> list[Order]:
         """Orders not yet filled, cancelled, expired or rejected."""
         ...
@@ -134,7 +142,8 @@ def schema(dialect: Dialect) -> list[str]:
         "CREATE TABLE IF NOT EXISTS orders (client_order_id TEXT PRIMARY KEY,"
         " signal_id TEXT NOT NULL, strategy TEXT NOT NULL, symbol TEXT NOT NULL,"
         " leg INTEGER NOT NULL, status TEXT NOT NULL, finished INTEGER NOT NULL,"
-        f" submitted_at BIGINT, created_at BIGINT NOT NULL, body {b} NOT NULL)",
+        f" submitted_at BIGINT, created_at BIGINT NOT NULL, body {b} NOT NULL,"
+        f" {_VENUE_ID_COLUMN}, {_SENDS_COLUMN})",
         "CREATE INDEX IF NOT EXISTS orders_unfinished ON orders (finished)",
         "CREATE INDEX IF NOT EXISTS orders_signal ON orders (signal_id)",
         "CREATE INDEX IF NOT EXISTS orders_submitted ON orders (submitted_at)",
@@ -147,6 +156,19 @@ def schema(dialect: Dialect) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS outbox (seq {serial}, topic TEXT NOT NULL,"
         f" key {b} NOT NULL, value {b} NOT NULL)",
     ]
+
+
+# Columns added after the first ledgers were written; `_migrate` adds them to those.
+_VENUE_ID_COLUMN: Final = "venue_order_id TEXT NOT NULL DEFAULT ''"
+_SENDS_COLUMN: Final = "sends INTEGER NOT NULL DEFAULT 0"
+_VENUE_ID_INDEX: Final = "CREATE INDEX IF NOT EXISTS orders_venue ON orders (venue_order_id)"
+
+
+class SendState(msgspec.Struct, frozen=True):
+    """When an order was last sent (wall ns; None: never) and how many times it was sent."""
+
+    submitted_at: int | None
+    sends: int
 
 
 _ORDER: Final = msgspec.msgpack.Decoder(Order)
@@ -170,6 +192,32 @@ class SqlLedger:
         with self._transaction() as cur:
             for statement in schema(dialect):
                 cur.execute(statement)
+            self._migrate(cur)
+            cur.execute(_VENUE_ID_INDEX)
+
+    def _migrate(self, cur: Any) -> None:
+        """Add the columns a ledger written by an older version lacks, filled from the bodies."""
+        if self._dialect.placeholder == "?":
+            cur.execute("PRAGMA table_info(orders)")
+            columns = {str(row[1]) for row in cur.fetchall()}
+        else:
+            cur.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND table_name = 'orders'"
+            )
+            columns = {str(row[0]) for row in cur.fetchall()}
+        if "sends" not in columns:
+            cur.execute(f"ALTER TABLE orders ADD COLUMN {_SENDS_COLUMN}")
+            cur.execute("UPDATE orders SET sends = 1 WHERE submitted_at IS NOT NULL")
+        if "venue_order_id" not in columns:
+            cur.execute(f"ALTER TABLE orders ADD COLUMN {_VENUE_ID_COLUMN}")
+            cur.execute("SELECT body FROM orders")
+            for order in (_ORDER.decode(row[0]) for row in cur.fetchall()):
+                if order.venue_order_id:
+                    cur.execute(
+                        self._sql("UPDATE orders SET venue_order_id = ? WHERE client_order_id = ?"),
+                        (order.venue_order_id, order.client_order_id),
+                    )
 
     # --- plumbing
 
@@ -212,14 +260,17 @@ class SqlLedger:
     def _upsert_order(self, cur: Any, order: Order, submitted_at: int | None) -> None:
         cur.execute(
             self._sql(
-                "UPDATE orders SET status = ?, finished = ?, body = ?,"
-                " submitted_at = COALESCE(?, submitted_at) WHERE client_order_id = ?"
+                "UPDATE orders SET status = ?, finished = ?, body = ?, venue_order_id = ?,"
+                " submitted_at = COALESCE(?, submitted_at), sends = sends + ?"
+                " WHERE client_order_id = ?"
             ),
             (
                 order.status.value,
                 int(order.status in TERMINAL),
                 _ENCODE(order),
+                order.venue_order_id,
                 submitted_at,
+                int(submitted_at is not None),
                 order.client_order_id,
             ),
         )
@@ -257,7 +308,8 @@ class SqlLedger:
         cur.execute(
             self._sql(
                 "INSERT INTO orders (client_order_id, signal_id, strategy, symbol, leg, status,"
-                " finished, submitted_at, created_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " finished, submitted_at, created_at, body, venue_order_id, sends)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (client_order_id) DO NOTHING"
             ),
             (
@@ -271,6 +323,8 @@ class SqlLedger:
                 sent,
                 now,
                 _ENCODE(order),
+                order.venue_order_id,
+                int(sent is not None),
             ),
         )
         if cur.rowcount == 0:
@@ -353,6 +407,23 @@ class SqlLedger:
         """One order."""
         rows = self._query("SELECT body FROM orders WHERE client_order_id = ?", (client_order_id,))
         return _ORDER.decode(rows[0][0]) if rows else None
+
+    def order_by_venue_id(self, venue_order_id: str) -> Order | None:
+        """One order by the id the venue gave it."""
+        if not venue_order_id:
+            return None
+        rows = self._query("SELECT body FROM orders WHERE venue_order_id = ?", (venue_order_id,))
+        return _ORDER.decode(rows[0][0]) if rows else None
+
+    def send_state(self, client_order_id: str) -> SendState | None:
+        """When an order was last sent and how often; None when the ledger lacks it."""
+        rows = self._query(
+            "SELECT submitted_at, sends FROM orders WHERE client_order_id = ?", (client_order_id,)
+        )
+        if not rows:
+            return None
+        submitted_at, sends = rows[0]
+        return SendState(None if submitted_at is None else int(submitted_at), int(sends))
 
     def unfinished_orders(self) -> list[Order]:
         """Orders still open."""

@@ -31,6 +31,12 @@ class ExecutorMetrics:
             "Broker calls whose answer was lost and resolved by lookup.",
             registry=r,
         )
+        self.unresolved = Gauge(
+            "ticklane_executor_unresolved_orders",
+            "Orders whose answer was lost and that the venue has not yet confirmed or denied;"
+            " their symbols take no new orders meanwhile.",
+            registry=r,
+        )
         self.ignored = Counter(
             "ticklane_executor_ignored_events",
             "Venue events that left an order as it was, by reason.",

@@ -34,6 +34,7 @@ class RejectReason(StrEnum):
     MAX_POSITION = "max_position"
     MAX_NOTIONAL = "max_notional"
     NO_PRICE = "no_price"
+    UNRESOLVED_ORDER = "unresolved_order"
 
 
 class RiskLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -78,6 +79,8 @@ class RiskContext(msgspec.Struct, frozen=True):
     price: int | None = None
     """Reference or mark price for orders without a limit or stop price, 1e-9 units."""
     multiplier: int = 1
+    unresolved: tuple[str, ...] = ()
+    """Client order ids in the order's symbol whose fate at the venue is not known (UNKNOWN)."""
 
     def __post_init__(self) -> None:
         """A non-positive multiplier would make every notional pass."""
@@ -124,6 +127,18 @@ def _kill_switch(order: Order, ctx: RiskContext, limits: RiskLimits) -> Rejected
             f"position {ctx.position} (working {ctx.pending})",
         )
     return None
+
+
+def _unresolved(order: Order, ctx: RiskContext, limits: RiskLimits) -> Rejected | None:
+    # An order whose answer was lost may be working at the venue: until the venue says, the
+    # symbol's position is not known, and any new order could double it.
+    if not ctx.unresolved:
+        return None
+    return Rejected(
+        RejectReason.UNRESOLVED_ORDER,
+        f"{order.symbol} has orders the venue has not confirmed or denied: "
+        f"{', '.join(ctx.unresolved)}",
+    )
 
 
 def _daily_loss(order: Order, ctx: RiskContext, limits: RiskLimits) -> Rejected | None:
@@ -177,6 +192,7 @@ def _max_notional(order: Order, ctx: RiskContext, limits: RiskLimits) -> Rejecte
 
 _CHECKS: Final[tuple[Callable[[Order, RiskContext, RiskLimits], Rejected | None], ...]] = (
     _kill_switch,
+    _unresolved,
     _daily_loss,
     _order_rate,
     _max_position,

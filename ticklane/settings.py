@@ -180,6 +180,13 @@ class ExecutorSettings(_Section):
     """Contract multiplier per symbol (options: 100); others use `default_multiplier`."""
     default_multiplier: int = Field(default=1, gt=0)
     reconcile_interval_s: float = Field(default=30.0, gt=0)
+    lost_answer_settle_s: float | None = Field(default=None, ge=0)
+    """After a lost answer, how long after the send a venue's "no such order" is believed (its
+    order lists can lag an accept by seconds); until then the order is UNKNOWN and its symbol
+    takes no new order. None: the venue's own (0 for paper, whose record is written before it
+    answers; 10 s for real venues)."""
+    max_sends: int = Field(default=3, ge=1)
+    """Sends of one order in all, resends after a settled "no such order" included."""
     metrics_port: int = Field(default=0, ge=0, le=65535)
     """Prometheus /metrics port; 0: no HTTP endpoint."""
     ledger: LedgerSettings = LedgerSettings()

@@ -7,13 +7,14 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from executors.ledger import DuplicateOrderError
+from executors.ledger import DuplicateOrderError, SendState
 from executors.positions import apply_fill, open_holding
 from executors.stores import LedgerLockedError, open_postgres, open_sqlite
 from ticklane import ids
 from ticklane.trading import Fill, Order, OrderStatus, OrderType, Side, Signal
 
 pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def opener(request, tmp_path):
@@ -91,3 +92,43 @@ def test_one_executor_per_ledger(opener):
     finally:
         first.close()
     opener().close()  # released with its holder
+
+
+def test_orders_are_found_by_venue_order_id_and_sends_are_counted(opener):
+    ledger = opener()
+    try:
+        signal = Signal.create("s", "ES", 1_000, 2)
+        order = order_for(signal)
+        assert ledger.record_signal(signal, [order], now=5)
+        assert ledger.order_by_venue_id("v-7") is None
+        assert ledger.send_state(order.client_order_id) == SendState(5, 1)
+        accepted = msgspec.structs.replace(order, status=OrderStatus.ACCEPTED, venue_order_id="v-7")
+        ledger.save_order(accepted)
+        assert ledger.order_by_venue_id("v-7") == accepted
+        assert ledger.order_by_venue_id("") is None
+        ledger.save_order(accepted, submitted_at=9)  # a resend
+        assert ledger.send_state(order.client_order_id) == SendState(9, 2)
+        assert ledger.send_state("ord-none") is None
+    finally:
+        ledger.close()
+
+
+def test_a_ledger_from_before_the_venue_id_column_is_migrated(opener):
+    ledger = opener()
+    signal = Signal.create("s", "ES", 1_000, 2)
+    order = msgspec.structs.replace(order_for(signal), venue_order_id="v-old")
+    ledger.record_signal(signal, [order], now=5)
+    # Back to the first schema: no venue_order_id column or index, no sends column.
+    cur = ledger._db.cursor()
+    cur.execute("DROP INDEX orders_venue")
+    cur.execute("ALTER TABLE orders DROP COLUMN venue_order_id")
+    cur.execute("ALTER TABLE orders DROP COLUMN sends")
+    ledger._db.commit()
+    ledger.close()
+
+    ledger = opener()
+    try:
+        assert ledger.order_by_venue_id("v-old") == order
+        assert ledger.send_state(order.client_order_id) == SendState(5, 1)
+    finally:
+        ledger.close()

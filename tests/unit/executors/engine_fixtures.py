@@ -13,6 +13,7 @@ from ticklane.trading import Signal
 
 T0 = 1_719_840_600_000_000_000
 PX = 100 * 10**9
+WALL0 = 1_719_900_000_000_000_000
 
 
 def limits(**overrides):
@@ -36,12 +37,22 @@ def signal(symbol, ts, target, strategy="s1", price=PX):
 class Rig:
     """Ledger + venue + engine in a directory; `restart()` rebuilds all three from disk."""
 
-    def __init__(self, root: Path, *, reverse=True, lose_every=0, risk=None) -> None:
+    def __init__(
+        self, root: Path, *, reverse=True, lose_every=0, risk=None, wrap=None, settle_s=10.0
+    ) -> None:
         self.root = root
         self.reverse = reverse
         self.lose_every = lose_every
         self.risk = risk or limits()
+        self.wrap = wrap or (lambda venue, rig: venue)
+        """Puts a venue of the test's own (faults) in front of the paper venue."""
+        self.settle_ns = int(settle_s * 1e9)
+        self.now = WALL0
+        """The engine's wall clock: tests move it with `advance`."""
         self.open()
+
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds * 1e9)
 
     def open(self) -> None:
         self.ledger = open_sqlite(self.root / "ledger.sqlite")
@@ -50,7 +61,9 @@ class Rig:
             reverse_in_one_order=self.reverse,
             lose_answer_every=self.lose_every,
         )
-        self.engine = Engine(self.ledger, self.venue, EngineConfig(self.risk))
+        broker = self.wrap(self.venue, self)
+        config = EngineConfig(self.risk, settle_ns=self.settle_ns)
+        self.engine = Engine(self.ledger, broker, config, clock=lambda: self.now)
         self.engine.load()
         reconcile(self.engine)
 

@@ -1,10 +1,11 @@
 """The engine over a real ledger and paper venue: netting, write-ahead, lookups, restarts."""
 
+import msgspec
 import pytest
 
-from executors.brokers.base import VenueStatus
+from executors.brokers.base import AmbiguousAnswerError, VenueStatus
 from executors.risk import RejectReason
-from tests.unit.executors.engine_fixtures import PX, T0, Rig, limits, quote, signal
+from tests.unit.executors.engine_fixtures import PX, T0, WALL0, Rig, limits, quote, signal
 from ticklane.control import ControlAction, ControlCommand, KillSwitchState
 from ticklane.trading import OrderStatus, Side
 
@@ -95,13 +96,140 @@ def test_a_crash_after_the_venue_got_the_order_is_resolved_by_lookup(rig):
     assert rig.venue.store.duplicate_submits() == []
 
 
-def test_a_crash_before_the_venue_got_the_order_sends_it_once(rig):
+def test_a_crash_before_the_venue_got_the_order_sends_it_once_after_the_settle_window(rig):
     original = rig.engine._send
     rig.engine._send = lambda order: None
     rig.engine.on_signal(signal("ES", T0, 2))
     rig.engine._send = original
     rig.restart()
+    # The venue shows nothing, but its lists may lag: no resend yet, and ES takes no new order.
+    [order] = rig.ledger.all_orders()
+    assert order.status is OrderStatus.UNKNOWN
+    assert rig.venue.store.orders() == []
+    assert rig.engine.metrics.unresolved._value.get() == 1
+    rig.engine.on_signal(signal("ES", T0 + 1, 5))
+    blocked = [o for o in rig.ledger.all_orders() if o.client_order_id != order.client_order_id]
+    assert [o.status for o in blocked] == [OrderStatus.REJECTED]
+    assert blocked[0].reason.startswith(f"risk {RejectReason.UNRESOLVED_ORDER.value}")
+    rig.engine.on_signal(signal("NQ", T0 + 1, 1))  # other symbols trade on
+    assert [r.symbol for r in rig.venue.store.orders()] == ["NQ"]
+    rig.advance(9.9)
+    assert rig.engine.resolve_unknown() == 1
+    assert [r.symbol for r in rig.venue.store.orders()] == ["NQ"]
+    rig.advance(0.2)  # 10.1 s after the send, restart included
+    assert rig.engine.resolve_unknown() == 0
+    assert sorted(r.symbol for r in rig.venue.store.orders()) == ["ES", "NQ"]
+    assert rig.ledger.order(order.client_order_id).status is OrderStatus.ACCEPTED
+    assert rig.ledger.send_state(order.client_order_id).sends == 2
+    assert rig.engine.metrics.unresolved._value.get() == 0
+
+
+class LaggingVenue:
+    """The paper venue whose lookups do not show an order until `lag_s` after it arrived."""
+
+    def __init__(self, venue, rig, lag_s):
+        self._venue, self._rig, self._lag_ns = venue, rig, int(lag_s * 1e9)
+        self.arrived: dict[str, int] = {}
+        self.name, self.caps = venue.name, venue.caps
+
+    def submit(self, order):
+        self.arrived.setdefault(order.client_order_id, self._rig.now)
+        return self._venue.submit(order)
+
+    def lookup(self, client_order_id):
+        arrived = self.arrived.get(client_order_id)
+        if arrived is None or self._rig.now < arrived + self._lag_ns:
+            return None
+        return self._venue.lookup(client_order_id)
+
+    def __getattr__(self, name):
+        return getattr(self._venue, name)
+
+
+def test_a_lost_answer_while_the_venue_lags_3s_sends_no_second_order(tmp_path):
+    rig = Rig(tmp_path, lose_every=1, wrap=lambda venue, r: LaggingVenue(venue, r, lag_s=3.0))
+    rig.engine.on_signal(signal("ES", T0, 3))
+    [order] = rig.ledger.all_orders()
+    assert order.status is OrderStatus.UNKNOWN
+    for _ in range(20):  # the service's resolution loop, every 0.25 s for 5 s
+        rig.advance(0.25)
+        rig.engine.resolve_unknown()
+        if rig.now - WALL0 < 3e9:
+            assert rig.ledger.order(order.client_order_id).status is OrderStatus.UNKNOWN
     assert len(rig.venue.store.orders()) == 1
+    assert rig.venue.store.duplicate_submits() == []
+    assert rig.ledger.order(order.client_order_id).status is OrderStatus.ACCEPTED
+    assert rig.ledger.send_state(order.client_order_id).sends == 1
+    rig.ticks("ES", quote(T0 + 1))
+    assert position(rig) == 3
+    rig.close()
+
+
+class BlackHole:
+    """A venue that never receives anything: every submit's answer is lost."""
+
+    name = "void"
+
+    def __init__(self, venue, rig):
+        self.caps, self.submits = venue.caps, 0
+
+    def submit(self, order):
+        self.submits += 1
+        raise AmbiguousAnswerError("timed out")
+
+    def lookup(self, client_order_id):
+        return None
+
+    def fills_since(self, cursor):
+        return []
+
+    def positions(self):
+        return {}
+
+
+def test_resends_are_bounded_then_the_order_is_rejected(tmp_path):
+    holes = []
+    rig = Rig(tmp_path, wrap=lambda venue, r: holes.append(BlackHole(venue, r)) or holes[-1])
+    rig.engine.on_signal(signal("ES", T0, 1))
+    for _ in range(10):
+        rig.advance(11)
+        rig.engine.resolve_unknown()
+    [order] = rig.ledger.all_orders()
+    assert holes[-1].submits == 3 == rig.engine.config.max_sends
+    assert order.status is OrderStatus.REJECTED
+    assert "never received" in order.reason
+    assert rig.engine.metrics.unresolved._value.get() == 0
+    rig.close()
+
+
+class VenueIdsOnly:
+    """The paper venue whose fills name only the venue's order id, as a pushed fill may."""
+
+    def __init__(self, venue, rig):
+        self._venue = venue
+        self.name, self.caps = venue.name, venue.caps
+
+    def fills_since(self, cursor):
+        return [
+            msgspec.structs.replace(f, fill=msgspec.structs.replace(f.fill, client_order_id=""))
+            for f in self._venue.fills_since(cursor)
+        ]
+
+    def __getattr__(self, name):
+        return getattr(self._venue, name)
+
+
+def test_a_fill_naming_only_the_venue_order_id_finds_its_order(tmp_path):
+    rig = Rig(tmp_path, wrap=VenueIdsOnly)
+    rig.engine.on_signal(signal("ES", T0, 2))
+    rig.ticks("ES", quote(T0 + 1))
+    [order] = rig.ledger.all_orders()
+    assert order.status is OrderStatus.FILLED
+    assert rig.ledger.order_by_venue_id(order.venue_order_id) == order
+    [fill] = rig.ledger.fills()
+    assert fill.client_order_id == order.client_order_id
+    assert position(rig) == 2
+    rig.close()
 
 
 def test_a_replayed_signal_changes_nothing(rig):
