@@ -10,12 +10,16 @@ UNKNOWN: while it is, its symbol takes no new order (risk `unresolved_order`), a
 resolved by looking it up. A venue's order list can lag its accept by seconds, so "not found"
 is believed only once the settle window has passed since the order was sent (the send time is
 in the ledger, so a restart does not shorten it); only then is the order sent again, at most
-`max_sends` times in all, after which it is rejected and said so. Sending never resolves and
-resolving sends at most once, so the two cannot recurse. Fills are pulled from the broker by
-cursor, matched to their order by client order id or else by the venue's order id, and written
-with the order, holding and cursor in one transaction; a filled leg
-releases the next leg of a two-step reversal (`netting.release_legs`), from the ledger, so a
-crash in between is resumed by `recover`.
+`max_sends` times in all, after which it is rejected and said so. A send asks the venue once
+and resolving sends at most once, so the two cannot recurse.
+
+The venue pushes order statuses and fills (`take_updates`, every round); fills by cursor
+(`sync_fills`) are the fallback reconciliation reads, for what a stream missed. Either way a
+fill is matched to its order by client order id, or else by the venue's order id (a fill
+naming an order the ledger cannot place yet waits for the next round), counted once by fill
+id, and written with the order and holding in one transaction; a filled leg releases the next
+leg of a two-step reversal (`netting.release_legs`), from the ledger, so a crash in between is
+resumed by reconciliation.
 """
 
 import logging
@@ -106,6 +110,10 @@ class Engine:
         self._origin: dict[str, int] = {}
         self._unknown: dict[str, str] = {}
         """Client order id -> symbol of every UNKNOWN order (risk and the gauge read it)."""
+        self._by_venue: dict[str, str] = {}
+        """Venue order id -> client order id of the unfinished orders (what pushes name)."""
+        self._orphans: list[Fill] = []
+        """Pushed fills whose order could not be found yet (module docstring)."""
         self._waiting: set[str] = set()
         """UNKNOWN orders whose "not found yet" was logged (once per order, not per lookup)."""
 
@@ -113,7 +121,7 @@ class Engine:
 
     def load(self) -> None:
         """Read the ledger's state into memory (no broker calls)."""
-        self._orders, self._by_key, self._unknown = {}, {}, {}
+        self._orders, self._by_key, self._unknown, self._by_venue = {}, {}, {}, {}
         for order in self.ledger.unfinished_orders():
             self._keep(order)
         self._holdings = {
@@ -155,7 +163,7 @@ class Engine:
         for order in decided:
             if order.status is S.PENDING_SUBMIT:
                 self._send(order)
-        self.sync_fills()
+        self.take_updates()
         return True
 
     def on_control(self, command: ControlCommand) -> None:
@@ -384,6 +392,7 @@ class Engine:
             self._waiting.discard(order.client_order_id)
             self.metrics.unresolved.set(len(self._unknown))
         if order.status in TERMINAL:
+            self._by_venue.pop(order.venue_order_id, None)
             self._orders.pop(order.client_order_id, None)
             self._by_key.get((order.strategy, order.symbol), {}).pop(order.client_order_id, None)
         else:
@@ -392,6 +401,8 @@ class Engine:
     def _keep(self, order: Order) -> None:
         self._orders[order.client_order_id] = order
         self._by_key.setdefault((order.strategy, order.symbol), {})[order.client_order_id] = order
+        if order.venue_order_id:
+            self._by_venue[order.venue_order_id] = order.client_order_id
         if order.status is S.UNKNOWN and order.client_order_id not in self._unknown:
             self._unknown[order.client_order_id] = order.symbol
             self.metrics.unresolved.set(len(self._unknown))
@@ -401,8 +412,41 @@ class Engine:
 
     # --- fills
 
+    def take_updates(self) -> int:
+        """Apply what the venue pushed (statuses and fills); release legs the fills complete."""
+        updates = self.broker.updates()
+        if self._orphans:
+            # Fills that named an order the ledger could not place yet (its venue id arrives
+            # with the answer or a lookup): try them again after what just arrived.
+            updates, self._orphans = [*updates, *self._orphans], []
+        completed: list[str] = []
+        for update in updates:
+            if isinstance(update, VenueOrder):
+                self._on_venue_order(update)
+            else:
+                signal_id = self._take_fill(update, None)
+                if signal_id:
+                    completed.append(signal_id)
+        for signal_id in completed:
+            self.release(signal_id)
+        return len(updates)
+
+    def _on_venue_order(self, update: VenueOrder) -> None:
+        cid = update.client_order_id or self._by_venue.get(update.venue_order_id, "")
+        order = (self._orders.get(cid) or self.ledger.order(cid)) if cid else None
+        order = order or self.ledger.order_by_venue_id(update.venue_order_id)
+        if order is None:
+            log.warning(
+                "the venue pushed order %s (%r), which the ledger does not hold",
+                update.venue_order_id,
+                update.client_order_id,
+            )
+            self.metrics.errors.labels("foreign_order").inc()
+            return
+        self._apply_answer(order, update)
+
     def sync_fills(self) -> int:
-        """Pull the broker's new fills into the ledger; release legs they complete."""
+        """Pull the broker's fills after the cursor (the fallback for pushed ones); release legs."""
         completed: list[str] = []
         new = self.broker.fills_since(self._cursor)
         for venue_fill in new:
@@ -412,12 +456,29 @@ class Engine:
             self._cursor = venue_fill.cursor
         for signal_id in completed:
             self.release(signal_id)
+        if self._orphans:
+            for fill in self._orphans:
+                log.error(
+                    "fill %s names venue order %r, which the ledger does not hold",
+                    fill.fill_id,
+                    fill.venue_order_id,
+                )
+                self.metrics.errors.labels("foreign_fill").inc()
+            self._orphans = []
         return len(new)
 
-    def _take_fill(self, fill: Fill, cursor: int) -> str:
-        """Account one fill; the signal id if it completed its order, else ''."""
+    def _take_fill(self, fill: Fill, cursor: int | None) -> str:
+        """Count one fill once (pushed: `cursor` None); the signal id if it completed its order."""
+        if self.ledger.has_fill(fill.fill_id):
+            # Pushed and polled, or pushed twice: counted already.
+            if cursor is not None:
+                self.ledger.set_cursor(cursor)
+            return ""
         order = self._order_of(fill)
         if order is None:
+            if cursor is None:
+                self._orphans.append(fill)
+                return ""
             log.error(
                 "fill %s is for %s (venue order %r), which the ledger does not hold",
                 fill.fill_id,
@@ -438,7 +499,8 @@ class Engine:
         except (order_state.OverfillError, order_state.BadFillError, IllegalTransition) as exc:
             log.error("fill %s cannot be counted: %s", fill.fill_id, exc)  # noqa: TRY400
             self.metrics.errors.labels("bad_fill").inc()
-            self.ledger.set_cursor(cursor)
+            if cursor is not None:
+                self.ledger.set_cursor(cursor)
             return ""
         key = (order.strategy, order.symbol)
         before = self._holdings.get(key) or open_holding(*key, instrument_id=order.instrument_id)
@@ -455,7 +517,7 @@ class Engine:
 
     def _order_of(self, fill: Fill) -> Order | None:
         """The order a fill is for: by client order id, else by the venue's order id."""
-        cid = fill.client_order_id
+        cid = fill.client_order_id or self._by_venue.get(fill.venue_order_id, "")
         if cid:
             order = self._orders.get(cid) or self.ledger.order(cid)
             if order is not None:

@@ -54,9 +54,14 @@ class Ledger(Protocol):
         ...
 
     def save_fill(
-        self, fill: Fill, order: Order | None, holding: Holding | None, cursor: int
+        self, fill: Fill, order: Order | None, holding: Holding | None, cursor: int | None
     ) -> bool:
-        """Write a fill, its order and holding, and the venue cursor; False if already counted."""
+        """Write a fill, its order and holding, and the venue cursor (None: a pushed fill, the
+        cursor stays); False if already counted."""
+        ...
+
+    def has_fill(self, fill_id: str) -> bool:
+        """Whether a fill is counted already."""
         ...
 
     def set_cursor(self, cursor: int) -> None:
@@ -337,7 +342,7 @@ class SqlLedger:
             self._emit(cur, [_order_event(order)])
 
     def save_fill(
-        self, fill: Fill, order: Order | None, holding: Holding | None, cursor: int
+        self, fill: Fill, order: Order | None, holding: Holding | None, cursor: int | None
     ) -> bool:
         """Write a fill with its order, holding and cursor; False if its id was counted before."""
         with self._transaction() as cur:
@@ -374,7 +379,8 @@ class SqlLedger:
                         ("positions", position.key.encode(), wire.encode(position)),
                     ],
                 )
-            self._write_cursor(cur, cursor)
+            if cursor is not None:
+                self._write_cursor(cur, cursor)
         return fresh
 
     def _write_cursor(self, cur: Any, cursor: int) -> None:
@@ -439,6 +445,10 @@ class SqlLedger:
         """Every order."""
         rows = self._query("SELECT body FROM orders ORDER BY created_at, leg")
         return [_ORDER.decode(row[0]) for row in rows]
+
+    def has_fill(self, fill_id: str) -> bool:
+        """Whether a fill is counted."""
+        return bool(self._query("SELECT 1 FROM fills WHERE fill_id = ?", (fill_id,)))
 
     def has_signal(self, signal_id: str) -> bool:
         """Whether a signal is recorded."""

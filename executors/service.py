@@ -137,7 +137,7 @@ class ExecutorService:
             self.step()
 
     def step(self) -> int:
-        """One round: signals, control, market data and fills, events, maybe reconciliation."""
+        """One round: signals, control, the venue's pushed updates, events, maybe reconciling."""
         messages = self._signals.consume(BATCH, POLL_S)
         for message in messages:
             self._on_signal(message)
@@ -146,7 +146,7 @@ class ExecutorService:
         for message in self._control.consume(BATCH, 0):
             self._on_control(message)
         self.broker.pump()
-        self.engine.sync_fills()
+        self.engine.take_updates()
         if self.engine.unresolved and time.monotonic() >= self._next_resolve:
             self.engine.resolve_unknown()
             self._next_resolve = time.monotonic() + RESOLVE_EVERY_S

@@ -1,7 +1,11 @@
 """The broker interface every adapter implements, and the venue facts it returns.
 
 The executor talks to a venue only through `Broker`: submit, cancel, lookup by client order
-id, open orders, fills since a cursor, positions. A call whose answer is lost raises
+id, open orders, positions; what the venue pushes (order updates and fills, as a real venue's
+stream delivers them) is drained with `updates`, and fills since a cursor are the polling
+fallback that reconciliation uses to catch what a stream missed. Pushed updates may come
+late, twice or out of order: the executor is idempotent on fill ids and its order table
+ignores stale statuses. A call whose answer is lost raises
 `AmbiguousAnswerError`; the executor then resolves the order by `lookup`, never by sending it
 again (docs/design.md, "Orders").
 """
@@ -43,6 +47,11 @@ class VenueFill(msgspec.Struct, frozen=True):
     fill: Fill
 
 
+VenueUpdate = VenueOrder | Fill
+"""Something a venue pushed: an order's new status, or a fill (which may name only the
+venue's order id)."""
+
+
 class BrokerError(RuntimeError):
     """A broker call failed with a definite answer: nothing happened at the venue."""
 
@@ -74,7 +83,11 @@ class Broker(Protocol):
         ...
 
     def fills_since(self, cursor: int) -> list[VenueFill]:
-        """Fills after `cursor` (0: all), in the venue's order."""
+        """Fills after `cursor` (0: all), in the venue's order (the polling fallback)."""
+        ...
+
+    def updates(self) -> list[VenueUpdate]:
+        """What the venue pushed since the last call, oldest first; never blocks."""
         ...
 
     def positions(self) -> dict[str, int]:

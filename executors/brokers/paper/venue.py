@@ -3,8 +3,10 @@
 Submit records the order in the venue's own store first (idempotent on client order id), then
 tries to fill it against the ticks already seen after its signal time; later ticks fill the
 working orders as they arrive (`pump`). Every fill is written to the venue store before the
-executor can read it with `fills_since`. After a restart the venue reloads its working orders
-and reads the market data again, so they fill at the same ticks as they would have.
+executor can see it: pushed, as a real venue's stream would (`updates`: the order's status
+and the fill, naming the venue's order id), and by cursor (`fills_since`, the fallback).
+After a restart the venue reloads its working orders and reads the market data again, so
+they fill at the same ticks as they would have.
 
 Fault injection (`lose_answer_every`): the venue records the order (and may fill it) but the
 call raises `AmbiguousAnswerError`, as a timeout after the venue acted would; `answer_delay_ms`
@@ -17,7 +19,15 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from executors.brokers.base import AmbiguousAnswerError, VenueFill, VenueOrder, VenueStatus
+import msgspec
+
+from executors.brokers.base import (
+    AmbiguousAnswerError,
+    VenueFill,
+    VenueOrder,
+    VenueStatus,
+    VenueUpdate,
+)
 from executors.brokers.paper.feed import TickBuffer
 from executors.brokers.paper.matching import Tick, first_fill
 from executors.brokers.paper.store import VenueRecord, VenueStore
@@ -60,6 +70,7 @@ class PaperBroker:
         self._submits = 0
         self._buffers: dict[str, TickBuffer] = {}
         self._working: dict[str, dict[str, VenueRecord]] = {}
+        self._pushed: list[VenueUpdate] = []
         for record in store.orders(working_only=True):
             self._working.setdefault(record.symbol, {})[record.client_order_id] = record
 
@@ -72,6 +83,7 @@ class PaperBroker:
         if duplicate:
             log.warning("paper venue: duplicate submit of %s refused", order.client_order_id)
         else:
+            self._pushed.append(record.as_venue_order())
             self._working.setdefault(record.symbol, {})[record.client_order_id] = record
             buffer = self._buffers.get(record.symbol)
             if buffer is not None:
@@ -94,6 +106,7 @@ class PaperBroker:
             del working[client_order_id]
             self.store.set_status(client_order_id, VenueStatus.CANCELLED, "cancelled by client")
             record = self.store.get(client_order_id) or record
+            self._pushed.append(record.as_venue_order())
         return record.as_venue_order()
 
     def lookup(self, client_order_id: str) -> VenueOrder | None:
@@ -108,6 +121,11 @@ class PaperBroker:
     def fills_since(self, cursor: int) -> list[VenueFill]:
         """Fills after a cursor (the venue's fill sequence number)."""
         return [VenueFill(f.seq, f.as_fill()) for f in self.store.fills(cursor)]
+
+    def updates(self) -> list[VenueUpdate]:
+        """Statuses and fills since the last call, as a stream would push them."""
+        pushed, self._pushed = self._pushed, []
+        return pushed
 
     def positions(self) -> dict[str, int]:
         """Net position per symbol from the venue's fills."""
@@ -154,3 +172,8 @@ class PaperBroker:
         )
         self.store.record_fill(fill, VenueStatus.FILLED)
         del self._working[record.symbol][record.client_order_id]
+        # A venue's stream names its own order id; the client order id comes with the update.
+        self._pushed.append(msgspec.structs.replace(fill, client_order_id=""))
+        filled = self.store.get(record.client_order_id)
+        if filled is not None:
+            self._pushed.append(filled.as_venue_order())

@@ -77,4 +77,4 @@ class Rig:
 
     def ticks(self, symbol, *ticks) -> None:
         self.venue.on_ticks(symbol, list(ticks))
-        self.engine.sync_fills()
+        self.engine.take_updates()

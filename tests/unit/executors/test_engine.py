@@ -4,6 +4,7 @@ import msgspec
 import pytest
 
 from executors.brokers.base import AmbiguousAnswerError, VenueStatus
+from executors.reconcile import reconcile
 from executors.risk import RejectReason
 from tests.unit.executors.engine_fixtures import PX, T0, WALL0, Rig, limits, quote, signal
 from ticklane.control import ControlAction, ControlCommand, KillSwitchState
@@ -82,9 +83,10 @@ def test_an_ambiguous_submit_is_resolved_by_lookup_with_no_second_order(tmp_path
 
 def test_a_crash_after_the_venue_got_the_order_is_resolved_by_lookup(rig):
     sig = signal("ES", T0, 2)
-    # The crash: the ledger holds the order as PENDING_SUBMIT and the venue has it too.
+    # The crash: the ledger holds the order as PENDING_SUBMIT and the venue has it too; the
+    # venue's answer and what it pushed die with the process.
     original = rig.engine._send
-    rig.engine._send = rig.venue.submit
+    rig.engine._send = lambda order: (rig.venue.submit(order), rig.venue.updates())
     rig.engine.on_signal(sig)
     rig.engine._send = original
     [pending] = rig.ledger.all_orders()
@@ -125,7 +127,8 @@ def test_a_crash_before_the_venue_got_the_order_sends_it_once_after_the_settle_w
 
 
 class LaggingVenue:
-    """The paper venue whose lookups do not show an order until `lag_s` after it arrived."""
+    """The paper venue with its stream down, whose lookups show an order only `lag_s` after
+    it arrived."""
 
     def __init__(self, venue, rig, lag_s):
         self._venue, self._rig, self._lag_ns = venue, rig, int(lag_s * 1e9)
@@ -135,6 +138,10 @@ class LaggingVenue:
     def submit(self, order):
         self.arrived.setdefault(order.client_order_id, self._rig.now)
         return self._venue.submit(order)
+
+    def updates(self):
+        self._venue.updates()
+        return []
 
     def lookup(self, client_order_id):
         arrived = self.arrived.get(client_order_id)
@@ -161,6 +168,8 @@ def test_a_lost_answer_while_the_venue_lags_3s_sends_no_second_order(tmp_path):
     assert rig.ledger.order(order.client_order_id).status is OrderStatus.ACCEPTED
     assert rig.ledger.send_state(order.client_order_id).sends == 1
     rig.ticks("ES", quote(T0 + 1))
+    assert position(rig) == 0  # the stream is down: the fill is taken by polling
+    reconcile(rig.engine)
     assert position(rig) == 3
     rig.close()
 
@@ -179,6 +188,9 @@ class BlackHole:
 
     def lookup(self, client_order_id):
         return None
+
+    def updates(self):
+        return []
 
     def fills_since(self, cursor):
         return []
@@ -292,3 +304,38 @@ def test_a_position_mismatch_halts_trading(rig):
     assert rig.engine.metrics.mismatches._value.get() == 1
     rig.engine.on_signal(signal("ES", T0 + 2, 0))
     assert rig.ledger.all_orders()[-1].reason.startswith("risk halted")
+
+
+class Stuttering:
+    """The paper venue whose stream delivers everything twice, newest first."""
+
+    def __init__(self, venue, rig):
+        self._venue = venue
+        self.name, self.caps = venue.name, venue.caps
+
+    def updates(self):
+        pushed = self._venue.updates()
+        return list(reversed(pushed)) + list(reversed(pushed))
+
+    def __getattr__(self, name):
+        return getattr(self._venue, name)
+
+
+def test_pushed_updates_twice_and_out_of_order_count_once(tmp_path):
+    rig = Rig(tmp_path, reverse=False, wrap=Stuttering)
+    rig.ticks("ES", quote(T0 - 1))
+    rig.engine.on_signal(signal("ES", T0, 2))
+    rig.ticks("ES", quote(T0 + 1))
+    rig.engine.on_signal(signal("ES", T0 + 2, -1))  # a two-step reversal: leg 1 after leg 0
+    rig.ticks("ES", quote(T0 + 3))
+    rig.ticks("ES", quote(T0 + 4))
+    assert position(rig) == -1
+    assert sorted(f.quantity for f in rig.ledger.fills()) == [1, 2, 2]
+    assert {o.status for o in rig.ledger.all_orders()} == {OrderStatus.FILLED}
+    assert rig.venue.store.duplicate_submits() == []
+    errors = rig.engine.metrics.errors
+    assert sum(s.value for m in errors.collect() for s in m.samples) == 0
+    reconcile(rig.engine)  # the polled fills are the same fills
+    assert sorted(f.quantity for f in rig.ledger.fills()) == [1, 2, 2]
+    assert rig.engine.halted_reason == ""
+    rig.close()
