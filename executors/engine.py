@@ -40,6 +40,7 @@ from executors.netting import orders_for_signal, pending_quantity, release_legs
 from executors.order_state import TERMINAL, E, IllegalTransition, OrderEvent
 from executors.positions import Holding, apply_fill, open_holding
 from executors.risk import RATE_WINDOW_NS, Rejected, RiskContext, RiskLimits, check_order, daily_pnl
+from executors.routing import Route
 from ticklane import ids
 from ticklane.control import ControlAction, ControlCommand, KillSwitchState
 from ticklane.trading import Fill, Order, OrderStatus, Signal
@@ -72,6 +73,10 @@ class EngineConfig(msgspec.Struct, frozen=True):
     """How long after a send a venue's "no such order" is believed (its lists may lag)."""
     max_sends: int = 3
     """Sends of one order in all (the first and the resends after settled "not found"s)."""
+    route: Route = Route()
+    """The strategies and symbols this executor trades; other signals are left alone."""
+    halt_on_foreign_positions: bool = False
+    """Whether a venue position in a symbol this executor never traded halts trading."""
 
     def multiplier(self, symbol: str) -> int:
         """Contract multiplier of a symbol."""
@@ -137,7 +142,11 @@ class Engine:
     # --- signals and control
 
     def on_signal(self, signal: Signal, origin_ns: int | None = None) -> bool:
-        """Answer a signal; False if the ledger had it already (a replay)."""
+        """Answer a signal; False if the ledger had it already (a replay) or it is not routed
+        to this executor."""
+        if not self.config.route.covers(signal.strategy, signal.symbol):
+            self.metrics.signals.labels("not_routed").inc()
+            return False
         key = (signal.strategy, signal.symbol)
         position = self._position(key)
         working = list(self._by_key.get(key, {}).values())
@@ -153,18 +162,21 @@ class Engine:
         self.metrics.signals.labels("answered" if decided else "no_change").inc()
         if signal.reference_price is not None:
             self._marks[signal.symbol] = signal.reference_price
+        self._act(decided, origin_ns)
+        return True
+
+    def _act(self, decided: list[Order], origin_ns: int | None) -> None:
+        """Keep a recorded signal's orders in memory and send the ones due now."""
         for order in decided:
             self._count(order)
             if order.status not in TERMINAL:
                 self._keep(order)
-        if origin_ns is not None:
-            for order in decided:
+            if origin_ns is not None:
                 self._origin[order.client_order_id] = origin_ns
         for order in decided:
             if order.status is S.PENDING_SUBMIT:
                 self._send(order)
         self.take_updates()
-        return True
 
     def on_control(self, command: ControlCommand) -> None:
         """A kill switch state, or a flatten of every position in the command's scope."""
@@ -554,6 +566,10 @@ class Engine:
     def open_orders(self) -> list[Order]:
         """Orders the ledger holds as unfinished."""
         return list(self._orders.values())
+
+    def traded_symbols(self) -> set[str]:
+        """Symbols this executor holds or has held a position in, or has orders working in."""
+        return {symbol for _, symbol in self._holdings} | {o.symbol for o in self._orders.values()}
 
     def positions_by_symbol(self) -> dict[str, int]:
         """Net position per symbol across strategies, from the ledger."""

@@ -71,6 +71,12 @@ class ExecutorMetrics:
             "1 while a reconciliation mismatch halts trading.",
             registry=r,
         )
+        self.foreign_position = Gauge(
+            "ticklane_executor_foreign_position",
+            "Net venue position in a symbol this executor never traded (not reconciled).",
+            ["symbol"],
+            registry=r,
+        )
         self.errors = Counter(
             "ticklane_executor_errors",
             "Messages or venue facts that could not be used.",

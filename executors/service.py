@@ -32,6 +32,7 @@ from executors.ledger import Ledger
 from executors.metrics import ExecutorMetrics
 from executors.reconcile import reconcile
 from executors.risk import RiskLimits
+from executors.routing import Route
 from executors.stores import open_ledger
 from ticklane import kafka, wire
 from ticklane.control import ControlCommand
@@ -69,6 +70,8 @@ def engine_config(settings: Settings) -> EngineConfig:
         ex.default_multiplier,
         settle_ns=int(settle_s * 1e9),
         max_sends=ex.max_sends,
+        route=Route(tuple(ex.strategies), tuple(ex.symbols)),
+        halt_on_foreign_positions=ex.halt_on_foreign_positions,
     )
 
 

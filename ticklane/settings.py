@@ -187,6 +187,14 @@ class ExecutorSettings(_Section):
     answers; 10 s for real venues)."""
     max_sends: int = Field(default=3, ge=1)
     """Sends of one order in all, resends after a settled "no such order" included."""
+    strategies: list[str] = Field(default_factory=list)
+    """Strategies this executor trades, as shell patterns; empty: all. One executor per
+    account can then run beside another (e.g. futures at one venue, equities at another)."""
+    symbols: list[str] = Field(default_factory=list)
+    """Symbols this executor trades, as shell patterns (`ES*`); empty: all."""
+    halt_on_foreign_positions: bool = False
+    """Whether a venue position in a symbol this executor never traded halts trading (else it
+    is reported: a gauge and a log line)."""
     metrics_port: int = Field(default=0, ge=0, le=65535)
     """Prometheus /metrics port; 0: no HTTP endpoint."""
     ledger: LedgerSettings = LedgerSettings()

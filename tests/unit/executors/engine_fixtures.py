@@ -38,7 +38,15 @@ class Rig:
     """Ledger + venue + engine in a directory; `restart()` rebuilds all three from disk."""
 
     def __init__(
-        self, root: Path, *, reverse=True, lose_every=0, risk=None, wrap=None, settle_s=10.0
+        self,
+        root: Path,
+        *,
+        reverse=True,
+        lose_every=0,
+        risk=None,
+        wrap=None,
+        settle_s=10.0,
+        **config,
     ) -> None:
         self.root = root
         self.reverse = reverse
@@ -47,6 +55,8 @@ class Rig:
         self.wrap = wrap or (lambda venue, rig: venue)
         """Puts a venue of the test's own (faults) in front of the paper venue."""
         self.settle_ns = int(settle_s * 1e9)
+        self.config = config
+        """More EngineConfig fields (route, halt_on_foreign_positions)."""
         self.now = WALL0
         """The engine's wall clock: tests move it with `advance`."""
         self.open()
@@ -62,7 +72,7 @@ class Rig:
             lose_answer_every=self.lose_every,
         )
         broker = self.wrap(self.venue, self)
-        config = EngineConfig(self.risk, settle_ns=self.settle_ns)
+        config = EngineConfig(self.risk, settle_ns=self.settle_ns, **self.config)
         self.engine = Engine(self.ledger, broker, config, clock=lambda: self.now)
         self.engine.load()
         reconcile(self.engine)

@@ -6,6 +6,7 @@ import pytest
 from executors.brokers.base import AmbiguousAnswerError, VenueStatus
 from executors.reconcile import reconcile
 from executors.risk import RejectReason
+from executors.routing import Route
 from tests.unit.executors.engine_fixtures import PX, T0, WALL0, Rig, limits, quote, signal
 from ticklane.control import ControlAction, ControlCommand, KillSwitchState
 from ticklane.trading import OrderStatus, Side
@@ -338,4 +339,43 @@ def test_pushed_updates_twice_and_out_of_order_count_once(tmp_path):
     reconcile(rig.engine)  # the polled fills are the same fills
     assert sorted(f.quantity for f in rig.ledger.fills()) == [1, 2, 2]
     assert rig.engine.halted_reason == ""
+    rig.close()
+
+
+def test_an_executor_answers_only_the_signals_routed_to_it(tmp_path):
+    rig = Rig(tmp_path, route=Route(strategies=("s*",), symbols=("ES*",)))
+    assert rig.engine.on_signal(signal("ESU4", T0, 1))
+    assert not rig.engine.on_signal(signal("NQU4", T0, 1))
+    assert not rig.engine.on_signal(signal("ESU4", T0 + 1, 2, strategy="other"))
+    assert [o.symbol for o in rig.ledger.all_orders()] == ["ESU4"]
+    assert not rig.ledger.has_signal(signal("NQU4", T0, 1).signal_id)
+    assert rig.engine.metrics.signals.labels("not_routed")._value.get() == 2
+    rig.close()
+
+
+def test_a_venue_position_the_executor_never_opened_is_reported_not_halting(rig):
+    rig.engine.on_signal(signal("ES", T0, 2))
+    rig.ticks("ES", quote(T0 + 1))
+    venue_positions = rig.venue.store.positions
+    rig.venue.store.positions = lambda: venue_positions() | {"AAPL": 100}
+    assert reconcile(rig.engine) == []
+    assert rig.engine.halted_reason == ""
+    assert rig.engine.metrics.foreign_position.labels("AAPL")._value.get() == 100
+    rig.engine.on_signal(signal("ES", T0 + 2, 0))
+    rig.ticks("ES", quote(T0 + 3))
+    assert position(rig) == 0
+    rig.venue.store.positions = venue_positions  # the trader closed it by hand
+    reconcile(rig.engine)
+    samples = [s for m in rig.engine.metrics.foreign_position.collect() for s in m.samples]
+    assert samples == []
+
+
+def test_a_foreign_position_halts_where_the_setting_says(tmp_path):
+    rig = Rig(tmp_path, halt_on_foreign_positions=True)
+    rig.venue.store.positions = lambda: {"AAPL": 100}
+    reconcile(rig.engine)
+    assert "AAPL: 100 not opened by this executor" in rig.engine.halted_reason
+    rig.engine.on_signal(signal("ES", T0, 1))
+    assert rig.ledger.all_orders()[-1].reason.startswith("risk halted")
+    assert rig.engine.metrics.mismatches._value.get() == 0
     rig.close()
