@@ -35,9 +35,10 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## Throughput and latency figures, printed as a table (never asserted in tests).
+## Throughput and latency figures (never asserted in tests): each row printed as it is measured,
+## a table at the end, all in .ticklane/bench.json. ONLY=agents,executor runs some groups only.
 bench: $(STAMP)
-	$(BIN)/python -m tests.bench
+	$(BIN)/python -m tests.bench $(if $(ONLY),--only $(ONLY))
 
 ## The executor's chaos test in full: 50 SIGKILLs during a replay, SQLite and PostgreSQL ledgers.
 chaos: $(STAMP)

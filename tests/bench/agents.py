@@ -19,6 +19,8 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +33,13 @@ from agents.strategies.registry import registry
 from agents.ticks import trade_columns
 from producers.pipeline import produce_file
 from producers.synth import generate
+from tests.bench.rows import Row, guard
 from ticklane import dbn, kafka, wire
 from ticklane.market import MarketFrame
 from ticklane.settings import KafkaSettings, Settings, StrategyConfig, TopicSettings
 from ticklane.tail import consume
 from ticklane.topic_admin import TopicAdmin
 from ticklane.topics import catalogue
-
-Row = tuple[str, str, str]
 
 TOTAL_TICKS = 1_000_000
 WORKER_ROUNDS = 3
@@ -163,7 +164,12 @@ def _run_worker(  # noqa: PLR0917 - a private helper of two callers
                 # Scale to the whole run: the first reading already counted some.
                 return (now - first[0]) * total / (count - first[1])
             time.sleep(0.1)
-        raise TimeoutError(f"worker did not reach {total} on {counter} (log in {log.name})")
+        # The log goes with the scratch directory: its last line travels in the message.
+        lines = Path(log.name).read_text(errors="replace").strip().splitlines() or ["(empty)"]
+        raise TimeoutError(
+            f"worker did not reach {total:,} on {counter} in 180 s (at {count:,.0f}, "
+            f"exit status {proc.poll()}); its log's last line: {lines[-1]}"
+        )
     finally:
         proc.terminate()
         proc.wait(30)
@@ -215,29 +221,27 @@ def chain_rate(bootstrap: str, workdir: Path) -> tuple[float, float]:
     return records / seconds, records / len(frames)
 
 
-def agent_rows(bootstrap: str) -> list[Row]:
-    """Rows for `make bench`."""
-    rows: list[Row] = []
+def agent_rows(bootstrap: str) -> Iterator[Row]:
+    """Rows for `make bench`, each as it is measured."""
     for symbols in (1, 100, 1000):
         rate = engine_rate(symbols)
-        rows.append((f"agents engine only, {symbols} symbols", f"{rate:,.0f}", "ticks/s"))
+        yield Row(f"agents engine only, {symbols} symbols", "ticks/s", value=rate)
     with tempfile.TemporaryDirectory() as tmp:
-        chain = [chain_rate(bootstrap, Path(tmp)) for _ in range(WORKER_ROUNDS)]
-        rate, per_frame = statistics.median(r for r, _ in chain), chain[0][1]
-        rows.append(
-            (
-                f"agents worker, 0DTE chain, {CHAIN_MINUTES} min synthetic",
-                f"{rate:,.0f}",
-                f"records/s (zero_dte; {per_frame:.1f} records a frame; median of {WORKER_ROUNDS})",
-            )
-        )
+        name = f"agents worker, 0DTE chain, {CHAIN_MINUTES} min synthetic"
+        yield guard(name, lambda: _chain_row(name, bootstrap, Path(tmp)))
         for symbols in (1, 100, 1000):
-            rates = [worker_rate(bootstrap, symbols, Path(tmp)) for _ in range(WORKER_ROUNDS)]
-            rows.append(
-                (
-                    f"agents worker, {symbols} symbols, frames of {FRAME}",
-                    f"{statistics.median(rates):,.0f}",
-                    f"ticks/s (1m bars, 2 EMAs, ema_cross; median of {WORKER_ROUNDS})",
-                )
-            )
-    return rows
+            name = f"agents worker, {symbols} symbols, frames of {FRAME}"
+            yield guard(name, partial(_worker_row, name, bootstrap, symbols, Path(tmp)))
+
+
+def _chain_row(name: str, bootstrap: str, workdir: Path) -> Row:
+    chain = [chain_rate(bootstrap, workdir) for _ in range(WORKER_ROUNDS)]
+    rate, per_frame = statistics.median(r for r, _ in chain), chain[0][1]
+    note = f"zero_dte; {per_frame:.1f} records a frame; median of {WORKER_ROUNDS}"
+    return Row(name, "records/s", value=rate, note=note)
+
+
+def _worker_row(name: str, bootstrap: str, symbols: int, workdir: Path) -> Row:
+    rates = [worker_rate(bootstrap, symbols, workdir) for _ in range(WORKER_ROUNDS)]
+    note = f"1m bars, 2 EMAs, ema_cross; median of {WORKER_ROUNDS}"
+    return Row(name, "ticks/s", value=statistics.median(rates), note=note)
