@@ -12,7 +12,15 @@ from dataclasses import dataclass
 import msgspec
 
 from ticklane import ids
-from ticklane.trading import Order, OrderStatus, OrderType, Side, Signal, TimeInForce
+from ticklane.trading import (
+    Order,
+    OrderStatus,
+    OrderType,
+    PositionEffect,
+    Side,
+    Signal,
+    TimeInForce,
+)
 
 
 class BrokerCaps(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -73,6 +81,7 @@ def orders_for_signal(
     time_in_force: TimeInForce = TimeInForce.DAY,
 ) -> list[Order]:
     """NEW orders that answer a signal, ids `client_order_id(signal_id, leg)`, stamped `ts`."""
+    legs = plan_legs(position, signal.target_position, caps, pending)
     return [
         Order(
             client_order_id=ids.client_order_id(signal.signal_id, leg.leg),
@@ -87,9 +96,22 @@ def orders_for_signal(
             time_in_force=time_in_force,
             leg=leg.leg,
             instrument_id=signal.instrument_id,
+            position_effect=position_effect(leg, position, position + pending),
         )
-        for leg in plan_legs(position, signal.target_position, caps, pending)
+        for leg in legs
     ]
+
+
+def position_effect(leg: Leg, position: int, start: int) -> PositionEffect:
+    """CLOSE only for a leg that reduces the filled position and, if the working orders fill,
+    that position too: a venue judges "to close" against what it holds now, and marking a leg
+    CLOSE that could open would be refused (or silently turned into an open)."""
+    change = leg.quantity if leg.side is Side.BUY else -leg.quantity
+    if leg.leg == 0 and start != 0 and _sign(start + change) == -_sign(start):
+        return PositionEffect.REVERSE
+    if leg.reduces_only and is_reducing(position, position + change):
+        return PositionEffect.CLOSE
+    return PositionEffect.OPEN
 
 
 @dataclass(frozen=True, slots=True)

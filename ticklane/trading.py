@@ -28,6 +28,18 @@ class OrderType(StrEnum):
     STOP_LIMIT = "stop_limit"
 
 
+class PositionEffect(StrEnum):
+    """What an order does to the position; options at every venue and equities at some need it
+    (TastyTrade's "Buy to Open", Schwab's BUY_TO_COVER)."""
+
+    OPEN = "open"
+    """Opens or adds to a position (or may: it is not certain to only reduce one)."""
+    CLOSE = "close"
+    """Only brings the position toward zero, whether or not working orders fill first."""
+    REVERSE = "reverse"
+    """Closes and opens the other way in one order: only where the venue allows (futures)."""
+
+
 class TimeInForce(StrEnum):
     """How long an order stays working."""
 
@@ -116,6 +128,7 @@ class Order(msgspec.Struct, frozen=True, array_like=True):
     """Sum of price x quantity over the fills, in 1e-9 units: average price without rounding."""
     reason: str = ""
     instrument_id: UInt32 = 0
+    position_effect: PositionEffect = PositionEffect.OPEN
 
 
 class Fill(msgspec.Struct, frozen=True, array_like=True):

@@ -14,7 +14,7 @@ from executors.netting import (
     release_legs,
 )
 from ticklane import ids
-from ticklane.trading import Order, OrderStatus, OrderType, Side, Signal
+from ticklane.trading import Order, OrderStatus, OrderType, PositionEffect, Side, Signal
 
 ONE_ORDER = BrokerCaps(can_reverse_in_one_order=True)
 TWO_STEP = BrokerCaps(can_reverse_in_one_order=False)
@@ -186,3 +186,39 @@ def test_pending_quantity_counts_unfilled_remainders() -> None:
     assert pending_quantity([working, sell, done, cancelled]) == 3 - 3
     assert pending_quantity([working]) == 3
     assert pending_quantity([]) == 0
+
+
+def effects(position: int, target: int, caps: BrokerCaps, pending: int = 0) -> list[str]:
+    signal = Signal.create("s", "AAPL", 1, target)
+    orders = orders_for_signal(signal, position, pending, caps, 1)
+    return [f"{o.side} {o.quantity} {o.position_effect}" for o in orders]
+
+
+def test_each_order_says_whether_it_opens_or_closes() -> None:
+    assert effects(0, 2, TWO_STEP) == ["buy 2 open"]
+    assert effects(2, 5, TWO_STEP) == ["buy 3 open"]
+    assert effects(5, 2, TWO_STEP) == ["sell 3 close"]
+    assert effects(-3, 0, TWO_STEP) == ["buy 3 close"]
+    assert effects(2, -1, TWO_STEP) == ["sell 2 close", "sell 1 open"]
+    assert effects(2, -1, ONE_ORDER) == ["sell 3 reverse"]
+
+
+def test_a_leg_that_closes_only_if_working_orders_fill_is_an_open() -> None:
+    # Flat with a buy of 2 working: selling 1 closes only if that buy fills first. A venue
+    # judges "to close" against what it holds now (nothing), so it must be an open.
+    assert effects(0, 1, TWO_STEP, pending=2) == ["sell 1 open"]
+    # Long 4 with a sell of 1 working: selling 2 more closes either way.
+    assert effects(4, 1, TWO_STEP, pending=-1) == ["sell 2 close"]
+
+
+@given(st.integers(-5, 5), st.integers(-5, 5), st.integers(-5, 5), st.booleans())
+def test_a_close_never_grows_the_position(position: int, pending: int, target: int, one: bool):
+    signal = Signal.create("s", "ES", 1, target)
+    caps = ONE_ORDER if one else TWO_STEP
+    for order in orders_for_signal(signal, position, pending, caps, 1):
+        change = order.quantity if order.side is Side.BUY else -order.quantity
+        if order.position_effect is PositionEffect.CLOSE:
+            assert abs(position + change) < abs(position)
+            assert abs(position + pending + change) < abs(position + pending)
+        if order.position_effect is PositionEffect.REVERSE:
+            assert caps.can_reverse_in_one_order
