@@ -151,7 +151,11 @@ class Engine:
         position = self._position(key)
         working = list(self._by_key.get(key, {}).values())
         planned = orders_for_signal(
-            signal, position, pending_quantity(working), self.broker.caps, signal.ts_event
+            signal,
+            position,
+            pending_quantity(working),
+            self.broker.caps_for(signal.symbol),
+            signal.ts_event,
         )
         if signal.reference_price is not None:
             self._marks.setdefault(signal.symbol, signal.reference_price)

@@ -64,7 +64,11 @@ class Broker(Protocol):
     """A venue the executor can trade at."""
 
     name: str
-    caps: BrokerCaps
+
+    def caps_for(self, symbol: str) -> BrokerCaps:
+        """What one order in `symbol` may do here (a venue may reverse futures in one order
+        and equities only in two)."""
+        ...
 
     def submit(self, order: Order) -> VenueOrder:
         """Send an order; a client order id the venue already holds returns that order."""

@@ -76,6 +76,10 @@ class PaperBroker:
 
     # --- Broker interface
 
+    def caps_for(self, symbol: str) -> BrokerCaps:
+        """The same for every symbol: `reverse_in_one_order` as configured."""
+        return self.caps
+
     def submit(self, order: Order) -> VenueOrder:
         """Record the order (or find it) and try to fill it; fault injection may lose the answer."""
         venue_order_id = ids.deterministic_id("pv", order.client_order_id)

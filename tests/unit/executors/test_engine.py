@@ -183,6 +183,9 @@ class BlackHole:
     def __init__(self, venue, rig):
         self.caps, self.submits = venue.caps, 0
 
+    def caps_for(self, symbol):
+        return self.caps
+
     def submit(self, order):
         self.submits += 1
         raise AmbiguousAnswerError("timed out")
