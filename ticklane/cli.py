@@ -258,7 +258,7 @@ def demo(
     )
 
 
-_PROCESS_CLIS = ("producers.cli", "agents.cli", "executors.cli")
+_PROCESS_CLIS = ("producers.cli", "agents.cli", "executors.cli", "fakes.cli")
 """Modules whose `register(app)` adds a process's commands to the one console script."""
 
 

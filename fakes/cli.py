@@ -1,0 +1,13 @@
+"""`ticklane fake ...`: the local venue servers' commands."""
+
+import typer
+
+from fakes.tastytrade.cli import tastytrade_app
+
+fake_app = typer.Typer(help="Local venue servers for tests and demos.", no_args_is_help=True)
+fake_app.add_typer(tastytrade_app, name="tastytrade")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the fakes' commands to the `ticklane` command line."""
+    app.add_typer(fake_app, name="fake")
