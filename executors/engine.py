@@ -134,6 +134,9 @@ class Engine:
         }
         for holding in self._holdings.values():
             self._publish_position(holding)
+        # Without marks, a leg released after a restart (the open of a two-step whose close
+        # filled before the crash) could not be valued by risk, and would be refused.
+        self._marks = self.ledger.last_prices()
         self._cursor = self.ledger.cursor()
         now = self._clock()
         self._submits = deque(sorted(self.ledger.recent_submits(now - RATE_WINDOW_NS)))

@@ -112,6 +112,10 @@ class Ledger(Protocol):
         """Wall-clock ns of sends at or after `since` (the order-rate window)."""
         ...
 
+    def last_prices(self) -> dict[str, int]:
+        """Each symbol's latest fill price (the marks a restart starts from)."""
+        ...
+
     def outbox(self, limit: int) -> list[OutboxEvent]:
         """The oldest unpublished events."""
         ...
@@ -467,6 +471,15 @@ class SqlLedger:
         """Send times in the window."""
         rows = self._query("SELECT submitted_at FROM orders WHERE submitted_at >= ?", (since,))
         return [int(row[0]) for row in rows]
+
+    def last_prices(self) -> dict[str, int]:
+        """The price of each symbol's latest fill."""
+        rows = self._query(
+            "SELECT f.body FROM fills f JOIN (SELECT symbol, MAX(ts_event) AS ts FROM fills"
+            " GROUP BY symbol) latest ON f.symbol = latest.symbol AND f.ts_event = latest.ts"
+            " ORDER BY f.fill_id"
+        )
+        return {fill.symbol: fill.price for fill in (_FILL.decode(row[0]) for row in rows)}
 
     def outbox(self, limit: int) -> list[OutboxEvent]:
         """Unpublished events, oldest first."""

@@ -382,3 +382,19 @@ def test_a_foreign_position_halts_where_the_setting_says(tmp_path):
     assert rig.ledger.all_orders()[-1].reason.startswith("risk halted")
     assert rig.engine.metrics.mismatches._value.get() == 0
     rig.close()
+
+
+def test_a_leg_released_after_a_restart_is_valued_at_the_last_fill(tmp_path):
+    rig = Rig(tmp_path, reverse=False)
+    rig.ticks("ES", quote(T0 - 1))
+    rig.engine.on_signal(signal("ES", T0, 2))
+    rig.ticks("ES", quote(T0 + 1))
+    rig.engine.release = lambda signal_id: None  # dies after leg 0's fill, before leg 1
+    rig.engine.on_signal(signal("ES", T0 + 2, -1, price=None))
+    rig.ticks("ES", quote(T0 + 3))
+    assert [o.status for o in rig.ledger.all_orders()][-1] is OrderStatus.NEW
+    rig.restart()
+    rig.ticks("ES", quote(T0 + 4))
+    assert [o.status for o in rig.ledger.all_orders()][-1] is OrderStatus.FILLED
+    assert position(rig) == -1
+    rig.close()
