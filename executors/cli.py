@@ -13,11 +13,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from executors.brokers.factory import paper_dir, venue_store_path
+from executors.brokers.base import BrokerError
+from executors.brokers.factory import VENUES, paper_dir, venue_store_path, with_venue
 from executors.brokers.paper.store import VenueStore
 from executors.ledger import LedgerError
 from executors.service import ExecutorService, serve_metrics
 from ticklane.cli import ConfigOption, bootstrap_or_exit, fail, settings_or_exit
+from ticklane.secrets import SecretError
 
 paper_app = typer.Typer(
     help="The paper venue's own record of what it received and filled.", no_args_is_help=True
@@ -35,19 +37,32 @@ JsonOption = Annotated[bool, typer.Option("--json", help="One JSON line per reco
 
 
 def execute(
-    broker: Annotated[str, typer.Option(help="Where orders go: paper.")] = "paper",
+    broker: Annotated[
+        str | None,
+        typer.Option(help="Where orders go: paper or tastytrade; default: executor.broker."),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="tastytrade: every order a dry run, checked and never placed."
+        ),
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
     """Turn signals into orders at the broker, exactly once, until Ctrl-C or SIGTERM."""
     settings = settings_or_exit(config)
-    if broker != settings.executor.broker:
-        fail(f"unknown broker {broker!r}; available: paper", 2)
+    chosen = broker or settings.executor.broker
+    if chosen not in VENUES:
+        fail(f"unknown broker {chosen!r}; available: {', '.join(VENUES)}", 2)
+    if dry_run and chosen != "tastytrade":
+        fail("--dry-run is for --broker tastytrade (the paper venue places nothing real)", 2)
+    settings = with_venue(settings, chosen, dry_run=dry_run)
     bootstrap = bootstrap_or_exit(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         service = ExecutorService(settings, bootstrap)
-    except LedgerError as exc:
+    except (LedgerError, BrokerError, SecretError) as exc:
         fail(str(exc))
     serve_metrics(service.metrics, settings.executor.metrics_port)
     try:

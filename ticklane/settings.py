@@ -163,10 +163,30 @@ class PaperSettings(_Section):
     """Fault injection: a slow link; each submit is answered this long after it is recorded."""
 
 
+class TastytradeSettings(_Section):
+    """The TastyTrade venue (`executors/brokers/tastytrade/`). The client secret and refresh
+    token are never settings: they come from TASTYTRADE_CLIENT_SECRET and
+    TASTYTRADE_REFRESH_TOKEN, or the 0600 files their `_FILE` variables name."""
+
+    environment: Literal["sandbox", "production"] = "sandbox"
+    """`sandbox` is tastytrade's cert environment (api.cert.tastyworks.com): start there."""
+    account: str | None = None
+    """Account number to trade; unset: the login's only account (several: an error)."""
+    dry_run: bool = False
+    """Send every order as a dry run: the venue checks it and places nothing."""
+    timeout_s: float = Field(default=10.0, gt=0)
+    """Per request; an order whose answer takes longer is resolved by lookup."""
+    source: str = "ticklane"
+    """The `source` every order carries: how ticklane's orders stand out in the account."""
+    api_url: str | None = None
+    """Tests and the local fake only (`ticklane fake tastytrade`): where to send the API's
+    requests, e.g. http://127.0.0.1:8765, instead of the environment's."""
+
+
 class ExecutorSettings(_Section):
     """The executor: signals to orders, risk limits, ledger and broker."""
 
-    broker: Literal["paper"] = "paper"
+    broker: Literal["paper", "tastytrade"] = "paper"
     group_id: str = "ticklane-executor"
     """Consumer group whose committed offsets on `signals` the executor resumes from."""
     max_position: int = Field(default=100, ge=0)
@@ -199,6 +219,7 @@ class ExecutorSettings(_Section):
     """Prometheus /metrics port; 0: no HTTP endpoint."""
     ledger: LedgerSettings = LedgerSettings()
     paper: PaperSettings = PaperSettings()
+    tastytrade: TastytradeSettings = TastytradeSettings()
 
 
 class Settings(BaseSettings):

@@ -1,14 +1,15 @@
-"""Build the broker the settings name (paper now; TastyTrade and Schwab later)."""
+"""Build the broker the settings name: the paper venue or TastyTrade (Schwab to come)."""
 
 import os
 from pathlib import Path
+from typing import Final, get_args
 
 from executors.brokers.base import Broker
 from executors.brokers.paper.feed import MarketFeed
 from executors.brokers.paper.store import STORE_FILE, VenueStore
 from executors.brokers.paper.venue import PaperBroker
 from ticklane import kafka
-from ticklane.settings import Settings
+from ticklane.settings import ExecutorSettings, Settings
 from ticklane.topics import resolve
 
 
@@ -23,8 +24,27 @@ def venue_store_path(directory: Path) -> Path:
     return direct if direct.exists() else directory / "paper" / STORE_FILE
 
 
+VENUES: Final[tuple[str, ...]] = get_args(ExecutorSettings.model_fields["broker"].annotation)
+
+
+def with_venue(settings: Settings, venue: str, *, dry_run: bool = False) -> Settings:
+    """The settings with the executor's venue (and TastyTrade's dry run) chosen."""
+    executor = settings.executor
+    tastytrade = executor.tastytrade.model_copy(
+        update={"dry_run": executor.tastytrade.dry_run or dry_run}
+    )
+    return settings.model_copy(
+        update={"executor": executor.model_copy(update={"broker": venue, "tastytrade": tastytrade})}
+    )
+
+
 def build_broker(settings: Settings, bootstrap: str) -> Broker:
-    """The configured broker, connected to its market data."""
+    """The configured broker; the paper venue connected to its market data."""
+    if settings.executor.broker == "tastytrade":
+        from executors.brokers.tastytrade.client import TastytradeBroker  # noqa: PLC0415
+        from executors.brokers.tastytrade.config import credentials  # noqa: PLC0415
+
+        return TastytradeBroker(settings.executor.tastytrade, credentials())
     paper = settings.executor.paper
     store = VenueStore(paper_dir(settings), synchronous=settings.executor.ledger.sqlite_synchronous)
     config = kafka.client_config(settings.kafka, bootstrap) | {
