@@ -31,6 +31,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any, Final, TypeVar, cast
 
 import httpx2
@@ -73,6 +74,10 @@ _LAST_RESPONSE: contextvars.ContextVar[tuple[str, int, str] | None] = contextvar
     "tastytrade_last_response", default=None
 )
 """(path, status, Retry-After) of the last response in this task: what the SDK's errors drop."""
+
+
+class NotFoundError(BrokerError):
+    """The venue answered 404: no such instrument or order."""
 
 
 class TastytradeBroker:
@@ -177,6 +182,8 @@ class TastytradeBroker:
             if sends:
                 raise AmbiguousAnswerError(f"tastytrade: {what}: HTTP {status or '?'}") from None
             raise BrokerError(f"tastytrade: {what}: HTTP {status or '?'}") from None
+        if status == 404:
+            raise NotFoundError(f"tastytrade: {what}: {_short(exc)}") from None
         raise BrokerError(f"tastytrade: {what}: HTTP {status}: {_short(exc)}") from None
 
     def _stop_loop(self) -> None:
@@ -204,22 +211,33 @@ class TastytradeBroker:
 
     async def _instrument(self, symbol: str) -> symbols.Instrument:
         found = self._instruments.get(symbol)
-        if found is None:
+        if found is not None:
+            return found
+        for kind in symbols.kinds_to_try(symbol):
             try:
-                found = await self._call(
-                    lambda: symbols.resolve(self._session, symbol), f"look up {symbol}", sends=False
+                resolved = await self._call(
+                    partial(symbols.resolve, self._session, symbol, kind),
+                    f"look up {symbol}",
+                    sends=False,
                 )
+            except NotFoundError:
+                continue
             except symbols.SymbolError as exc:
                 raise BrokerError(str(exc)) from None
-            self._instruments[symbol] = found
-            self._symbol_of[found.venue_symbol] = symbol
-        return found
+            self._instruments[symbol] = resolved
+            self._symbol_of[resolved.venue_symbol] = symbol
+            return resolved
+        raise BrokerError(f"tastytrade has no instrument {symbol}")
 
     # --- Broker interface
 
     def caps_for(self, symbol: str) -> BrokerCaps:
         """Futures reverse in one order (Buy/Sell cross zero); the rest close, then open."""
-        kind = symbols.kind_of(symbol)
+        try:
+            kind = self._run(self._instrument(symbol), f"look up {symbol}").kind
+        except BrokerError as exc:
+            log.warning("%s: %s; assuming its kind from the symbol", symbol, exc)
+            kind = symbols.kind_of(symbol)
         return BrokerCaps(can_reverse_in_one_order=kind is InstrumentType.FUTURE)
 
     def submit(self, order: Order) -> VenueOrder:

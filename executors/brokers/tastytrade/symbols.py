@@ -83,9 +83,19 @@ def bands(ticks: list[TickSize] | None, fallback: Decimal | None = None) -> tupl
     return tuple(found)
 
 
-async def resolve(session: Session, symbol: str) -> Instrument:
-    """Ask TastyTrade for the instrument a Databento symbol names."""
-    kind = kind_of(symbol)
+def kinds_to_try(symbol: str) -> tuple[InstrumentType, ...]:
+    """Endpoints to ask, most likely first: a symbol's shape says which is likely, not which
+    is true (a synthetic or unusual future looks like a stock), so a "not found" from one
+    endpoint moves on to the next."""
+    first = kind_of(symbol)
+    if first in (InstrumentType.EQUITY, InstrumentType.FUTURE):
+        other = InstrumentType.FUTURE if first is InstrumentType.EQUITY else InstrumentType.EQUITY
+        return (first, other)
+    return (first,)
+
+
+async def resolve(session: Session, symbol: str, kind: InstrumentType) -> Instrument:
+    """Ask TastyTrade's `kind` endpoint for the instrument a Databento symbol names."""
     if kind is InstrumentType.FUTURE:
         future = await Future.get(session, symbol)
         return Instrument(symbol, future.symbol, kind, bands(future.tick_sizes, future.tick_size))

@@ -275,13 +275,15 @@ def test_a_refused_refresh_token_rejects_the_order_and_says_what_to_do(tmp_path,
     with FakeTastytradeServer(tmp_path / "fake", config) as fake:
         desk = Desk(tmp_path / "desk", fake)
         try:
-            control(fake, "faults", {"refuse_refresh": 1})
+            control(fake, "faults", {"refuse_refresh": 100})  # a revoked grant: every time
             desk.engine.on_signal(signal("SPY", 2))
             [order] = desk.ledger.all_orders()
             assert order.status is OrderStatus.REJECTED
             assert "refused the refresh token" in order.reason
             assert "TASTYTRADE_REFRESH_TOKEN" in order.reason
-            assert desk.audit() == []
+            record = Record(fake.data_dir, read_only=True)
+            assert record.orders() == []
+            record.close()
         finally:
             desk.close()
 
@@ -299,7 +301,7 @@ def test_no_secret_or_token_reaches_a_log_line_or_an_error(tmp_path, caplog):
             desk.quote("SPY", "600.00", "600.02")
             desk.settle("SPY", 2)
             tokens.add(desk.broker._session.session_token)
-            control(fake, "faults", {"refuse_refresh": 1, "server_error_after_accept": 1})
+            control(fake, "faults", {"refuse_refresh": 100, "server_error_after_accept": 1})
             desk.engine.on_signal(signal("SPY", 0, n=1))
             reasons = [o.reason for o in desk.ledger.all_orders()]
         finally:
