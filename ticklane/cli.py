@@ -231,14 +231,22 @@ def demo(
     summary_json: Annotated[
         Path | None, typer.Option("--summary-json", help="Also write the summary here.")
     ] = None,
+    broker: Annotated[
+        str,
+        typer.Option(help="Where orders go: paper, or tastytrade (the local fake, real SDK)."),
+    ] = "paper",
 ) -> None:
     """The whole pipeline locally: broker, replay, agents, executor on paper; then a summary."""
-    from ticklane.demo import DemoError, DemoOptions, run_demo  # noqa: PLC0415
+    from ticklane.demo import VENUES, DemoError, DemoOptions, run_demo  # noqa: PLC0415
 
     settings = settings_or_exit(config)
     if data is not None and not data.is_file():
         fail(f"{data} is not a file", EXIT_USAGE)
-    options = DemoOptions(data, symbols, minutes, seed, speed, until_done, summary_json)
+    if broker not in VENUES:
+        fail(f"unknown broker {broker!r}; available: {', '.join(VENUES)}", EXIT_USAGE)
+    options = DemoOptions(
+        data, symbols, minutes, seed, speed, until_done, summary_json, broker=broker
+    )
     try:
         summary = run_demo(settings, options)
     except (DemoError, BrokerError) as exc:
@@ -252,7 +260,7 @@ def demo(
     out.print(table)
     out.print(
         f"{summary.symbols} symbols, {summary.ticks:,} trades, {summary.signals:,} signals, "
-        f"{summary.orders:,} orders and {summary.fills:,} fills at the paper venue, "
+        f"{summary.orders:,} orders and {summary.fills:,} fills at {summary.broker}, "
         f"in {summary.seconds:.0f}s",
         highlight=False,
     )

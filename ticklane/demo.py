@@ -3,7 +3,11 @@
 A local broker, synthetic (or given) DBN data replayed by the producer, the agents and
 the executor on the paper venue, each in its own process exactly as an operator runs
 them (`ticklane produce file`, `ticklane agents`, `ticklane execute`). The summary is
-read back from Kafka and from the paper venue's own record.
+read back from Kafka and from the venue's own record.
+
+With `--broker tastytrade` the executor trades through the TastyTrade adapter and the real
+SDK at the local fake (`ticklane fake tastytrade`, its own process, instruments and fills
+from the same md.* topics), with made-up credentials: the whole path without an account.
 """
 
 import contextlib
@@ -33,7 +37,10 @@ from ticklane.units import PRICE_SCALE
 
 MARKER: Final = ".demo"
 """Marks a data dir the demo made, so a later demo may wipe it (and only then)."""
-STATE_DIRS: Final = ("agents", "executor", "paper")
+FAKE_DIR: Final = "fake-tastytrade"
+STATE_DIRS: Final = ("agents", "executor", "paper", FAKE_DIR)
+VENUES: Final = ("paper", "tastytrade")
+DEMO_SECRET: Final = "demo-not-a-secret"  # noqa: S105 - the fake accepts any credentials
 TICKLANE: Final = str(Path(sys.executable).with_name("ticklane"))
 
 DEMO_CONFIG: Final = """\
@@ -75,6 +82,7 @@ class Summary:
     """What the demo did, per the records in Kafka and the paper venue's store."""
 
     data: str = ""
+    broker: str = "paper"
     symbols: int = 0
     ticks: int = 0
     signals: int = 0
@@ -200,8 +208,11 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None
     raise DemoError(f"timed out after {timeout_s:.0f}s waiting for {what}")
 
 
-def summarise(settings: Settings, data: Path, ticks: int, paper: Path) -> Summary:
-    """Counts from Kafka, P&L per strategy from `positions`, orders and fills from the venue."""
+def summarise(
+    settings: Settings, data: Path, ticks: int, venue: list[str], broker: str = "paper"
+) -> Summary:
+    """Counts from Kafka, P&L per strategy from `positions`, orders and fills from the venue
+    (`venue`: the command that prints its record, before `orders`/`fills`)."""
     prefix = settings.topics.prefix
     signals = [m for m in read_all(settings, prefix + "signals") if isinstance(m, Signal)]
     positions = [m for m in read_all(settings, prefix + "positions") if isinstance(m, Position)]
@@ -217,9 +228,10 @@ def summarise(settings: Settings, data: Path, ticks: int, paper: Path) -> Summar
         entry["realized_pnl"] += pos.realized_pnl / PRICE_SCALE
         if pos.quantity:
             entry["open_positions"][pos.symbol] = pos.quantity
-    orders, fills = _venue_record(paper)
+    orders, fills = _venue_record(venue)
     return Summary(
         data=str(data),
+        broker=broker,
         symbols=len({s.symbol for s in signals} | {p.symbol for p in latest.values()}),
         ticks=ticks,
         signals=len(signals),
@@ -229,10 +241,10 @@ def summarise(settings: Settings, data: Path, ticks: int, paper: Path) -> Summar
     )
 
 
-def _venue_record(paper: Path) -> tuple[int, int]:
+def _venue_record(venue: list[str]) -> tuple[int, int]:
     def lines(kind: str) -> int:
         result = subprocess.run(  # noqa: S603 - our own console script
-            [TICKLANE, "paper", kind, "--json", "--data-dir", str(paper)],
+            [TICKLANE, *venue, kind, "--json"],
             capture_output=True,
             text=True,
             check=True,
@@ -276,6 +288,7 @@ class DemoOptions:
     until_done: bool = False
     summary_json: Path | None = None
     timeout_s: float = 900.0
+    broker: str = "paper"
 
 
 def _count(settings: Settings, base: str) -> int:
@@ -355,11 +368,17 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str] = sys.stderr
         produce = ["produce", "file", str(data), "--speed", options.speed]
         produce += ["--chains", ",".join(chains)] if chains else []
         logs = settings.data_dir / "logs"
-        with (
-            process(["agents", "--config", str(config)], env, logs / "agents.log"),
-            process(["execute", "--config", str(config)], env, logs / "executor.log") as executor,
-            process(produce, env, logs / "producer.log") as producer,
-        ):
+        with contextlib.ExitStack() as stack:
+            executor_env = env
+            if options.broker == "tastytrade":
+                deadline = started + options.timeout_s
+                executor_env = env | _fake_tastytrade(settings, env, stack, deadline=deadline)
+            stack.enter_context(
+                process(["agents", "--config", str(config)], env, logs / "agents.log")
+            )
+            execute = ["execute", "--config", str(config), "--broker", options.broker]
+            executor = stack.enter_context(process(execute, executor_env, logs / "executor.log"))
+            producer = stack.enter_context(process(produce, env, logs / "producer.log"))
             ticks = _run(
                 settings,
                 options,
@@ -369,7 +388,12 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str] = sys.stderr
                 started=started,
                 chains=bool(chains),
             )
-        summary = summarise(settings, data, ticks, _paper_dir(settings))
+        venue = (
+            ["fake", "tastytrade", "--data-dir", str(settings.data_dir / FAKE_DIR)]
+            if options.broker == "tastytrade"
+            else ["paper", "--data-dir", str(_paper_dir(settings))]
+        )
+        summary = summarise(settings, data, ticks, venue, options.broker)
     finally:
         if broker is not None:
             with contextlib.suppress(OSError):
@@ -379,6 +403,24 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str] = sys.stderr
     if options.summary_json:
         options.summary_json.write_text(to_json(summary) + "\n")
     return summary
+
+
+def _fake_tastytrade(
+    settings: Settings, env: dict[str, str], stack: contextlib.ExitStack, *, deadline: float
+) -> dict[str, str]:
+    """Start the fake TastyTrade server; the executor's environment to trade there."""
+    directory = settings.data_dir / FAKE_DIR
+    log = settings.data_dir / "logs" / "fake.log"
+    stack.enter_context(process(["fake", "tastytrade", "--data-dir", str(directory)], env, log))
+    url_file = directory / "server.url"
+    wait_for(url_file.exists, max(30.0, deadline - time.monotonic()), "the fake TastyTrade")
+    url = url_file.read_text().split()[0]
+    print(f"fake TastyTrade answering at {url}", file=sys.stderr, flush=True)
+    return {
+        "TICKLANE_EXECUTOR__TASTYTRADE__API_URL": url,
+        "TASTYTRADE_CLIENT_SECRET": DEMO_SECRET,
+        "TASTYTRADE_REFRESH_TOKEN": DEMO_SECRET,
+    }
 
 
 def _paper_dir(settings: Settings) -> Path:

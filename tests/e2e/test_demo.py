@@ -80,3 +80,41 @@ def venue_orders(env: dict[str, str]) -> list[dict[str, object]]:
         [TICKLANE, "paper", "orders", "--json"], env=env, capture_output=True, text=True, check=True
     )
     return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_demo_through_tastytrade_trades_at_the_fake_with_the_real_sdk(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TICKLANE_", "TASTYTRADE_")) and k != "KAFKA_BOOTSTRAP_SERVERS"
+    }
+    env["TICKLANE_DATA_DIR"] = str(tmp_path / "data")
+    summary_path = tmp_path / "summary.json"
+    args = ["--until-done", "--summary-json", str(summary_path), "--broker", "tastytrade"]
+    args += ["--symbols", "4", "--minutes", "6", "--seed", "3"]
+    result = subprocess.run(
+        [TICKLANE, "demo", *args], env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(summary_path.read_text())
+    assert summary["broker"] == "tastytrade"
+    assert summary["signals"] > 0
+    # A future reverses in one order; an equity or option in two (close, then open).
+    assert summary["orders"] >= summary["signals"]
+    assert 0 < summary["fills"] <= summary["orders"]
+    assert summary["strategies"]["zero_dte"]["symbols"] >= 1  # options traded too
+    fake = str(tmp_path / "data" / "fake-tastytrade")
+    orders = subprocess.run(
+        [TICKLANE, "fake", "tastytrade", "orders", "--json", "--data-dir", fake],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = [json.loads(line) for line in orders.stdout.splitlines()]
+    assert len(lines) == summary["orders"]
+    identifiers = [line["external_identifier"] for line in lines]
+    assert len(set(identifiers)) == len(identifiers)
+    assert {line["source"] for line in lines} == {"ticklane"}
+    kinds = {line["legs"][0]["instrument_type"] for line in lines}
+    assert {"Future", "Equity", "Equity Option"} <= kinds

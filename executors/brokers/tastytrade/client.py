@@ -96,6 +96,8 @@ class TastytradeBroker:
         self._thread.start()
         self._updates: queue.SimpleQueue[VenueUpdate] = queue.SimpleQueue()
         self._instruments: dict[str, symbols.Instrument] = {}
+        self._unknown: dict[str, str] = {}
+        """Symbols the venue answered "no such instrument" for, with the reason (asked once)."""
         self._symbol_of: dict[str, str] = {}
         """Venue symbol -> ticklane symbol, for everything resolved so far."""
         self.stream_connected = False
@@ -213,6 +215,8 @@ class TastytradeBroker:
         found = self._instruments.get(symbol)
         if found is not None:
             return found
+        if symbol in self._unknown:
+            raise BrokerError(self._unknown[symbol])
         for kind in symbols.kinds_to_try(symbol):
             try:
                 resolved = await self._call(
@@ -227,7 +231,9 @@ class TastytradeBroker:
             self._instruments[symbol] = resolved
             self._symbol_of[resolved.venue_symbol] = symbol
             return resolved
-        raise BrokerError(f"tastytrade has no instrument {symbol}")
+        self._unknown[symbol] = f"tastytrade has no instrument {symbol}"
+        log.error("%s; its orders are refused", self._unknown[symbol])
+        raise BrokerError(self._unknown[symbol])
 
     # --- Broker interface
 
@@ -235,8 +241,8 @@ class TastytradeBroker:
         """Futures reverse in one order (Buy/Sell cross zero); the rest close, then open."""
         try:
             kind = self._run(self._instrument(symbol), f"look up {symbol}").kind
-        except BrokerError as exc:
-            log.warning("%s: %s; assuming its kind from the symbol", symbol, exc)
+        except BrokerError:
+            # The order itself will be refused, saying why; the shape's guess is safe here.
             kind = symbols.kind_of(symbol)
         return BrokerCaps(can_reverse_in_one_order=kind is InstrumentType.FUTURE)
 

@@ -8,6 +8,7 @@ SDK's `Session` only; none of the three ever reaches a log line or an error mess
 """
 
 import logging
+import warnings
 from dataclasses import dataclass
 from typing import Final
 
@@ -22,8 +23,14 @@ CLIENT_SECRET_VAR: Final = "TASTYTRADE_CLIENT_SECRET"  # noqa: S105
 REFRESH_TOKEN_VAR: Final = "TASTYTRADE_REFRESH_TOKEN"  # noqa: S105
 
 # The SDK logs every streamer subscription at DEBUG, bearer token included, and httpx2's
-# lower layers log headers at DEBUG: held at INFO whatever the process's level.
-_CHATTY_LOGGERS: Final = ("tastytrade", "httpx2", "httpcore2", "httpcore", "httpx_ws")
+# lower layers log headers at DEBUG: held at INFO, whatever the process's level; httpx2 also
+# logs every request at INFO, which is noise in an executor's log: held at WARNING.
+_CHATTY_LOGGERS: Final = {
+    "tastytrade": logging.INFO,
+    "httpx2": logging.WARNING,
+    "httpcore2": logging.WARNING,
+    "httpcore": logging.WARNING,
+}
 _PLAIN: Final = {"https": "http", "wss": "ws"}
 
 
@@ -71,9 +78,13 @@ class RewritingTransport(httpx2.AsyncBaseTransport):
 
 def quiet_sdk_logs() -> None:
     """Keep the SDK's and httpx2's debug output, which carries tokens, out of every log."""
-    for name in _CHATTY_LOGGERS:
+    for name, floor in _CHATTY_LOGGERS.items():
         logger = logging.getLogger(name)
-        logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
+        logger.setLevel(max(logger.getEffectiveLevel(), floor))
+    # The SDK posts its JSON as `data=`, which httpx2 deprecates on every order: not ours.
+    warnings.filterwarnings(
+        "ignore", message=r"Use 'content=<\.\.\.>'", category=DeprecationWarning
+    )
 
 
 def describe(settings: TastytradeSettings) -> str:

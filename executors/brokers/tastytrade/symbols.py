@@ -13,7 +13,7 @@ from typing import Final
 
 import msgspec
 from tastytrade import Session
-from tastytrade.instruments import Equity, Future, Option, TickSize
+from tastytrade.instruments import Equity, Future, NestedOptionChain, Option, TickSize
 from tastytrade.order import InstrumentType
 
 from ticklane.units import decimal_to_price
@@ -101,8 +101,12 @@ async def resolve(session: Session, symbol: str, kind: InstrumentType) -> Instru
         return Instrument(symbol, future.symbol, kind, bands(future.tick_sizes, future.tick_size))
     if kind is InstrumentType.EQUITY_OPTION:
         option = await Option.get(session, symbol)
-        underlying = await Equity.get(session, option.underlying_symbol)
-        return Instrument(symbol, option.symbol, kind, bands(underlying.option_tick_sizes))
+        # Option tick sizes are the chain's (per root: SPX and SPXW differ).
+        chains = await NestedOptionChain.get(session, option.underlying_symbol)
+        chain = next((c for c in chains if c.root_symbol == option.root_symbol), None)
+        if chain is None:
+            raise SymbolError(f"{symbol}: no option chain {option.root_symbol} at the venue")
+        return Instrument(symbol, option.symbol, kind, bands(chain.tick_sizes))
     if kind is InstrumentType.FUTURE_OPTION:
         raise SymbolError(
             f"{symbol}: options on futures are not mapped to TastyTrade yet (their venue "
