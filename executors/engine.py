@@ -39,7 +39,16 @@ from executors.metrics import ExecutorMetrics
 from executors.netting import orders_for_signal, pending_quantity, release_legs
 from executors.order_state import TERMINAL, E, IllegalTransition, OrderEvent
 from executors.positions import Holding, apply_fill, open_holding
-from executors.risk import RATE_WINDOW_NS, Rejected, RiskContext, RiskLimits, check_order, daily_pnl
+from executors.pricing import OrderStyle, Unpriced, price_order
+from executors.risk import (
+    RATE_WINDOW_NS,
+    Rejected,
+    RejectReason,
+    RiskContext,
+    RiskLimits,
+    check_order,
+    daily_pnl,
+)
 from executors.routing import Route
 from ticklane import ids
 from ticklane.control import ControlAction, ControlCommand, KillSwitchState
@@ -77,6 +86,10 @@ class EngineConfig(msgspec.Struct, frozen=True):
     """The strategies and symbols this executor trades; other signals are left alone."""
     halt_on_foreign_positions: bool = False
     """Whether a venue position in a symbol this executor never traded halts trading."""
+    style: OrderStyle = OrderStyle()
+    """Market or marketable limit, and the time in force."""
+    tick_sizes: dict[str, int] = msgspec.field(default_factory=dict)
+    """Tick size per symbol (1e-9 units) where the venue does not say."""
 
     def multiplier(self, symbol: str) -> int:
         """Contract multiplier of a symbol."""
@@ -228,18 +241,33 @@ class Engine:
                     order, E.CANCEL_REQUESTED, "abandoned: an earlier leg did not fill"
                 )
             for order in release.send:
-                decision = self._check(order, price, market_ts)
-                if isinstance(decision, Rejected):
-                    self.metrics.rejects.labels(decision.reason.value).inc()
-                    reason = f"risk {decision.reason.value}: {decision.detail}"
-                    current[order.client_order_id] = self._event(order, E.REJECTED, reason)
-                else:
-                    current[order.client_order_id] = self._event(order, E.SUBMIT_REQUESTED)
+                current[order.client_order_id] = self._decide(order, price, market_ts)
             if release.send and all(
                 current[o.client_order_id].status is S.PENDING_SUBMIT for o in release.send
             ):
                 break
         return sorted(current.values(), key=lambda o: o.leg)
+
+    def _decide(self, order: Order, price: int | None, market_ts: int) -> Order:
+        """A leg priced in the configured style and risk-checked: to send, or rejected."""
+        priced = self._priced(order, price)
+        if isinstance(priced, Unpriced):
+            self.metrics.rejects.labels(RejectReason.NO_PRICE.value).inc()
+            return self._event(order, E.REJECTED, f"risk {RejectReason.NO_PRICE}: {priced.reason}")
+        decision = self._check(priced, price, market_ts)
+        if isinstance(decision, Rejected):
+            self.metrics.rejects.labels(decision.reason.value).inc()
+            reason = f"risk {decision.reason.value}: {decision.detail}"
+            return self._event(priced, E.REJECTED, reason)
+        return self._event(priced, E.SUBMIT_REQUESTED)
+
+    def _priced(self, order: Order, price: int | None) -> Order | Unpriced:
+        reference = price if price is not None else self._marks.get(order.symbol)
+        tick = None
+        if self.config.style.kind != "market" and reference is not None:
+            tick = self.broker.tick_size(order.symbol, reference)
+            tick = tick or self.config.tick_sizes.get(order.symbol)
+        return price_order(order, self.config.style, reference, tick)
 
     def _check(self, order: Order, price: int | None, market_ts: int) -> Rejected | None:
         key = (order.strategy, order.symbol)

@@ -30,6 +30,7 @@ from executors.brokers.factory import build_broker
 from executors.engine import Engine, EngineConfig
 from executors.ledger import Ledger
 from executors.metrics import ExecutorMetrics
+from executors.pricing import OrderStyle
 from executors.reconcile import reconcile
 from executors.risk import RiskLimits
 from executors.routing import Route
@@ -38,7 +39,7 @@ from ticklane import kafka, wire
 from ticklane.control import ControlCommand
 from ticklane.settings import Settings
 from ticklane.topics import resolve
-from ticklane.trading import Signal
+from ticklane.trading import Signal, TimeInForce
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ def engine_config(settings: Settings) -> EngineConfig:
         max_sends=ex.max_sends,
         route=Route(tuple(ex.strategies), tuple(ex.symbols)),
         halt_on_foreign_positions=ex.halt_on_foreign_positions,
+        style=OrderStyle(ex.order_type, ex.limit_ticks, TimeInForce(ex.time_in_force)),
+        tick_sizes=dict(ex.tick_sizes),
     )
 
 

@@ -215,6 +215,15 @@ class ExecutorSettings(_Section):
     halt_on_foreign_positions: bool = False
     """Whether a venue position in a symbol this executor never traded halts trading (else it
     is reported: a gauge and a log line)."""
+    order_type: Literal["market", "marketable_limit"] = "market"
+    """`marketable_limit`: a limit `limit_ticks` ticks through the signal's reference price,
+    which trades at once in a normal market and never far from it: the safe choice for a real
+    account."""
+    limit_ticks: int = Field(default=4, ge=0)
+    time_in_force: Literal["day", "gtc", "ioc"] = "day"
+    tick_sizes: dict[str, int] = Field(default_factory=dict)
+    """Tick size per symbol in 1e-9 units, for marketable limits where the venue does not
+    say (TastyTrade does; the paper venue does not)."""
     metrics_port: int = Field(default=0, ge=0, le=65535)
     """Prometheus /metrics port; 0: no HTTP endpoint."""
     ledger: LedgerSettings = LedgerSettings()

@@ -70,6 +70,10 @@ class Broker(Protocol):
         and equities only in two)."""
         ...
 
+    def tick_size(self, symbol: str, price: int) -> int | None:
+        """The instrument's tick at `price` (1e-9 units), None where the venue does not say."""
+        ...
+
     def submit(self, order: Order) -> VenueOrder:
         """Send an order; a client order id the venue already holds returns that order."""
         ...

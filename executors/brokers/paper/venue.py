@@ -80,6 +80,10 @@ class PaperBroker:
         """The same for every symbol: `reverse_in_one_order` as configured."""
         return self.caps
 
+    def tick_size(self, symbol: str, price: int) -> int | None:
+        """Not known here (the venue reads no definitions): `executor.tick_sizes` says."""
+        return None
+
     def submit(self, order: Order) -> VenueOrder:
         """Record the order (or find it) and try to fill it; fault injection may lose the answer."""
         venue_order_id = ids.deterministic_id("pv", order.client_order_id)

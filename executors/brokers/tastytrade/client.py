@@ -246,6 +246,13 @@ class TastytradeBroker:
             kind = symbols.kind_of(symbol)
         return BrokerCaps(can_reverse_in_one_order=kind is InstrumentType.FUTURE)
 
+    def tick_size(self, symbol: str, price: int) -> int | None:
+        """The instrument's tick at `price`, from the venue's instrument answer."""
+        try:
+            return self._run(self._instrument(symbol), f"look up {symbol}").tick_at(price)
+        except BrokerError:
+            return None
+
     def submit(self, order: Order) -> VenueOrder:
         """Place an order (or dry-run it); see the module docstring for failures."""
         return self._run(self._submit(order), f"place {order.client_order_id}")

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from executors.brokers.tastytrade.client import TastytradeBroker
 from executors.brokers.tastytrade.config import Credentials
 from executors.engine import Engine, EngineConfig
+from executors.pricing import OrderStyle
 from executors.reconcile import reconcile
 from executors.risk import RiskLimits
 from executors.stores import open_sqlite
@@ -56,9 +57,10 @@ def es() -> str:
 class Desk:
     """Ledger, TastyTrade adapter and engine; `restart()` rebuilds both from their stores."""
 
-    def __init__(self, root: Path, fake: FakeTastytradeServer, **settings) -> None:
+    def __init__(self, root: Path, fake: FakeTastytradeServer, config=None, **settings) -> None:
         self.root, self.fake = root, fake
         self.settings = TastytradeSettings(api_url=fake.url, timeout_s=1.0, **settings)
+        self.config = config or EngineConfig(LIMITS, settle_ns=10 * SCALE)
         self.open()
 
     def open(self) -> None:
@@ -66,7 +68,7 @@ class Desk:
         self.broker = TastytradeBroker(
             self.settings, Credentials(SecretStr(SECRET), SecretStr(REFRESH))
         )
-        self.engine = Engine(self.ledger, self.broker, EngineConfig(LIMITS, settle_ns=10 * SCALE))
+        self.engine = Engine(self.ledger, self.broker, self.config)
         self.engine.load()
         reconcile(self.engine)
 
@@ -124,8 +126,8 @@ def fired(fake: FakeTastytradeServer) -> dict[str, int]:
     return httpx2.get(f"{fake.url}/__fake/faults").json()["fired"]
 
 
-def signal(symbol: str, target: int, n: int = 0, strategy: str = "s1") -> Signal:
-    return Signal.create(strategy, symbol, 1_700_000_000 * SCALE + n, target, reference_price=SCALE)
+def signal(symbol: str, target: int, n: int = 0, price: int = SCALE) -> Signal:
+    return Signal.create("s1", symbol, 1_700_000_000 * SCALE + n, target, reference_price=price)
 
 
 @pytest.fixture
@@ -215,6 +217,25 @@ def test_an_equity_reverses_in_two_orders_the_second_after_the_first_filled_acro
     finally:
         record.close()
     assert received[2].received_at > close_fill.recorded_at
+
+
+def test_marketable_limits_go_out_at_the_venues_tick_with_the_debit_or_credit(tmp_path, fake):
+    style = OrderStyle("marketable_limit", ticks_through=4)
+    desk = Desk(tmp_path / "desk", fake, EngineConfig(LIMITS, style=style))
+    try:
+        symbol = es()
+        desk.quote(symbol, "5000.00", "5000.25")
+        desk.engine.on_signal(signal(symbol, 1, price=5000 * SCALE))
+        desk.settle(symbol, 1)
+        desk.engine.on_signal(signal(symbol, -1, n=1, price=5000 * SCALE))
+        desk.quote(symbol, "5000.00", "5000.25")
+        desk.settle(symbol, -1)
+        [buy, sell] = desk.audit()
+        assert (buy.order_type, buy.price, buy.price_effect) == ("Limit", 5001 * SCALE, "Debit")
+        assert (sell.order_type, sell.price, sell.price_effect) == ("Limit", 4999 * SCALE, "Credit")
+        assert [f.price for f in desk.ledger.fills()] == [5000_250_000_000, 5000 * SCALE]
+    finally:
+        desk.close()
 
 
 # --- faults

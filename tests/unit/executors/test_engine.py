@@ -4,6 +4,7 @@ import msgspec
 import pytest
 
 from executors.brokers.base import AmbiguousAnswerError, VenueStatus
+from executors.pricing import OrderStyle
 from executors.reconcile import reconcile
 from executors.risk import RejectReason
 from executors.routing import Route
@@ -397,4 +398,29 @@ def test_a_leg_released_after_a_restart_is_valued_at_the_last_fill(tmp_path):
     rig.ticks("ES", quote(T0 + 4))
     assert [o.status for o in rig.ledger.all_orders()][-1] is OrderStatus.FILLED
     assert position(rig) == -1
+    rig.close()
+
+
+def test_marketable_limits_fill_near_the_reference_and_never_far_from_it(tmp_path):
+    style = OrderStyle("marketable_limit", ticks_through=2)
+    rig = Rig(tmp_path, style=style, tick_sizes={"ES": 10**8, "NQ": 10**8})
+    rig.engine.on_signal(signal("ES", T0, 1))  # limit PX + 0.2
+    rig.ticks("ES", quote(T0 + 1))  # ask PX + 0.1: through the limit, fills at the ask
+    [es] = rig.ledger.all_orders()
+    assert (es.order_type, es.limit_price, es.status) == ("limit", PX + 2 * 10**8, "filled")
+    assert rig.ledger.fills()[0].price == PX + 10**8
+    rig.engine.on_signal(signal("NQ", T0, 1))
+    rig.ticks("NQ", quote(T0 + 1, bid=PX + 10**9, ask=PX + 10**9 + 10**8))  # gapped away
+    nq = rig.ledger.all_orders()[-1]
+    assert nq.status is OrderStatus.ACCEPTED  # rests at its limit instead of chasing the gap
+    rig.close()
+
+
+def test_a_marketable_limit_without_a_tick_size_is_rejected_saying_so(tmp_path):
+    rig = Rig(tmp_path, style=OrderStyle("marketable_limit"))
+    rig.engine.on_signal(signal("ES", T0, 1))
+    [order] = rig.ledger.all_orders()
+    assert order.status is OrderStatus.REJECTED
+    assert "no tick size for ES" in order.reason
+    assert rig.venue.store.orders() == []
     rig.close()
