@@ -1,24 +1,19 @@
 """`ticklane execute` and `ticklane paper`: the executor's commands."""
 
 import contextlib
-import json
 import signal
-import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import msgspec
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from executors.brokers.base import BrokerError
 from executors.brokers.factory import VENUES, paper_dir, venue_store_path, with_venue
 from executors.brokers.paper.store import VenueStore
 from executors.ledger import LedgerError
 from executors.service import ExecutorService, serve_metrics
-from ticklane.cli import ConfigOption, bootstrap_or_exit, fail, settings_or_exit
+from ticklane.cli import ConfigOption, bootstrap_or_exit, fail, print_records, settings_or_exit
 from ticklane.secrets import SecretError
 
 paper_app = typer.Typer(
@@ -80,18 +75,6 @@ def _open_store(data_dir: Path | None, config: Path | None) -> VenueStore:
     return VenueStore(path.parent)
 
 
-def _print(rows: list[Any], as_json: bool, columns: tuple[str, ...]) -> None:
-    dicts = [msgspec.to_builtins(row) for row in rows]
-    if as_json:
-        for item in dicts:
-            sys.stdout.write(json.dumps(item) + "\n")
-        return
-    table = Table(*columns)
-    for item in dicts:
-        table.add_row(*(str(item[c]) for c in columns))
-    Console().print(table)
-
-
 @paper_app.command("orders")
 def paper_orders(
     as_json: JsonOption = False, data_dir: DataDirOption = None, config: ConfigOption = None
@@ -100,7 +83,7 @@ def paper_orders(
     store = _open_store(data_dir, config)
     try:
         columns = ("client_order_id", "symbol", "side", "quantity", "type", "status")
-        _print(store.orders(), as_json, columns)
+        print_records(store.orders(), as_json, columns)
     finally:
         store.close()
 
@@ -113,7 +96,7 @@ def paper_fills(
     store = _open_store(data_dir, config)
     try:
         columns = ("seq", "client_order_id", "symbol", "side", "quantity", "price", "ts")
-        _print(store.fills(), as_json, columns)
+        print_records(store.fills(), as_json, columns)
     finally:
         store.close()
 

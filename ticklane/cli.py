@@ -3,14 +3,17 @@
 import contextlib
 import faulthandler
 import importlib
+import json
 import logging
 import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -50,6 +53,19 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print an error for a person and exit."""
     err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
     raise typer.Exit(code)
+
+
+def print_records(rows: Sequence[Any], as_json: bool, columns: tuple[str, ...]) -> None:
+    """Records (structs or dataclasses) as one JSON line each, or as a table of `columns`."""
+    dicts = [msgspec.to_builtins(row) for row in rows]
+    if as_json:
+        for item in dicts:
+            sys.stdout.write(json.dumps(item) + "\n")
+        return
+    table = Table(*columns)
+    for item in dicts:
+        table.add_row(*(str(item[c]) for c in columns))
+    out.print(table)
 
 
 def settings_or_exit(config: Path | None) -> Settings:

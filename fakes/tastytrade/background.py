@@ -18,8 +18,8 @@ from typing import Final, Self, TypeVar
 
 from aiohttp import web
 
+from executors.brokers.tastytrade.config import RewritingTransport
 from fakes.tastytrade.server import FakeConfig, FakeTastytrade
-from fakes.tastytrade.transport import LoopbackTransport
 from ticklane.kafka import ClientConfig
 
 T = TypeVar("T")
@@ -85,9 +85,9 @@ class FakeTastytradeServer:
             raise RuntimeError("the fake is not running")
         return self._fake
 
-    def transport(self) -> LoopbackTransport:
-        """A transport that sends the SDK's requests here."""
-        return LoopbackTransport(self._port)
+    def transport(self) -> RewritingTransport:
+        """A transport that sends the SDK's requests here (the adapter's own, for `api_url`)."""
+        return RewritingTransport(self.url)
 
     def start(self) -> Self:
         """Build the fake and serve it from a background thread."""

@@ -12,17 +12,12 @@ broker`), through the same settings and topic prefix as every other command.
 
 import asyncio
 import contextlib
-import json
 import os
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated, Final
 
-import msgspec
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from fakes.tastytrade.background import start_site
 from fakes.tastytrade.faults import FaultError, request_from_flags
@@ -30,7 +25,7 @@ from fakes.tastytrade.lines import fill_line, order_line
 from fakes.tastytrade.record import RECORD_FILE, Record, RecordError
 from fakes.tastytrade.server import DEFAULT_ACCOUNT, FakeConfig, FakeTastytrade
 from ticklane import kafka
-from ticklane.cli import ConfigOption, err, fail, settings_or_exit
+from ticklane.cli import ConfigOption, err, fail, print_records, settings_or_exit
 from ticklane.kafka import ClientConfig
 from ticklane.settings import Settings
 from ticklane.topics import resolve
@@ -160,18 +155,6 @@ def _open(data_dir: Path | None, config: Path | None) -> Record:
         fail(str(exc))
 
 
-def _print(rows: list[msgspec.Struct], as_json: bool, columns: tuple[str, ...]) -> None:
-    dicts = [msgspec.to_builtins(row) for row in rows]
-    if as_json:
-        for item in dicts:
-            sys.stdout.write(json.dumps(item) + "\n")
-        return
-    table = Table(*columns)
-    for item in dicts:
-        table.add_row(*(str(item[c]) for c in columns))
-    Console().print(table)
-
-
 @tastytrade_app.command("orders")
 def orders(
     as_json: JsonOption = False, data_dir: DataDirOption = None, config: ConfigOption = None
@@ -184,7 +167,7 @@ def orders(
     finally:
         record.close()
     columns = ("client_order_id", "venue_order_id", "symbol", "side", "quantity", "type", "status")
-    _print(list(lines), as_json, columns)
+    print_records(list(lines), as_json, columns)
 
 
 @tastytrade_app.command("fills")
@@ -198,7 +181,7 @@ def fills(
         lines = [fill_line(f, by_id.get(f.order_id)) for f in record.fills()]
     finally:
         record.close()
-    _print(
+    print_records(
         list(lines),
         as_json,
         ("seq", "client_order_id", "symbol", "side", "quantity", "price", "ts"),

@@ -1,6 +1,6 @@
 """The fake TastyTrade server, driven through the real `tastytrade` SDK (never patched).
 
-The SDK reaches the fake only through its public transport argument (`LoopbackTransport`),
+The SDK reaches the fake only through its public transport argument (`RewritingTransport`),
 for REST and the account streamer alike. Waiting is done with deadlines: `poll_until`, or
 `asyncio.wait_for` on the next streamer message.
 """
@@ -36,11 +36,11 @@ from tastytrade.order import (
 )
 from tastytrade.utils import TastytradeError
 
+from executors.brokers.tastytrade.config import RewritingTransport
 from fakes.tastytrade.background import FakeTastytradeServer
 from fakes.tastytrade.instruments import quarterly_month
 from fakes.tastytrade.record import Record
 from fakes.tastytrade.server import DEFAULT_ACCOUNT, FakeConfig
-from fakes.tastytrade.transport import LoopbackTransport
 from tests.conftest import poll_until
 from ticklane import dbn, kafka, wire
 from ticklane.market import MarketFrame
@@ -661,7 +661,9 @@ def test_cli_serves_and_prints_its_record(tmp_path: Path) -> None:
         port = int(url.rsplit(":", 1)[1])
 
         async def trade() -> None:
-            s = Session("secret", "refresh", transport=LoopbackTransport(port))
+            s = Session(
+                "secret", "refresh", transport=RewritingTransport(f"http://127.0.0.1:{port}")
+            )
             async with s:
                 account = await account_of(s)
                 await account.place_order(s, buy("AAPL", 3, "cli-intent"), dry_run=False)
