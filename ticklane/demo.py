@@ -209,10 +209,10 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None
 
 
 def summarise(
-    settings: Settings, data: Path, ticks: int, venue: list[str], broker: str = "paper"
+    settings: Settings, data: Path, ticks: int, venue: tuple[list[str], Path], broker: str
 ) -> Summary:
     """Counts from Kafka, P&L per strategy from `positions`, orders and fills from the venue
-    (`venue`: the command that prints its record, before `orders`/`fills`)."""
+    (`venue`: the command that prints its record, and the record's dir)."""
     prefix = settings.topics.prefix
     signals = [m for m in read_all(settings, prefix + "signals") if isinstance(m, Signal)]
     positions = [m for m in read_all(settings, prefix + "positions") if isinstance(m, Position)]
@@ -241,10 +241,12 @@ def summarise(
     )
 
 
-def _venue_record(venue: list[str]) -> tuple[int, int]:
+def _venue_record(venue: tuple[list[str], Path]) -> tuple[int, int]:
+    command, directory = venue
+
     def lines(kind: str) -> int:
         result = subprocess.run(  # noqa: S603 - our own console script
-            [TICKLANE, *venue, kind, "--json"],
+            [TICKLANE, *command, kind, "--json", "--data-dir", str(directory)],
             capture_output=True,
             text=True,
             check=True,
@@ -389,9 +391,9 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str] = sys.stderr
                 chains=bool(chains),
             )
         venue = (
-            ["fake", "tastytrade", "--data-dir", str(settings.data_dir / FAKE_DIR)]
+            (["fake", "tastytrade"], settings.data_dir / FAKE_DIR)
             if options.broker == "tastytrade"
-            else ["paper", "--data-dir", str(_paper_dir(settings))]
+            else (["paper"], _paper_dir(settings))
         )
         summary = summarise(settings, data, ticks, venue, options.broker)
     finally:
