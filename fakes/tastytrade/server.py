@@ -171,6 +171,11 @@ class FakeTastytrade:
             return error_response(404, "not_found", f"no route {request.method} {request.path}")
         except web.HTTPException:
             raise
+        except ConnectionResetError:
+            # The client went away mid-request (a killed executor): nothing was recorded, and
+            # nobody is left to answer.
+            log.info("fake tastytrade: %s %s: the client went away", request.method, request.path)
+            return web.Response(status=499)
         except Exception:
             log.exception("fake tastytrade: %s %s failed", request.method, request.path)
             return error_response(500, "internal_error", "the fake failed; see its log")

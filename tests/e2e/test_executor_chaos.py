@@ -1,5 +1,8 @@
 """Chaos: SIGKILL `ticklane execute` again and again during a replay, restarting it each time.
 
+At the paper venue (SQLite and PostgreSQL ledgers), and at TastyTrade: the executor's adapter
+and the real SDK against the local fake, audited from the fake's own record.
+
 Kills are timed from the executor's observed progress in its ledger, never from the clock
 (every wait polls a condition and fails the test at its deadline). One kill in
 `START_UP_EVERY`, at places the seeded `random.Random` shuffles, is a start-up kill, the others
@@ -28,8 +31,11 @@ those assertions' messages.
 
 At the end the paper venue's own record holds no duplicate order (by client order id, by
 content, and no resent client order id at all), every signal is answered, and positions,
-orders and fills equal those of an uninterrupted run. `make chaos` runs it with 50 kills
-(TICKLANE_CHAOS_KILLS); CI with 10.
+orders and fills equal those of an uninterrupted run. At TastyTrade (equities there: every
+reversal is a close, then an open) the fake's record holds no external identifier twice, the
+orders it received are exactly those the ledger sent, every signal is answered, and its
+positions equal the ledger's. `make chaos` runs it with 50 kills (TICKLANE_CHAOS_KILLS); CI
+with 10.
 """
 
 import os
@@ -47,6 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
+import httpx2
 import psycopg
 import pytest
 from psycopg import sql
@@ -55,6 +62,8 @@ from executors.brokers.factory import paper_dir
 from executors.brokers.paper.store import VenueStore
 from executors.service import ExecutorService
 from executors.stores import open_postgres, open_sqlite, sqlite_path
+from fakes.tastytrade.background import FakeTastytradeServer
+from fakes.tastytrade.record import Record
 from tests.conftest import TEST_SESSION_TIMEOUT_MS, poll_until
 from tests.integration.executors.scenario import (
     Scenario,
@@ -64,6 +73,7 @@ from tests.integration.executors.scenario import (
     producer,
     sqlite_progress,
 )
+from ticklane import kafka
 from ticklane.settings import (
     ExecutorSettings,
     KafkaSettings,
@@ -71,6 +81,7 @@ from ticklane.settings import (
     Settings,
     TopicSettings,
 )
+from ticklane.topics import resolve
 from ticklane.trading import Signal
 
 pytestmark = pytest.mark.e2e
@@ -367,7 +378,7 @@ def start_executor(env: dict[str, str], probe: LedgerProbe) -> Executor:
     started = probe.recorded()  # stable: the previous executor is dead and reaped
     started_ns = time.time_ns()
     proc = subprocess.Popen(
-        [TICKLANE, "execute", "--broker", "paper"],
+        [TICKLANE, "execute", "--broker", env.get("TICKLANE_EXECUTOR__BROKER", "paper")],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -456,14 +467,18 @@ def start_up_kills(rng: random.Random) -> list[bool]:
     return kinds
 
 
-def run_with_kills(settings: Settings, seed: int) -> dict[str, object]:
+def run_with_kills(
+    settings: Settings, seed: int, venue_env: dict[str, str] | None = None
+) -> dict[str, object]:
+    """The replay with kills; the paper venue's outcome (`venue_env` points elsewhere: the
+    caller audits that venue itself, and gets the ledger's side only)."""
     plan = scenario()
     total = len(plan.signals)
     assert plan.reversals() >= 10
     assert total > KILLS * NEW_SIGNALS[1] + LEAD + BATCH, "too few signals for the kills"
     create_topics(settings)
     produce_market_data(settings, plan)
-    env = environment(settings)
+    env = environment(settings) | (venue_env or {})
     rng = random.Random(seed)
     probe = LedgerProbe(settings)
     feeder = Feeder(settings, plan.signals)
@@ -488,7 +503,7 @@ def run_with_kills(settings: Settings, seed: int) -> dict[str, object]:
         executor.proc.wait(30)
         probe.close()
     check_kills(kills, total)
-    return outcome(settings, plan.signals)
+    return outcome(settings, plan.signals) if venue_env is None else ledger_side(settings, plan)
 
 
 def outcome(settings: Settings, signals) -> dict[str, object]:
@@ -583,3 +598,74 @@ def test_sigkilled_executor_with_postgres_ledger_matches_an_uninterrupted_run(
 ):
     settings = make_settings(kafka_broker.bootstrap_servers, tmp_path / "data", postgres_ledger)
     check_against(run_with_kills(settings, seed=2), uninterrupted)
+
+
+# --- the same at TastyTrade: the executor's adapter and the real SDK at the fake
+
+
+def ledger_side(settings: Settings, plan: Scenario) -> dict[str, object]:
+    """What the ledger says: unanswered signals, orders sent (by venue id), net positions."""
+    ledger = open_ledger(settings)
+    try:
+        unanswered = [s.signal_id for s in plan.signals if not ledger.has_signal(s.signal_id)]
+        sent = {o.venue_order_id: o for o in ledger.all_orders() if o.venue_order_id}
+        positions: dict[str, int] = {}
+        for holding in ledger.holdings():
+            p = holding.position
+            positions[p.symbol] = positions.get(p.symbol, 0) + p.quantity
+    finally:
+        ledger.close()
+    return {"unanswered": unanswered, "sent": sent, "positions": positions}
+
+
+def fake_side(fake: FakeTastytradeServer) -> dict[str, object]:
+    """What the fake recorded: every order it received, and the net position its fills make."""
+    record = Record(fake.data_dir, read_only=True)
+    try:
+        orders, fills = record.orders(), record.fills()
+    finally:
+        record.close()
+    positions: dict[str, int] = {}
+    for fill in fills:
+        signed = fill.quantity if fill.action.startswith("Buy") else -fill.quantity
+        positions[fill.symbol] = positions.get(fill.symbol, 0) + signed
+    return {"orders": orders, "positions": positions}
+
+
+def test_sigkilled_executor_at_tastytrade_places_every_order_once(kafka_broker, tmp_path):
+    plan = scenario()
+    settings = make_settings(kafka_broker.bootstrap_servers, tmp_path / "data")
+    create_topics(settings)
+    md = [resolve(settings.topics, f"md.{schema}") for schema in ("definition", "mbp-1")]
+    bootstrap = kafka_broker.bootstrap_servers
+    feed = kafka.client_config(settings.kafka, bootstrap) | {
+        "group.id": f"chaos-fake-{uuid.uuid4().hex[:6]}",
+        "enable.auto.commit": False,
+    }
+    with FakeTastytradeServer(tmp_path / "fake", kafka=(feed, md)) as fake:
+        specs = [{"symbol": s, "instrument_type": "Equity"} for s in plan.symbols]
+        httpx2.post(f"{fake.url}/__fake/instruments", json=specs).raise_for_status()
+        venue_env = {
+            "TICKLANE_EXECUTOR__BROKER": "tastytrade",
+            "TICKLANE_EXECUTOR__TASTYTRADE__API_URL": fake.url,
+            "TICKLANE_EXECUTOR__TASTYTRADE__TIMEOUT_S": "2",
+            # The fake's lists never lag: a settled "not found" comes sooner, kills go on.
+            "TICKLANE_EXECUTOR__LOST_ANSWER_SETTLE_S": "1",
+            "TASTYTRADE_CLIENT_SECRET": "chaos",
+            "TASTYTRADE_REFRESH_TOKEN": "chaos",
+        }
+        ours = run_with_kills(settings, seed=3, venue_env=venue_env)
+        theirs = fake_side(fake)
+    received = theirs["orders"]
+    assert isinstance(received, list)
+    identifiers = [o.external_identifier for o in received]
+    assert len(identifiers) == len(set(identifiers)), "an order was placed twice"
+    sent = ours["sent"]
+    assert isinstance(sent, dict)
+    assert {str(o.id) for o in received} == set(sent), "the ledger and the fake disagree"
+    assert all(sent[str(o.id)].client_order_id == o.external_identifier for o in received)
+    assert ours["unanswered"] == []
+    held_there = {s: q for s, q in theirs["positions"].items() if q}  # type: ignore[union-attr]
+    held_here = {s: q for s, q in ours["positions"].items() if q}  # type: ignore[union-attr]
+    assert held_there == held_here
+    assert len(received) >= len(plan.signals), "every reversal is two orders here"
