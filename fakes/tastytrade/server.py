@@ -172,8 +172,9 @@ class FakeTastytrade:
         except web.HTTPException:
             raise
         except ConnectionResetError:
-            # The client went away mid-request (a killed executor): nothing was recorded, and
-            # nobody is left to answer.
+            # The client went away mid-request (a killed executor): nobody is left to answer.
+            # Where it died (reading the body, or after the record was written) the record
+            # says, as it would at a real venue.
             log.info("fake tastytrade: %s %s: the client went away", request.method, request.path)
             return web.Response(status=499)
         except Exception:
