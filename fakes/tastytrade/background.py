@@ -18,7 +18,7 @@ from typing import Final, Self, TypeVar
 
 from aiohttp import web
 
-from executors.brokers.tastytrade.config import RewritingTransport
+from executors.brokers.transport import RewritingTransport
 from fakes.tastytrade.server import FakeConfig, FakeTastytrade
 from ticklane.kafka import ClientConfig
 

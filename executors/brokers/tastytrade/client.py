@@ -49,13 +49,9 @@ from executors.brokers.base import (
     VenueUpdate,
 )
 from executors.brokers.tastytrade import orders, symbols
-from executors.brokers.tastytrade.config import (
-    Credentials,
-    RewritingTransport,
-    describe,
-    quiet_sdk_logs,
-)
+from executors.brokers.tastytrade.config import Credentials, describe, quiet_sdk_logs
 from executors.brokers.tastytrade.stream import is_own, stream_orders
+from executors.brokers.transport import RewritingTransport
 from executors.netting import BrokerCaps
 from ticklane.settings import TastytradeSettings
 from ticklane.trading import Order

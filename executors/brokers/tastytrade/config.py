@@ -12,7 +12,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Final
 
-import httpx2
 from pydantic import SecretStr
 
 from ticklane.secrets import read_secret
@@ -31,7 +30,6 @@ _CHATTY_LOGGERS: Final = {
     "httpcore2": logging.WARNING,
     "httpcore": logging.WARNING,
 }
-_PLAIN: Final = {"https": "http", "wss": "ws"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,35 +43,6 @@ class Credentials:
 def credentials() -> Credentials:
     """The client secret and refresh token from the environment or their 0600 files."""
     return Credentials(read_secret(CLIENT_SECRET_VAR), read_secret(REFRESH_TOKEN_VAR))
-
-
-class RewritingTransport(httpx2.AsyncBaseTransport):
-    """Sends every request (REST and the streamer's websocket) to `api_url` instead.
-
-    The SDK has no base-URL option, but hands its session's keyword arguments to httpx2 for
-    REST and for the account streamer alike, so a transport is the one public way to point it
-    at a local server (the fake). Path, query and headers stay as the SDK made them.
-    """
-
-    def __init__(self, api_url: str) -> None:
-        target = httpx2.URL(api_url)
-        self._plain = target.scheme == "http"
-        self._host, self._port = target.host, target.port
-        self._inner = httpx2.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        """Deliver the request to the configured URL (https and wss become plain for http)."""
-        scheme = _PLAIN.get(request.url.scheme, request.url.scheme) if self._plain else None
-        request.url = request.url.copy_with(
-            scheme=scheme or request.url.scheme, host=self._host, port=self._port
-        )
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        """Close idle connections; the transport stays usable (the session and each streamer
-        share it, and each closes it on exit)."""
-        inner, self._inner = self._inner, httpx2.AsyncHTTPTransport()
-        await inner.aclose()
 
 
 def quiet_sdk_logs() -> None:

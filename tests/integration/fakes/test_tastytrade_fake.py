@@ -36,7 +36,7 @@ from tastytrade.order import (
 )
 from tastytrade.utils import TastytradeError
 
-from executors.brokers.tastytrade.config import RewritingTransport
+from executors.brokers.transport import RewritingTransport
 from fakes.tastytrade.background import FakeTastytradeServer
 from fakes.tastytrade.instruments import quarterly_month
 from fakes.tastytrade.record import Record
