@@ -113,7 +113,10 @@ def broker(
         fail(str(exc))
     address_file = data_dir / kafka.ADDRESS_FILE
     stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    # Both set explicitly: a process started in the background by a non-interactive shell
+    # inherits SIGINT ignored, and Python then leaves it ignored (Ctrl-C would do nothing).
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopped.set())
     try:
         address_file.write_text(f"{embedded.bootstrap_servers} {os.getpid()}\n")
         if create_topics:
