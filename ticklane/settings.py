@@ -183,10 +183,33 @@ class TastytradeSettings(_Section):
     requests, e.g. http://127.0.0.1:8765, instead of the environment's."""
 
 
+class SchwabSettings(_Section):
+    """The Charles Schwab venue (`executors/brokers/schwab/`). The app secret is never a
+    setting: it comes from SCHWAB_APP_SECRET or the 0600 file SCHWAB_APP_SECRET_FILE names;
+    the app key from SCHWAB_APP_KEY (or its `_FILE`), else `app_key` here."""
+
+    app_key: str | None = None
+    """The app's key (not a secret); unset: SCHWAB_APP_KEY."""
+    token_file: Path | None = None
+    """schwab-py's token file (written by its login flow; `ticklane auth schwab` is to come);
+    unset: `<data_dir>/schwab-token.json`. Rewritten atomically (0600) after every refresh."""
+    account: str | None = None
+    """Account number to trade; unset: the login's only account (several: an error)."""
+    timeout_s: float = Field(default=10.0, gt=0)
+    """Per request; an order whose answer takes longer is resolved by lookup."""
+    orders_per_minute: int = Field(default=120, gt=0)
+    """Order requests (place, replace, cancel) per rolling minute: Schwab allows 120."""
+    reducing_after_days: float = Field(default=6.0, gt=0)
+    """Refresh-token age at which the executor should only reduce (not wired yet)."""
+    api_url: str | None = None
+    """Tests and the local fake only (`ticklane fake schwab`): where to send the API's
+    requests, e.g. http://127.0.0.1:8766, instead of api.schwabapi.com."""
+
+
 class ExecutorSettings(_Section):
     """The executor: signals to orders, risk limits, ledger and broker."""
 
-    broker: Literal["paper", "tastytrade"] = "paper"
+    broker: Literal["paper", "tastytrade", "schwab"] = "paper"
     group_id: str = "ticklane-executor"
     """Consumer group whose committed offsets on `signals` the executor resumes from."""
     max_position: int = Field(default=100, ge=0)
@@ -229,6 +252,7 @@ class ExecutorSettings(_Section):
     ledger: LedgerSettings = LedgerSettings()
     paper: PaperSettings = PaperSettings()
     tastytrade: TastytradeSettings = TastytradeSettings()
+    schwab: SchwabSettings = SchwabSettings()
 
 
 class Settings(BaseSettings):

@@ -1,4 +1,4 @@
-"""Build the broker the settings name: the paper venue or TastyTrade (Schwab to come)."""
+"""Build the broker the settings name: the paper venue, TastyTrade or Schwab."""
 
 import os
 from pathlib import Path
@@ -45,6 +45,13 @@ def build_broker(settings: Settings, bootstrap: str) -> Broker:
         from executors.brokers.tastytrade.config import credentials  # noqa: PLC0415
 
         return TastytradeBroker(settings.executor.tastytrade, credentials())
+    if settings.executor.broker == "schwab":
+        from executors.brokers.schwab import config as schwab_config  # noqa: PLC0415
+        from executors.brokers.schwab.client import SchwabBroker  # noqa: PLC0415
+
+        schwab = settings.executor.schwab
+        SchwabBroker.check_symbols(settings.executor.symbols)
+        return SchwabBroker(schwab, schwab_config.credentials(schwab), settings.data_dir)
     paper = settings.executor.paper
     store = VenueStore(paper_dir(settings), synchronous=settings.executor.ledger.sqlite_synchronous)
     config = kafka.client_config(settings.kafka, bootstrap) | {
