@@ -34,7 +34,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="One JSON line per reco
 def execute(
     broker: Annotated[
         str | None,
-        typer.Option(help="Where orders go: paper, tastytrade or schwab; default: executor.broker."),
+        typer.Option(help="Where orders go: paper, tastytrade or schwab (default: the settings')."),
     ] = None,
     dry_run: Annotated[
         bool,
