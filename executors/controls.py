@@ -32,8 +32,12 @@ class KillSwitchBook:
     def state_for(self, strategy: str, symbol: str) -> KillSwitchState:
         """The strictest state among the scopes an order for (strategy, symbol) falls in."""
         scopes = ((strategy, symbol), (strategy, ""), ("", symbol), ("", ""))
-        states = [self._states[s] for s in scopes if s in self._states]
-        return max(states, key=_STRICTNESS.__getitem__, default=KillSwitchState.ACTIVE)
+        return strictest(*(self._states[s] for s in scopes if s in self._states))
+
+
+def strictest(*states: KillSwitchState) -> KillSwitchState:
+    """The strictest of several states (ACTIVE when given none)."""
+    return max(states, key=_STRICTNESS.__getitem__, default=KillSwitchState.ACTIVE)
 
 
 def in_scope(command: ControlCommand, strategy: str, symbol: str) -> bool:

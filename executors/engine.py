@@ -31,9 +31,15 @@ from typing import Final
 import msgspec
 
 from executors import order_state
-from executors.brokers.base import AmbiguousAnswerError, Broker, BrokerError, VenueOrder
+from executors.brokers.base import (
+    AmbiguousAnswerError,
+    Broker,
+    BrokerError,
+    TradingPermit,
+    VenueOrder,
+)
 from executors.brokers.base import VenueStatus as V
-from executors.controls import KillSwitchBook, in_scope
+from executors.controls import KillSwitchBook, in_scope, strictest
 from executors.ledger import Ledger
 from executors.metrics import ExecutorMetrics
 from executors.netting import orders_for_signal, pending_quantity, release_legs
@@ -68,6 +74,11 @@ _VENUE_EVENTS: Final = {
     V.CANCELLED: E.CANCELLED,
     V.REJECTED: E.REJECTED,
     V.EXPIRED: E.EXPIRED,
+}
+_STATE_LEVELS: Final = {
+    KillSwitchState.ACTIVE: 0,
+    KillSwitchState.REDUCING: 1,
+    KillSwitchState.HALTED: 2,
 }
 _LOOKED_UP: Final = frozenset({S.SUBMITTED, S.ACCEPTED, S.PARTIALLY_FILLED, S.PENDING_CANCEL})
 
@@ -115,6 +126,9 @@ class Engine:
         self.kill_switch = KillSwitchBook()
         self.halted_reason = ""
         """Set while a reconciliation mismatch halts trading."""
+        self.venue_permit = TradingPermit()
+        """What the venue allows now (`refresh_venue_permit`): e.g. REDUCING while a login
+        nears its expiry."""
         self._clock = clock
         self._orders: dict[str, Order] = {}
         self._by_key: dict[tuple[str, str], dict[str, Order]] = {}
@@ -154,6 +168,16 @@ class Engine:
         now = self._clock()
         self._submits = deque(sorted(self.ledger.recent_submits(now - RATE_WINDOW_NS)))
         self._day = -1
+
+    def refresh_venue_permit(self) -> TradingPermit:
+        """Ask the venue what it allows now; a change is logged with the venue's reason."""
+        permit = self.broker.trading_state()
+        if permit != self.venue_permit:
+            level = logging.INFO if permit.state is KillSwitchState.ACTIVE else logging.ERROR
+            log.log(level, "%s: trading %s: %s", self.broker.name, permit.state, permit.reason)
+            self.venue_permit = permit
+            self.metrics.venue_state.set(_STATE_LEVELS[permit.state])
+        return permit
 
     # --- signals and control
 
@@ -275,7 +299,9 @@ class Engine:
         now = self._clock()
         while self._submits and self._submits[0] <= now - RATE_WINDOW_NS:
             self._submits.popleft()
-        state = self.kill_switch.state_for(order.strategy, order.symbol)
+        state = strictest(
+            self.kill_switch.state_for(order.strategy, order.symbol), self.venue_permit.state
+        )
         if self.halted_reason:
             state = KillSwitchState.HALTED
         ctx = RiskContext(
@@ -288,6 +314,7 @@ class Engine:
             price=price if price is not None else self._marks.get(order.symbol),
             multiplier=self.config.multiplier(order.symbol),
             unresolved=tuple(c for c, s in self._unknown.items() if s == order.symbol),
+            state_reason=self.venue_permit.reason,
         )
         decision = check_order(order, ctx, self.config.limits)
         if isinstance(decision, Rejected):

@@ -66,6 +66,12 @@ class ExecutorMetrics:
             "Reconciliations that found the ledger and the broker disagreeing.",
             registry=r,
         )
+        self.venue_state = Gauge(
+            "ticklane_executor_venue_state",
+            "What the venue allows: 0 everything, 1 only reducing orders, 2 nothing (e.g. a"
+            " login near or past its expiry).",
+            registry=r,
+        )
         self.halted = Gauge(
             "ticklane_executor_halted",
             "1 while a reconciliation mismatch halts trading.",

@@ -79,6 +79,8 @@ class RiskContext(msgspec.Struct, frozen=True):
     price: int | None = None
     """Reference or mark price for orders without a limit or stop price, 1e-9 units."""
     multiplier: int = 1
+    state_reason: str = ""
+    """Why the kill switch state is what it is, when the venue set it (its words)."""
     unresolved: tuple[str, ...] = ()
     """Client order ids in the order's symbol whose fate at the venue is not known (UNKNOWN)."""
 
@@ -116,15 +118,16 @@ def reduces_exposure(order: Order, position: int, pending: int) -> bool:
 
 
 def _kill_switch(order: Order, ctx: RiskContext, limits: RiskLimits) -> Rejected | None:
+    why = f" ({ctx.state_reason})" if ctx.state_reason else ""
     if ctx.kill_switch is KillSwitchState.HALTED:
-        return Rejected(RejectReason.HALTED, "kill switch is halted: no orders")
+        return Rejected(RejectReason.HALTED, f"kill switch is halted: no orders{why}")
     if ctx.kill_switch is KillSwitchState.REDUCING and not reduces_exposure(
         order, ctx.position, ctx.pending
     ):
         return Rejected(
             RejectReason.REDUCING_ONLY,
             f"kill switch is reducing: {order.side} {order.quantity} does not reduce "
-            f"position {ctx.position} (working {ctx.pending})",
+            f"position {ctx.position} (working {ctx.pending}){why}",
         )
     return None
 

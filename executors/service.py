@@ -48,6 +48,8 @@ POLL_S: Final = 0.005
 REAL_VENUE_SETTLE_S: Final = 10.0
 """A real venue's order lists may lag its accept by seconds (issue 11 asks to survive 3 s)."""
 RESOLVE_EVERY_S: Final = 0.25
+PERMIT_EVERY_S: Final = 30.0
+"""How often the venue is asked what it allows (a login's age moves slowly)."""
 """How often UNKNOWN orders are looked up again while any is waiting."""
 OUTBOX_BATCH: Final = 5_000
 
@@ -93,7 +95,7 @@ class ExecutorService:
         self.settings = settings
         self.metrics = metrics or ExecutorMetrics()
         self.ledger = ledger or open_ledger(settings)
-        self.broker = broker or build_broker(settings, bootstrap)
+        self.broker = broker or build_broker(settings, bootstrap, self.metrics.registry)
         self.engine = Engine(self.ledger, self.broker, engine_config(settings), self.metrics)
         base = kafka.consumer_config(settings.kafka, bootstrap, settings.executor.group_id)
         self._signals = Consumer(base)
@@ -101,6 +103,7 @@ class ExecutorService:
         self._producer = Producer(kafka.producer_config(settings.kafka, bootstrap))
         self._next_reconcile = 0.0
         self._next_resolve = 0.0
+        self._next_permit = 0.0
 
     def _topic(self, base: str) -> str:
         return resolve(self.settings.topics, base)
@@ -110,6 +113,7 @@ class ExecutorService:
     def start(self) -> None:
         """Load the ledger, apply every control command, reconcile, start consuming signals."""
         self.engine.load()
+        self.engine.refresh_venue_permit()
         self._read_control_to_end()
         reconcile(self.engine)
         self._publish()
@@ -153,6 +157,9 @@ class ExecutorService:
             self._on_control(message)
         self.broker.pump()
         self.engine.take_updates()
+        if time.monotonic() >= self._next_permit:
+            self.engine.refresh_venue_permit()
+            self._next_permit = time.monotonic() + PERMIT_EVERY_S
         if self.engine.unresolved and time.monotonic() >= self._next_resolve:
             self.engine.resolve_unknown()
             self._next_resolve = time.monotonic() + RESOLVE_EVERY_S

@@ -16,6 +16,7 @@ from typing import Protocol
 import msgspec
 
 from executors.netting import BrokerCaps
+from ticklane.control import KillSwitchState
 from ticklane.trading import Fill, Order
 
 
@@ -52,6 +53,14 @@ VenueUpdate = VenueOrder | Fill
 venue's order id)."""
 
 
+class TradingPermit(msgspec.Struct, frozen=True):
+    """What a venue allows now, whatever the kill switch says: everything (ACTIVE), only
+    reducing orders, or nothing; and why, in words that say how to fix it."""
+
+    state: KillSwitchState = KillSwitchState.ACTIVE
+    reason: str = ""
+
+
 class BrokerError(RuntimeError):
     """A broker call failed with a definite answer: nothing happened at the venue."""
 
@@ -68,6 +77,10 @@ class Broker(Protocol):
     def caps_for(self, symbol: str) -> BrokerCaps:
         """What one order in `symbol` may do here (a venue may reverse futures in one order
         and equities only in two)."""
+        ...
+
+    def trading_state(self) -> TradingPermit:
+        """What the venue allows now (a login about to expire allows only reducing)."""
         ...
 
     def tick_size(self, symbol: str, price: int) -> int | None:

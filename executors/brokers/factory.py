@@ -4,6 +4,8 @@ import os
 from pathlib import Path
 from typing import Final, get_args
 
+from prometheus_client import CollectorRegistry
+
 from executors.brokers.base import Broker
 from executors.brokers.paper.feed import MarketFeed
 from executors.brokers.paper.store import STORE_FILE, VenueStore
@@ -38,7 +40,9 @@ def with_venue(settings: Settings, venue: str, *, dry_run: bool = False) -> Sett
     )
 
 
-def build_broker(settings: Settings, bootstrap: str) -> Broker:
+def build_broker(
+    settings: Settings, bootstrap: str, registry: CollectorRegistry | None = None
+) -> Broker:
     """The configured broker; the paper venue connected to its market data."""
     if settings.executor.broker == "tastytrade":
         from executors.brokers.tastytrade.client import TastytradeBroker  # noqa: PLC0415
@@ -51,7 +55,8 @@ def build_broker(settings: Settings, bootstrap: str) -> Broker:
 
         schwab = settings.executor.schwab
         SchwabBroker.check_symbols(settings.executor.symbols)
-        return SchwabBroker(schwab, schwab_config.credentials(schwab), settings.data_dir)
+        app = schwab_config.credentials(schwab)
+        return SchwabBroker(schwab, app, settings.data_dir, registry=registry)
     paper = settings.executor.paper
     store = VenueStore(paper_dir(settings), synchronous=settings.executor.ledger.sqlite_synchronous)
     config = kafka.client_config(settings.kafka, bootstrap) | {

@@ -23,6 +23,7 @@ import msgspec
 
 from executors.brokers.base import (
     AmbiguousAnswerError,
+    TradingPermit,
     VenueFill,
     VenueOrder,
     VenueStatus,
@@ -79,6 +80,10 @@ class PaperBroker:
     def caps_for(self, symbol: str) -> BrokerCaps:
         """The same for every symbol: `reverse_in_one_order` as configured."""
         return self.caps
+
+    def trading_state(self) -> TradingPermit:
+        """Always everything."""
+        return TradingPermit()
 
     def tick_size(self, symbol: str, price: int) -> int | None:
         """Not known here (the venue reads no definitions): `executor.tick_sizes` says."""

@@ -46,6 +46,7 @@ from schwab.utils import UnsuccessfulOrderException, Utils  # type: ignore[impor
 from executors.brokers.base import (
     AmbiguousAnswerError,
     BrokerError,
+    TradingPermit,
     VenueFill,
     VenueOrder,
     VenueStatus,
@@ -55,10 +56,17 @@ from executors.brokers.schwab import config, orders
 from executors.brokers.schwab.claims import FILE_NAME, Claims
 from executors.brokers.schwab.stream import stream_activity
 from executors.netting import BrokerCaps
+from ticklane.control import KillSwitchState
 from ticklane.settings import SchwabSettings
 from ticklane.trading import Order
 
 log = logging.getLogger(__name__)
+
+_PERMITS: Final = {
+    config.LoginState.OK: KillSwitchState.ACTIVE,
+    config.LoginState.REDUCING: KillSwitchState.REDUCING,
+    config.LoginState.HALTED: KillSwitchState.HALTED,
+}
 
 T = TypeVar("T")
 
@@ -86,8 +94,11 @@ class SchwabBroker:
         data_dir: Path,
         *,
         registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         config.quiet_sdk_logs()
+        self._clock = clock
+        """Wall seconds: what the login's age is measured with (tests move it)."""
         self._settings = settings
         self._timeout_s = settings.timeout_s
         self._sent: collections.deque[float] = collections.deque()
@@ -239,8 +250,9 @@ class SchwabBroker:
             )
 
     def token_age_s(self) -> float:
-        """Seconds since the login behind the refresh token (schwab-py's `token_age`)."""
-        return float(self._client.token_age())
+        """Seconds since the login behind the refresh token (schwab-py's `token_age`, on
+        this adapter's clock)."""
+        return self._clock() - float(self._client.token_metadata.creation_timestamp)
 
     def login_state(self) -> config.LoginState:
         """What the refresh token's age allows (OK, REDUCING a day before expiry, HALTED):
@@ -248,6 +260,14 @@ class SchwabBroker:
         return config.login_state(self.token_age_s(), self._settings.reducing_after_days)
 
     # --- Broker interface
+
+    def trading_state(self) -> TradingPermit:
+        """REDUCING a day before the login expires, HALTED once it has, with the command that
+        fixes it."""
+        age = self.token_age_s()
+        state = self.login_state()
+        permit = _PERMITS[state]
+        return TradingPermit(permit, config.login_advice(state, age))
 
     def caps_for(self, symbol: str) -> BrokerCaps:
         """Schwab reverses nothing in one order: close, then open."""

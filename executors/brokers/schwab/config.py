@@ -58,8 +58,7 @@ TokenFile = dict[str, Any]
 
 
 class LoginState(StrEnum):
-    """What the refresh token's age allows: the executor's trading state should follow it
-    (the engine and service do not read it yet; `SchwabBroker.login_state` is the hook)."""
+    """What the refresh token's age allows; the executor follows it (`trading_state`)."""
 
     OK = "ok"
     REDUCING = "reducing"

@@ -43,6 +43,7 @@ from tastytrade.utils import TastytradeError
 from executors.brokers.base import (
     AmbiguousAnswerError,
     BrokerError,
+    TradingPermit,
     VenueFill,
     VenueOrder,
     VenueStatus,
@@ -241,6 +242,11 @@ class TastytradeBroker:
             # The order itself will be refused, saying why; the shape's guess is safe here.
             kind = symbols.kind_of(symbol)
         return BrokerCaps(can_reverse_in_one_order=kind is InstrumentType.FUTURE)
+
+    def trading_state(self) -> TradingPermit:
+        """Everything: TastyTrade's refresh tokens do not expire (a revoked one refuses each
+        order, saying so)."""
+        return TradingPermit()
 
     def tick_size(self, symbol: str, price: int) -> int | None:
         """The instrument's tick at `price`, from the venue's instrument answer."""

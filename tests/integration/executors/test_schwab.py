@@ -429,3 +429,73 @@ def test_no_secret_or_token_reaches_a_log_line_or_an_error(tmp_path, caplog):
     assert "schwab" in caplog.text  # the paths above did log
     for secret in (SECRET, *tokens):
         assert secret not in text, "a secret reached a log line or an order's reason"
+
+
+def test_the_login_ages_into_reducing_then_halted_on_a_controlled_clock(tmp_path, fake):
+    day = 24 * 3600
+    root = tmp_path / "desk"
+    root.mkdir()
+    token = fake.token_file()  # a login now
+    config.write_token_file(root / config.TOKEN_FILE_NAME, token)
+    login = float(token["creation_timestamp"])
+    now = [login + 5 * day]
+    registry = CollectorRegistry()
+    broker = SchwabBroker(
+        SchwabSettings(api_url=fake.url, timeout_s=1.0),
+        config.AppCredentials(SecretStr(APP_KEY), SecretStr(SECRET)),
+        root,
+        registry=registry,
+        clock=lambda: now[0],
+    )
+    ledger = open_sqlite(root / "ledger.sqlite")
+    engine = Engine(ledger, broker, EngineConfig(LIMITS, settle_ns=10 * SCALE))
+    engine.load()
+
+    def age() -> float | None:
+        return registry.get_sample_value("ticklane_broker_token_age_seconds", {"broker": "schwab"})
+
+    def position() -> int:
+        return sum(h.position.quantity for h in engine.holdings() if h.position.symbol == "AAPL")
+
+    def fill(target: int) -> None:
+        tick = {"ts_event": time.time_ns(), "bid": 200 * SCALE, "ask": 200 * SCALE + 10**7}
+        control(fake, "ticks", {"symbol": "AAPL", "ticks": [tick]})
+
+        def done() -> bool:
+            engine.take_updates()
+            return position() == target
+
+        poll_until(done, timeout_s=20, what=f"AAPL at {target}")
+
+    try:
+        assert engine.refresh_venue_permit().state == "active"
+        assert age() == 5 * day
+        assert engine.metrics.venue_state._value.get() == 0
+        engine.on_signal(signal("AAPL", 10, price=200 * SCALE))
+        fill(10)
+
+        now[0] = login + 6.5 * day  # within a day of expiry: only reducing
+        permit = engine.refresh_venue_permit()
+        assert (permit.state, age()) == ("reducing", 6.5 * day)
+        assert "ticklane auth schwab" in permit.reason
+        assert engine.metrics.venue_state._value.get() == 1
+        engine.on_signal(signal("AAPL", 20, n=1, price=200 * SCALE))  # opens more: refused
+        refused = ledger.all_orders()[-1]
+        assert refused.status is OrderStatus.REJECTED
+        assert refused.reason.startswith("risk reducing_only")
+        assert "ticklane auth schwab" in refused.reason
+        engine.on_signal(signal("AAPL", 4, n=2, price=200 * SCALE))  # closes part: goes
+        fill(4)
+
+        now[0] = login + 7 * day + 60  # expired: nothing goes
+        permit = engine.refresh_venue_permit()
+        assert (permit.state, age()) == ("halted", 7 * day + 60)
+        assert engine.metrics.venue_state._value.get() == 2
+        engine.on_signal(signal("AAPL", 0, n=3, price=200 * SCALE))
+        halted = ledger.all_orders()[-1]
+        assert halted.status is OrderStatus.REJECTED
+        assert halted.reason.startswith("risk halted")
+        assert position() == 4
+    finally:
+        broker.close()
+        ledger.close()
