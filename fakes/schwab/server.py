@@ -186,6 +186,12 @@ class FakeSchwab:
             return respond(ApiError(404, f"no route {request.method} {request.path}").body(), 404)
         except web.HTTPException:
             raise
+        except ConnectionResetError:
+            # The client went away mid-request (a killed executor): nobody is left to answer.
+            # Where it died (reading the body, or after the record was written) the record
+            # says, as it would at a real venue.
+            log.info("fake schwab: %s %s: the client went away", request.method, request.path)
+            return web.Response(status=499)
         except Exception:
             log.exception("fake schwab: %s %s failed", request.method, request.path)
             return respond(ApiError(500, "the fake failed; see its log").body(), 500)

@@ -1,7 +1,7 @@
 """Chaos: SIGKILL `ticklane execute` again and again during a replay, restarting it each time.
 
-At the paper venue (SQLite and PostgreSQL ledgers), and at TastyTrade: the executor's adapter
-and the real SDK against the local fake, audited from the fake's own record.
+At the paper venue (SQLite and PostgreSQL ledgers), and at TastyTrade and Schwab: the
+executor's adapter and the real SDK against the local fake, audited from the fake's record.
 
 Kills are timed from the executor's observed progress in its ledger, never from the clock
 (every wait polls a condition and fails the test at its deadline). One kill in
@@ -31,11 +31,12 @@ those assertions' messages.
 
 At the end the paper venue's own record holds no duplicate order (by client order id, by
 content, and no resent client order id at all), every signal is answered, and positions,
-orders and fills equal those of an uninterrupted run. At TastyTrade (equities there: every
-reversal is a close, then an open) the fake's record holds no external identifier twice, the
-orders it received are exactly those the ledger sent, every signal is answered, and its
-positions equal the ledger's. `make chaos` runs it with 50 kills (TICKLANE_CHAOS_KILLS); CI
-with 10.
+orders and fills equal those of an uninterrupted run. At TastyTrade and at Schwab (equities
+there: every reversal is a close, then an open) the fake's record holds each order once (at
+TastyTrade, no external identifier twice; Schwab orders carry no client id, so the adapter's
+fingerprint claims are what is tested), the orders it received are exactly those the ledger
+sent, every signal is answered, and its positions equal the ledger's. `make chaos` runs it
+with 50 kills (TICKLANE_CHAOS_KILLS); CI with 10.
 """
 
 import os
@@ -47,6 +48,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -60,8 +62,11 @@ from psycopg import sql
 
 from executors.brokers.factory import paper_dir
 from executors.brokers.paper.store import VenueStore
+from executors.brokers.schwab.config import TOKEN_FILE_NAME, write_token_file
 from executors.service import ExecutorService
 from executors.stores import open_postgres, open_sqlite, sqlite_path
+from fakes.schwab.background import FakeSchwabServer
+from fakes.schwab.record import Record as SchwabRecord
 from fakes.tastytrade.background import FakeTastytradeServer
 from fakes.tastytrade.record import Record
 from tests.conftest import TEST_SESSION_TIMEOUT_MS, poll_until
@@ -608,41 +613,68 @@ def ledger_side(settings: Settings, plan: Scenario) -> dict[str, object]:
     ledger = open_ledger(settings)
     try:
         unanswered = [s.signal_id for s in plan.signals if not ledger.has_signal(s.signal_id)]
-        sent = {o.venue_order_id: o for o in ledger.all_orders() if o.venue_order_id}
+        orders = ledger.all_orders()
+        sent = {o.venue_order_id: o for o in orders if o.venue_order_id}
+        refused = Counter(o.reason for o in orders if o.status == "rejected")
         positions: dict[str, int] = {}
         for holding in ledger.holdings():
             p = holding.position
             positions[p.symbol] = positions.get(p.symbol, 0) + p.quantity
     finally:
         ledger.close()
-    return {"unanswered": unanswered, "sent": sent, "positions": positions}
+    return {"unanswered": unanswered, "sent": sent, "positions": positions, "refused": refused}
 
 
-def fake_side(fake: FakeTastytradeServer) -> dict[str, object]:
-    """What the fake recorded: every order it received, and the net position its fills make."""
-    record = Record(fake.data_dir, read_only=True)
+def fake_side(fake: FakeTastytradeServer | FakeSchwabServer) -> dict[str, object]:
+    """What a fake recorded: every order it received, and the net position its fills make."""
+    schwab = isinstance(fake, FakeSchwabServer)
+    record = (SchwabRecord if schwab else Record)(fake.data_dir, read_only=True)
     try:
         orders, fills = record.orders(), record.fills()
     finally:
         record.close()
     positions: dict[str, int] = {}
     for fill in fills:
-        signed = fill.quantity if fill.action.startswith("Buy") else -fill.quantity
+        side = fill.instruction if schwab else fill.action  # type: ignore[union-attr]
+        signed = fill.quantity if side.upper().startswith("BUY") else -fill.quantity
         positions[fill.symbol] = positions.get(fill.symbol, 0) + signed
     return {"orders": orders, "positions": positions}
+
+
+def md_feed(settings: Settings, bootstrap: str) -> tuple[dict[str, object], list[str]]:
+    """What a fake reads market data and definitions from: the scenario's md.* topics."""
+    md = [resolve(settings.topics, f"md.{schema}") for schema in ("definition", "mbp-1")]
+    feed = kafka.client_config(settings.kafka, bootstrap) | {
+        "group.id": f"chaos-fake-{uuid.uuid4().hex[:6]}",
+        "enable.auto.commit": False,
+    }
+    return feed, md
+
+
+def check_venue(ours: dict[str, object], theirs: dict[str, object], plan: Scenario) -> None:
+    """The fake received exactly the orders the ledger sent, each once; positions agree."""
+    received = theirs["orders"]
+    sent = ours["sent"]
+    assert isinstance(received, list)
+    assert isinstance(sent, dict)
+    ids = [str(o.id) for o in received]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == set(sent), "the ledger and the fake disagree on what was sent"
+    assert ours["unanswered"] == []
+    held_there = {s: q for s, q in theirs["positions"].items() if q}  # type: ignore[union-attr]
+    held_here = {s: q for s, q in ours["positions"].items() if q}  # type: ignore[union-attr]
+    assert held_there == held_here
+    assert ours["refused"] == Counter(), "an order was refused"
+    assert len(received) >= len(plan.signals), "every reversal is two orders here"
 
 
 def test_sigkilled_executor_at_tastytrade_places_every_order_once(kafka_broker, tmp_path):
     plan = scenario()
     settings = make_settings(kafka_broker.bootstrap_servers, tmp_path / "data")
     create_topics(settings)
-    md = [resolve(settings.topics, f"md.{schema}") for schema in ("definition", "mbp-1")]
-    bootstrap = kafka_broker.bootstrap_servers
-    feed = kafka.client_config(settings.kafka, bootstrap) | {
-        "group.id": f"chaos-fake-{uuid.uuid4().hex[:6]}",
-        "enable.auto.commit": False,
-    }
-    with FakeTastytradeServer(tmp_path / "fake", kafka=(feed, md)) as fake:
+    with FakeTastytradeServer(
+        tmp_path / "fake", kafka=md_feed(settings, kafka_broker.bootstrap_servers)
+    ) as fake:
         specs = [{"symbol": s, "instrument_type": "Equity"} for s in plan.symbols]
         httpx2.post(f"{fake.url}/__fake/instruments", json=specs).raise_for_status()
         venue_env = {
@@ -662,10 +694,32 @@ def test_sigkilled_executor_at_tastytrade_places_every_order_once(kafka_broker, 
     assert len(identifiers) == len(set(identifiers)), "an order was placed twice"
     sent = ours["sent"]
     assert isinstance(sent, dict)
-    assert {str(o.id) for o in received} == set(sent), "the ledger and the fake disagree"
     assert all(sent[str(o.id)].client_order_id == o.external_identifier for o in received)
-    assert ours["unanswered"] == []
-    held_there = {s: q for s, q in theirs["positions"].items() if q}  # type: ignore[union-attr]
-    held_here = {s: q for s, q in ours["positions"].items() if q}  # type: ignore[union-attr]
-    assert held_there == held_here
-    assert len(received) >= len(plan.signals), "every reversal is two orders here"
+    check_venue(ours, theirs, plan)
+
+
+def test_sigkilled_executor_at_schwab_places_every_order_once(kafka_broker, tmp_path):
+    """Schwab orders carry no client id: the adapter's fingerprint claims must survive kills."""
+    plan = scenario()
+    settings = make_settings(kafka_broker.bootstrap_servers, tmp_path / "data")
+    create_topics(settings)
+    with FakeSchwabServer(
+        tmp_path / "fake", kafka=md_feed(settings, kafka_broker.bootstrap_servers)
+    ) as fake:
+        specs = [{"symbol": s, "instrument_type": "Equity"} for s in plan.symbols]
+        httpx2.post(f"{fake.url}/__fake/instruments", json=specs).raise_for_status()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        write_token_file(settings.data_dir / TOKEN_FILE_NAME, fake.token_file())
+        venue_env = {
+            "TICKLANE_EXECUTOR__BROKER": "schwab",
+            "TICKLANE_EXECUTOR__SCHWAB__API_URL": fake.url,
+            "TICKLANE_EXECUTOR__SCHWAB__TIMEOUT_S": "2",
+            # Schwab's 120 a minute is the real account's; this replay sends faster.
+            "TICKLANE_EXECUTOR__SCHWAB__ORDERS_PER_MINUTE": "100000",
+            "TICKLANE_EXECUTOR__LOST_ANSWER_SETTLE_S": "1",
+            "SCHWAB_APP_KEY": "chaos-app",
+            "SCHWAB_APP_SECRET": "chaos",
+        }
+        ours = run_with_kills(settings, seed=4, venue_env=venue_env)
+        theirs = fake_side(fake)
+    check_venue(ours, theirs, plan)
