@@ -105,3 +105,6 @@ def register(app: typer.Typer) -> None:
     """Add the executor's commands to the `ticklane` command line."""
     app.command("execute")(execute)
     app.add_typer(paper_app, name="paper")
+    from executors.brokers.schwab.auth import auth_app  # noqa: PLC0415 - with its SDK, late
+
+    app.add_typer(auth_app, name="auth")

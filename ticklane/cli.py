@@ -252,7 +252,7 @@ def demo(
     ] = None,
     broker: Annotated[
         str,
-        typer.Option(help="Where orders go: paper, or tastytrade (the local fake, real SDK)."),
+        typer.Option(help="Where orders go: paper, tastytrade or schwab (local fakes, real SDKs)."),
     ] = "paper",
 ) -> None:
     """The whole pipeline locally: broker, replay, agents, executor on paper; then a summary."""

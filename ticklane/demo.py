@@ -8,6 +8,13 @@ read back from Kafka and from the venue's own record.
 With `--broker tastytrade` the executor trades through the TastyTrade adapter and the real
 SDK at the local fake (`ticklane fake tastytrade`, its own process, instruments and fills
 from the same md.* topics), with made-up credentials: the whole path without an account.
+
+With `--broker schwab` the same through the Schwab adapter and schwab-py at `ticklane fake
+schwab`, with a token file the fake mints (a login made now). Schwab trades equities and
+equity options only, so the executor is routed (`executor.symbols`) to the data's equity-like
+underlyings and the options on them; futures-like ones (instrument class F: in the synthetic
+data every third underlying, SYN000, SYN003, ..., and the option chain on SYN000) are left
+unrouted: their signals are made and answered by no order.
 """
 
 import contextlib
@@ -38,8 +45,11 @@ from ticklane.units import PRICE_SCALE
 MARKER: Final = ".demo"
 """Marks a data dir the demo made, so a later demo may wipe it (and only then)."""
 FAKE_DIR: Final = "fake-tastytrade"
-STATE_DIRS: Final = ("agents", "executor", "paper", FAKE_DIR)
-VENUES: Final = ("paper", "tastytrade")
+SCHWAB_FAKE_DIR: Final = "fake-schwab"
+STATE_DIRS: Final = ("agents", "executor", "paper", FAKE_DIR, SCHWAB_FAKE_DIR)
+VENUES: Final = ("paper", "tastytrade", "schwab")
+FUTURE_CLASS: Final = "F"
+"""Databento's instrument class of a future: Schwab cannot trade those (nor options on them)."""
 DEMO_SECRET: Final = "demo-not-a-secret"  # noqa: S105 - the fake accepts any credentials
 TICKLANE: Final = str(Path(sys.executable).with_name("ticklane"))
 
@@ -332,6 +342,23 @@ def _data_file(settings: Settings, options: DemoOptions, env: dict[str, str], ou
     return path
 
 
+def equity_symbols(path: Path) -> list[str]:
+    """The file's underlyings that are not futures, and the options on them: what a Schwab
+    executor may trade (exact names, as `executor.symbols` patterns)."""
+    import databento  # noqa: PLC0415 - only the demo needs the SDK's reader here
+
+    classes: dict[str, str] = {}
+    underlying: dict[str, str] = {}
+    for r in databento.DBNStore.from_file(path):
+        if isinstance(r, databento.InstrumentDefMsg):
+            classes[str(r.raw_symbol)] = str(r.instrument_class)
+            if str(r.instrument_class) in ("C", "P"):
+                underlying[str(r.raw_symbol)] = str(r.underlying)
+    equities = {s for s, c in classes.items() if c not in (FUTURE_CLASS, "C", "P")}
+    options = {s for s, u in underlying.items() if u in equities}
+    return sorted(equities | options)
+
+
 def _instruments_of(path: Path) -> tuple[list[str], list[str]]:
     """The file's symbols less options (the bar strategies trade those), and the
     underlyings its options name (0DTE trades their chains)."""
@@ -375,6 +402,10 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str] = sys.stderr
             if options.broker == "tastytrade":
                 deadline = started + options.timeout_s
                 executor_env = env | _fake_tastytrade(settings, env, stack, deadline=deadline)
+            elif options.broker == "schwab":
+                deadline = started + options.timeout_s
+                executor_env = env | _fake_schwab(settings, env, stack, deadline=deadline)
+                executor_env["TICKLANE_EXECUTOR__SYMBOLS"] = json.dumps(equity_symbols(data))
             stack.enter_context(
                 process(["agents", "--config", str(config)], env, logs / "agents.log")
             )
@@ -390,11 +421,11 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str] = sys.stderr
                 started=started,
                 chains=bool(chains),
             )
-        venue = (
-            (["fake", "tastytrade"], settings.data_dir / FAKE_DIR)
-            if options.broker == "tastytrade"
-            else (["paper"], _paper_dir(settings))
-        )
+        venues = {
+            "tastytrade": (["fake", "tastytrade"], settings.data_dir / FAKE_DIR),
+            "schwab": (["fake", "schwab"], settings.data_dir / SCHWAB_FAKE_DIR),
+        }
+        venue = venues.get(options.broker) or (["paper"], _paper_dir(settings))
         summary = summarise(settings, data, ticks, venue, options.broker)
     finally:
         if broker is not None:
@@ -422,6 +453,38 @@ def _fake_tastytrade(
         "TICKLANE_EXECUTOR__TASTYTRADE__API_URL": url,
         "TASTYTRADE_CLIENT_SECRET": DEMO_SECRET,
         "TASTYTRADE_REFRESH_TOKEN": DEMO_SECRET,
+    }
+
+
+def _fake_schwab(
+    settings: Settings, env: dict[str, str], stack: contextlib.ExitStack, *, deadline: float
+) -> dict[str, str]:
+    """Start the fake Schwab server and mint a login there (a token file in the executor's
+    dir, written as the adapter writes it: atomically, 0600); the executor's environment."""
+    import httpx2  # noqa: PLC0415 - the Schwab demo's only
+
+    from executors.brokers.schwab.config import (  # noqa: PLC0415 - loads the SDK
+        TOKEN_FILE_NAME,
+        write_token_file,
+    )
+
+    directory = settings.data_dir / SCHWAB_FAKE_DIR
+    log = settings.data_dir / "logs" / "fake-schwab.log"
+    stack.enter_context(process(["fake", "schwab", "--data-dir", str(directory)], env, log))
+    url_file = directory / "server.url"
+    wait_for(url_file.exists, max(30.0, deadline - time.monotonic()), "the fake Schwab")
+    url = url_file.read_text().split()[0]
+    print(f"fake Schwab answering at {url}", file=sys.stderr, flush=True)
+    answer = httpx2.post(f"{url}/__fake/tokens", json={}, timeout=10)
+    if answer.status_code != 200:
+        raise DemoError(f"the fake Schwab made no login (HTTP {answer.status_code})")
+    token_file = settings.data_dir / "executor" / TOKEN_FILE_NAME
+    write_token_file(token_file, answer.json())
+    return {
+        "TICKLANE_EXECUTOR__SCHWAB__API_URL": url,
+        "TICKLANE_EXECUTOR__SCHWAB__TOKEN_FILE": str(token_file),
+        "SCHWAB_APP_KEY": "demo-app-key",
+        "SCHWAB_APP_SECRET": DEMO_SECRET,
     }
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,48 @@ def test_demo_through_tastytrade_trades_at_the_fake_with_the_real_sdk(tmp_path: 
     assert {line["source"] for line in lines} == {"ticklane"}
     kinds = {line["legs"][0]["instrument_type"] for line in lines}
     assert {"Future", "Equity", "Equity Option"} <= kinds
+
+
+def test_demo_through_schwab_trades_equities_only_at_the_fake(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TICKLANE_", "SCHWAB_")) and k != "KAFKA_BOOTSTRAP_SERVERS"
+    }
+    env["TICKLANE_DATA_DIR"] = str(tmp_path / "data")
+    summary_path = tmp_path / "summary.json"
+    args = ["--until-done", "--summary-json", str(summary_path), "--broker", "schwab"]
+    args += ["--symbols", "4", "--minutes", "6", "--seed", "3"]
+    result = subprocess.run(
+        [TICKLANE, "demo", *args], env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(summary_path.read_text())
+    assert summary["broker"] == "schwab"
+    assert summary["signals"] > 0
+    assert summary["orders"] > 0
+    assert 0 < summary["fills"] <= summary["orders"]
+    fake = str(tmp_path / "data" / "fake-schwab")
+    orders = subprocess.run(
+        [TICKLANE, "fake", "schwab", "orders", "--json", "--data-dir", fake],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = [json.loads(line) for line in orders.stdout.splitlines()]
+    assert len(lines) == summary["orders"]
+    # Routed to the equity-like underlyings: SYN000 and SYN003 (futures-like, and the option
+    # chain on SYN000) are left to no one; every leg is an equity.
+    legs = [leg for line in lines for leg in line["legs"]]
+    assert {leg["asset_type"] for leg in legs} == {"EQUITY"}
+    assert {line["symbol"] for line in lines} <= {"SYN001", "SYN002"}
+    # Each order the ledger sent is at the fake once: no client id, so by venue order id.
+    ledger = sqlite3.connect(tmp_path / "data" / "executor" / "ledger.sqlite")
+    try:
+        sent = [row[0] for row in ledger.execute("SELECT venue_order_id FROM orders")]
+    finally:
+        ledger.close()
+    venue_ids = [line["venue_order_id"] for line in lines]
+    assert len(set(venue_ids)) == len(venue_ids)
+    assert sorted(sent) == sorted(venue_ids)
