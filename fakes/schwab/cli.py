@@ -22,11 +22,11 @@ import typer
 
 from fakes.schwab.accounts import DEFAULT_ACCOUNT
 from fakes.schwab.auth import ACCESS_LIFETIME_S, REFRESH_LIFETIME_S
-from fakes.schwab.background import start_site
 from fakes.schwab.faults import schwab_request_from_flags
 from fakes.schwab.lines import fill_line, order_line
 from fakes.schwab.record import RECORD_FILE, Record, RecordError
 from fakes.schwab.server import FakeConfig, FakeSchwab
+from fakes.serving import start_site
 from fakes.tastytrade.faults import FaultError
 from ticklane import kafka
 from ticklane.cli import ConfigOption, err, fail, print_records, settings_or_exit

@@ -19,7 +19,7 @@ from typing import Annotated, Final
 
 import typer
 
-from fakes.tastytrade.background import start_site
+from fakes.serving import start_site
 from fakes.tastytrade.faults import FaultError, request_from_flags
 from fakes.tastytrade.lines import fill_line, order_line
 from fakes.tastytrade.record import RECORD_FILE, Record, RecordError
