@@ -42,7 +42,16 @@ from executors.brokers.base import VenueStatus as V
 from executors.controls import KillSwitchBook, in_scope, strictest
 from executors.ledger import Ledger
 from executors.metrics import ExecutorMetrics
-from executors.netting import orders_for_signal, pending_quantity, release_legs
+from executors.netting import (
+    COMBO_CAPS,
+    ComboError,
+    check_combo,
+    combo_position,
+    orders_for_signal,
+    pending_quantity,
+    refusal,
+    release_legs,
+)
 from executors.order_state import TERMINAL, E, IllegalTransition, OrderEvent
 from executors.positions import Holding, apply_fill, open_holding
 from executors.pricing import OrderStyle, Unpriced, price_order
@@ -58,7 +67,7 @@ from executors.risk import (
 from executors.routing import Route
 from ticklane import ids
 from ticklane.control import ControlAction, ControlCommand, KillSwitchState
-from ticklane.trading import Fill, Order, OrderStatus, Signal
+from ticklane.trading import ComboLeg, Fill, Order, OrderStatus, Signal
 from ticklane.units import PRICE_SCALE
 
 log = logging.getLogger(__name__)
@@ -140,8 +149,8 @@ class Engine:
         self._day = -1
         self._day_pnl = 0
         self._origin: dict[str, int] = {}
-        self._unknown: dict[str, str] = {}
-        """Client order id -> symbol of every UNKNOWN order (risk and the gauge read it)."""
+        self._unknown: dict[str, frozenset[str]] = {}
+        """Client order id -> symbols of every UNKNOWN order (risk and the gauge read it)."""
         self._by_venue: dict[str, str] = {}
         """Venue order id -> client order id of the unfinished orders (what pushes name)."""
         self._orphans: list[Fill] = []
@@ -184,22 +193,27 @@ class Engine:
     def on_signal(self, signal: Signal, origin_ns: int | None = None) -> bool:
         """Answer a signal; False if the ledger had it already (a replay) or it is not routed
         to this executor."""
-        if not self.config.route.covers(signal.strategy, signal.symbol):
+        symbols = [leg.symbol for leg in signal.legs] or [signal.symbol]
+        if not all(self.config.route.covers(signal.strategy, symbol) for symbol in symbols):
             self.metrics.signals.labels("not_routed").inc()
             return False
         key = (signal.strategy, signal.symbol)
-        position = self._position(key)
         working = list(self._by_key.get(key, {}).values())
-        planned = orders_for_signal(
-            signal,
-            position,
-            pending_quantity(working),
-            self.broker.caps_for(signal.symbol),
-            signal.ts_event,
-        )
-        if signal.reference_price is not None:
-            self._marks.setdefault(signal.symbol, signal.reference_price)
-        decided = self._progress(planned, signal.reference_price, signal.ts_event)
+        try:
+            position = self._position_of(signal.strategy, signal.symbol, signal.legs)
+        except ComboError as exc:
+            # Recorded as a rejection, so the signal has its answer and says why.
+            self.metrics.rejects.labels("bad_combination").inc()
+            refused = self._event(refusal(signal, signal.ts_event), E.REJECTED, f"combo: {exc}")
+            decided = [refused]
+        else:
+            caps = COMBO_CAPS if signal.legs else self.broker.caps_for(signal.symbol)
+            planned = orders_for_signal(
+                signal, position, pending_quantity(working), caps, signal.ts_event
+            )
+            if signal.reference_price is not None:
+                self._marks.setdefault(signal.symbol, signal.reference_price)
+            decided = self._progress(planned, signal.reference_price, signal.ts_event)
         if not self.ledger.record_signal(signal, decided, self._clock()):
             self.metrics.signals.labels("duplicate").inc()
             return False
@@ -231,7 +245,9 @@ class Engine:
             return
         if command.action is not ControlAction.FLATTEN:
             return
-        keys = set(self._holdings) | {(o.strategy, o.symbol) for o in self._orders.values()}
+        # A multi-leg position is flattened leg by leg (each leg is a holding of its own).
+        singles = (o for o in self._orders.values() if not o.legs)
+        keys = set(self._holdings) | {(o.strategy, o.symbol) for o in singles}
         for strategy, symbol in sorted(keys):
             if not in_scope(command, strategy, symbol):
                 continue
@@ -289,8 +305,11 @@ class Engine:
         reference = price if price is not None else self._marks.get(order.symbol)
         tick = None
         if self.config.style.kind != "market" and reference is not None:
-            tick = self.broker.tick_size(order.symbol, reference)
-            tick = tick or self.config.tick_sizes.get(order.symbol)
+            # A combination's net price moves by its legs' tick (the first leg's, as venues
+            # price a spread in the tick of its options).
+            symbol = order.legs[0].symbol if order.legs else order.symbol
+            tick = self.broker.tick_size(symbol, abs(reference))
+            tick = tick or self.config.tick_sizes.get(symbol)
         return price_order(order, self.config.style, reference, tick)
 
     def _check(self, order: Order, price: int | None, market_ts: int) -> Rejected | None:
@@ -306,14 +325,14 @@ class Engine:
             state = KillSwitchState.HALTED
         ctx = RiskContext(
             now=now,
-            position=self._position(key),
+            position=self._position_of(order.strategy, order.symbol, order.legs),
             pending=pending_quantity(others),
             kill_switch=state,
             day_pnl=self.day_pnl(market_ts),
             recent_submits=self._window(),
             price=price if price is not None else self._marks.get(order.symbol),
-            multiplier=self.config.multiplier(order.symbol),
-            unresolved=tuple(c for c, s in self._unknown.items() if s == order.symbol),
+            multiplier=self.config.multiplier(order.legs[0].symbol if order.legs else order.symbol),
+            unresolved=tuple(c for c, s in self._unknown.items() if s & _touched(order)),
             state_reason=self.venue_permit.reason,
         )
         decision = check_order(order, ctx, self.config.limits)
@@ -478,7 +497,7 @@ class Engine:
         if order.venue_order_id:
             self._by_venue[order.venue_order_id] = order.client_order_id
         if order.status is S.UNKNOWN and order.client_order_id not in self._unknown:
-            self._unknown[order.client_order_id] = order.symbol
+            self._unknown[order.client_order_id] = _touched(order)
             self.metrics.unresolved.set(len(self._unknown))
 
     def _count(self, order: Order) -> None:
@@ -568,26 +587,43 @@ class Engine:
             strategy=order.strategy,
             instrument_id=order.instrument_id,
         )
+        leg = next((leg for leg in order.legs if leg.symbol == fill.symbol), None)
+        if leg is not None:
+            fill = msgspec.structs.replace(fill, instrument_id=leg.instrument_id)
         try:
-            outcome = order_state.apply_fill(order, fill, frozenset())
+            updated = self._filled(order, fill)
         except (order_state.OverfillError, order_state.BadFillError, IllegalTransition) as exc:
             log.error("fill %s cannot be counted: %s", fill.fill_id, exc)  # noqa: TRY400
             self.metrics.errors.labels("bad_fill").inc()
             if cursor is not None:
                 self.ledger.set_cursor(cursor)
             return ""
-        key = (order.strategy, order.symbol)
-        before = self._holdings.get(key) or open_holding(*key, instrument_id=order.instrument_id)
-        after = apply_fill(before, fill, self.config.multiplier(order.symbol))
-        if not self.ledger.save_fill(fill, outcome.order, after, cursor):
+        # A leg of a multi-leg order is held in its own symbol, like any other fill.
+        key = (order.strategy, fill.symbol)
+        before = self._holdings.get(key) or open_holding(*key, instrument_id=fill.instrument_id)
+        after = apply_fill(before, fill, self.config.multiplier(fill.symbol))
+        if not self.ledger.save_fill(fill, updated, after, cursor):
             return ""
-        self._remember(outcome.order)
+        self._remember(updated)
         self._holdings[key] = after
-        self._marks[fill.symbol] = fill.price
+        self._mark(updated, fill)
         if fill.ts_event // DAY_NS == self._day:
             self._day_pnl += after.position.realized_pnl - before.position.realized_pnl
         self._publish_position(after)
-        return order.signal_id if outcome.order.status is S.FILLED else ""
+        return order.signal_id if updated.status is S.FILLED else ""
+
+    def _mark(self, order: Order, fill: Fill) -> None:
+        """The last prices after a fill: the symbol's, and a combination's net average."""
+        self._marks[fill.symbol] = fill.price
+        if order.legs and order.filled_quantity:
+            self._marks[order.symbol] = order.filled_notional // order.filled_quantity
+
+    def _filled(self, order: Order, fill: Fill) -> Order:
+        """The order with one more fill counted (a multi-leg order's by units of it)."""
+        if order.legs:
+            earlier = self.ledger.fills_of_order(order.client_order_id)
+            return order_state.apply_leg_fill(order, fill, earlier)
+        return order_state.apply_fill(order, fill, frozenset()).order
 
     def _order_of(self, fill: Fill) -> Order | None:
         """The order a fill is for: by client order id, else by the venue's order id."""
@@ -620,6 +656,15 @@ class Engine:
         holding = self._holdings.get(key)
         return holding.position.quantity if holding else 0
 
+    def _position_of(self, strategy: str, symbol: str, legs: tuple[ComboLeg, ...]) -> int:
+        """A symbol's position, or the units of a combination its legs hold (`ComboError`
+        when the legs are malformed or out of proportion)."""
+        if not legs:
+            return self._position((strategy, symbol))
+        check_combo(legs)
+        held = {leg.symbol: self._position((strategy, leg.symbol)) for leg in legs}
+        return combo_position(legs, held)
+
     def _publish_position(self, holding: Holding) -> None:
         p = holding.position
         self.metrics.position.labels(p.strategy, p.symbol).set(p.quantity)
@@ -631,7 +676,8 @@ class Engine:
 
     def traded_symbols(self) -> set[str]:
         """Symbols this executor holds or has held a position in, or has orders working in."""
-        return {symbol for _, symbol in self._holdings} | {o.symbol for o in self._orders.values()}
+        working = {symbol for o in self._orders.values() for symbol in _touched(o)}
+        return {symbol for _, symbol in self._holdings} | working
 
     def positions_by_symbol(self) -> dict[str, int]:
         """Net position per symbol across strategies, from the ledger."""
@@ -672,3 +718,8 @@ class Engine:
         signals = {o.signal_id for o in self._orders.values() if o.status is S.NEW}
         for signal_id in sorted(signals):
             self.release(signal_id)
+
+
+def _touched(order: Order) -> frozenset[str]:
+    """The symbols an order trades: its own, or its legs'."""
+    return frozenset(leg.symbol for leg in order.legs) or frozenset((order.symbol,))

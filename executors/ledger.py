@@ -108,6 +108,10 @@ class Ledger(Protocol):
         """Every fill, in time order."""
         ...
 
+    def fills_of_order(self, client_order_id: str) -> list[Fill]:
+        """One order's fills, in time order (a multi-leg order's, leg by leg)."""
+        ...
+
     def recent_submits(self, since: int) -> list[int]:
         """Wall-clock ns of sends at or after `since` (the order-rate window)."""
         ...
@@ -159,6 +163,7 @@ def schema(dialect: Dialect) -> list[str]:
         "CREATE TABLE IF NOT EXISTS fills (fill_id TEXT PRIMARY KEY,"
         " client_order_id TEXT NOT NULL, strategy TEXT NOT NULL, symbol TEXT NOT NULL,"
         f" ts_event BIGINT NOT NULL, body {b} NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS fills_order ON fills (client_order_id)",
         "CREATE TABLE IF NOT EXISTS holdings (strategy TEXT NOT NULL, symbol TEXT NOT NULL,"
         f" body {b} NOT NULL, PRIMARY KEY (strategy, symbol))",
         "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -465,6 +470,14 @@ class SqlLedger:
     def fills(self) -> list[Fill]:
         """Every fill, in time order."""
         rows = self._query("SELECT body FROM fills ORDER BY ts_event, fill_id")
+        return [_FILL.decode(row[0]) for row in rows]
+
+    def fills_of_order(self, client_order_id: str) -> list[Fill]:
+        """One order's fills, in time order (a multi-leg order's, leg by leg)."""
+        rows = self._query(
+            "SELECT body FROM fills WHERE client_order_id = ? ORDER BY ts_event, fill_id",
+            (client_order_id,),
+        )
         return [_FILL.decode(row[0]) for row in rows]
 
     def recent_submits(self, since: int) -> list[int]:

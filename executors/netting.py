@@ -6,13 +6,14 @@ close-then-open was the failure this fixes); otherwise a two-step whose second l
 only once the first has filled, decided from the ledger so that it survives a crash in between.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import msgspec
 
 from ticklane import ids
 from ticklane.trading import (
+    ComboLeg,
     Order,
     OrderStatus,
     OrderType,
@@ -28,6 +29,11 @@ class BrokerCaps(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     can_reverse_in_one_order: bool
     """Whether one order may close a position and open the opposite one (long 1 -> sell 2)."""
+
+
+COMBO_CAPS = BrokerCaps(can_reverse_in_one_order=False)
+"""A combination is never reversed in one order: every leg would cross zero at once, and no
+venue takes "to close" and "to open" of one leg in one order."""
 
 
 class Leg(msgspec.Struct, frozen=True):
@@ -97,9 +103,78 @@ def orders_for_signal(
             leg=leg.leg,
             instrument_id=signal.instrument_id,
             position_effect=position_effect(leg, position, position + pending),
+            legs=signal.legs,
         )
         for leg in legs
     ]
+
+
+class ComboError(ValueError):
+    """A multi-leg signal that cannot be netted: a malformed combination, or leg positions that
+    are not a whole number of units of it."""
+
+
+def check_combo(legs: Sequence[ComboLeg]) -> None:
+    """Raise `ComboError` unless `legs` make a combination: two or more distinct symbols, each
+    with a non-zero ratio, and no common factor left in the ratios (1:2 rather than 2:4, so
+    one combination has one name for its unit)."""
+    if len(legs) < 2:
+        raise ComboError(f"a combination needs two or more legs, got {len(legs)}")
+    symbols = [leg.symbol for leg in legs]
+    if len(set(symbols)) != len(symbols):
+        raise ComboError(f"a combination names a leg twice: {', '.join(symbols)}")
+    if any(leg.ratio == 0 for leg in legs):
+        raise ComboError("a combination's leg has ratio 0")
+    common = 0
+    for leg in legs:
+        common = _gcd(common, abs(leg.ratio))
+    if common != 1:
+        raise ComboError(f"leg ratios share the factor {common}: divide them by it")
+
+
+def _gcd(a: int, b: int) -> int:
+    while b:
+        a, b = b, a % b
+    return a
+
+
+def combo_position(legs: Sequence[ComboLeg], positions: Mapping[str, int]) -> int:
+    """Units of the combination the leg positions hold; `ComboError` when they are not a whole
+    number of units (a leg traded on its own, or a multi-leg order filled on some legs only),
+    since netting a combination from such legs would leave them further out of proportion."""
+    first = legs[0]
+    held = positions.get(first.symbol, 0)
+    units, rest = divmod(held, first.ratio)
+    if rest or any(positions.get(leg.symbol, 0) != units * leg.ratio for leg in legs):
+        found = ", ".join(f"{leg.symbol} {positions.get(leg.symbol, 0)}" for leg in legs)
+        ratios = ":".join(str(leg.ratio) for leg in legs)
+        raise ComboError(f"leg positions ({found}) are not whole units of {ratios}")
+    return units
+
+
+def leg_side(order: Order, leg: ComboLeg) -> Side:
+    """The side one leg of a multi-leg order trades: the order's for a long leg, else the other."""
+    if leg.ratio > 0:
+        return order.side
+    return Side.SELL if order.side is Side.BUY else Side.BUY
+
+
+def refusal(signal: Signal, ts: int) -> Order:
+    """The order a signal that cannot be netted is recorded as, before it is rejected with the
+    reason: the whole target, at least one unit, so the rejection says what was asked."""
+    return Order(
+        client_order_id=ids.client_order_id(signal.signal_id, 0),
+        signal_id=signal.signal_id,
+        strategy=signal.strategy,
+        symbol=signal.symbol,
+        side=Side.SELL if signal.target_position < 0 else Side.BUY,
+        quantity=max(abs(signal.target_position), 1),
+        order_type=OrderType.MARKET,
+        status=OrderStatus.NEW,
+        ts_event=ts,
+        instrument_id=signal.instrument_id,
+        legs=signal.legs,
+    )
 
 
 def position_effect(leg: Leg, position: int, start: int) -> PositionEffect:

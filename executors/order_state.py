@@ -24,14 +24,14 @@ Two choices a reader must know:
   filled, NEW, PENDING_SUBMIT, SUBMITTED, ACCEPTED and REJECTED imply nothing is.
 """
 
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
 import msgspec
 
-from ticklane.trading import Fill, Order, OrderStatus
+from ticklane.trading import Fill, Order, OrderStatus, Side
 
 
 class OrderEvent(StrEnum):
@@ -323,3 +323,66 @@ def _check_belongs(order: Order, fill: Fill) -> None:
         )
     if fill.quantity <= 0:
         raise BadFillError(f"fill {fill.fill_id} has non-positive quantity {fill.quantity}")
+
+
+def apply_leg_fill(order: Order, fill: Fill, earlier: Sequence[Fill]) -> Order:
+    """A multi-leg order after one leg's fill, given the leg fills counted before it.
+
+    The order fills by units of its combination: a unit is filled once every leg has traded
+    its ratio of it, so a leg that fills ahead of the others moves the order only when the
+    last leg catches up. `filled_notional` is the net (sum of ratio x leg price, first
+    fills first) of the units filled, so the average is the combination's net price.
+    """
+    ratios = {leg.symbol: leg for leg in order.legs}
+    leg = ratios.get(fill.symbol)
+    if fill.client_order_id != order.client_order_id or leg is None:
+        raise BadFillError(
+            f"fill {fill.fill_id} ({fill.symbol}) is not a leg of {order.client_order_id}"
+        )
+    expected = order.side if leg.ratio > 0 else _other(order.side)
+    if fill.side is not expected or fill.quantity <= 0:
+        raise BadFillError(
+            f"fill {fill.fill_id} is {fill.side} {fill.quantity} {fill.symbol}; "
+            f"leg {fill.symbol} of {order.client_order_id} is {expected}"
+        )
+    by_leg: dict[str, list[Fill]] = {symbol: [] for symbol in ratios}
+    for counted in sorted([*earlier, fill], key=lambda f: (f.ts_event, f.fill_id)):
+        if counted.symbol in by_leg:
+            by_leg[counted.symbol].append(counted)
+    traded = {symbol: sum(f.quantity for f in fills) for symbol, fills in by_leg.items()}
+    if traded[fill.symbol] > order.quantity * abs(leg.ratio):
+        raise OverfillError(
+            f"fill {fill.fill_id} of {fill.quantity} {fill.symbol} on {order.client_order_id}: "
+            f"the leg trades {order.quantity * abs(leg.ratio)} in all"
+        )
+    units = min(traded[s] // abs(ratios[s].ratio) for s in ratios)
+    if units <= order.filled_quantity:
+        return order
+    notional = sum(
+        (1 if ratios[s].ratio > 0 else -1)
+        * _first_notional(by_leg[s], units * abs(ratios[s].ratio))
+        for s in ratios
+    )
+    event = E.FILLED if units == order.quantity else E.PARTIALLY_FILLED
+    step = next_status(order.status, event)
+    if step.ignored is not None:
+        raise IllegalTransition(order.status, event, "a fill can never be ignored")
+    return msgspec.structs.replace(
+        order, status=step.status, filled_quantity=units, filled_notional=notional
+    )
+
+
+def _other(side: Side) -> Side:
+    return Side.SELL if side is Side.BUY else Side.BUY
+
+
+def _first_notional(fills: Sequence[Fill], quantity: int) -> int:
+    """Price x quantity over the first `quantity` units of `fills`."""
+    total = 0
+    for fill in fills:
+        take = min(fill.quantity, quantity)
+        total += take * fill.price
+        quantity -= take
+        if not quantity:
+            break
+    return total

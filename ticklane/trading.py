@@ -66,8 +66,23 @@ class OrderStatus(StrEnum):
     """The broker's answer was lost (timeout, 5xx); resolved by looking the order up."""
 
 
+class ComboLeg(msgspec.Struct, frozen=True, array_like=True):
+    """One leg of a multi-leg position (a vertical, an iron condor): its symbol and how many of
+    it one unit of the combination holds, signed (+ long, - short)."""
+
+    symbol: str
+    ratio: int
+    instrument_id: UInt32 = 0
+
+
 class Signal(msgspec.Struct, frozen=True, array_like=True):
-    """A strategy's statement of the position it wants in a symbol, not a buy or a sell."""
+    """A strategy's statement of the position it wants in a symbol, not a buy or a sell.
+
+    With `legs`, the position is in a combination traded as one multi-leg order: `symbol`
+    names the combination (any name, unique within the strategy), `target_position` counts
+    units of it, and `reference_price` is one unit's net price (the sum of ratio x leg price:
+    negative for a credit). The positions held are the legs', each in its own symbol.
+    """
 
     signal_id: str
     strategy: str
@@ -78,6 +93,7 @@ class Signal(msgspec.Struct, frozen=True, array_like=True):
     instrument_id: UInt32 = 0
     reference_price: Price | None = None
     reason: str = ""
+    legs: tuple[ComboLeg, ...] = ()
 
     @classmethod
     def create(
@@ -91,6 +107,7 @@ class Signal(msgspec.Struct, frozen=True, array_like=True):
         instrument_id: int = 0,
         reference_price: int | None = None,
         reason: str = "",
+        legs: tuple[ComboLeg, ...] = (),
     ) -> "Signal":
         """A signal with its deterministic id computed from strategy, symbol, time and sequence."""
         return cls(
@@ -103,6 +120,7 @@ class Signal(msgspec.Struct, frozen=True, array_like=True):
             instrument_id=instrument_id,
             reference_price=reference_price,
             reason=reason,
+            legs=legs,
         )
 
 
@@ -129,6 +147,9 @@ class Order(msgspec.Struct, frozen=True, array_like=True):
     reason: str = ""
     instrument_id: UInt32 = 0
     position_effect: PositionEffect = PositionEffect.OPEN
+    legs: tuple[ComboLeg, ...] = ()
+    """A multi-leg order's legs (`Signal.legs`): `quantity` then counts units of the
+    combination, a leg trades `quantity x |ratio|`, and the prices are net prices per unit."""
 
 
 class Fill(msgspec.Struct, frozen=True, array_like=True):

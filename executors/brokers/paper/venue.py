@@ -23,6 +23,7 @@ import msgspec
 
 from executors.brokers.base import (
     AmbiguousAnswerError,
+    BrokerError,
     TradingPermit,
     VenueFill,
     VenueOrder,
@@ -91,6 +92,13 @@ class PaperBroker:
 
     def submit(self, order: Order) -> VenueOrder:
         """Record the order (or find it) and try to fill it; fault injection may lose the answer."""
+        if order.legs:
+            # Its matching fills one symbol at a time against that symbol's ticks; a
+            # combination needs every leg's book at once. Refused before anything is recorded.
+            raise BrokerError(
+                "the paper venue does not fill multi-leg orders; trade combinations at "
+                "TastyTrade or Schwab (or their local fakes)"
+            )
         venue_order_id = ids.deterministic_id("pv", order.client_order_id)
         record, duplicate = self.store.receive(order, venue_order_id)
         if duplicate:

@@ -5,8 +5,13 @@ worse than asked (a buy limit rounds down, a sell limit up). Equities take BUY, 
 SELL_SHORT and BUY_TO_COVER from side and position effect; options the four `*_TO_OPEN` /
 `*_TO_CLOSE`. Schwab cannot reverse in one order, and cannot trade futures at all.
 
+A multi-leg order (`Order.legs`) is one order with a leg per symbol, each trading the order's
+quantity times its ratio, named by `complexOrderStrategyType` (VERTICAL, IRON_CONDOR, else
+CUSTOM) and priced at the net per unit: `NET_DEBIT` or `NET_CREDIT` with an unsigned price,
+as Schwab's order documents show.
+
 A Schwab order carries no client order id, so an order is recognised by its **fingerprint**:
-(account hash, symbol, instruction, quantity, order type, price), the same whether taken
+(account hash, symbols, instructions, quantity, order type, price), the same whether taken
 from the spec sent or from the order the venue lists.
 """
 
@@ -18,6 +23,7 @@ from typing import Any, Final
 
 import msgspec
 from schwab.orders.common import (  # type: ignore[import-untyped]
+    ComplexOrderStrategyType,
     Duration,
     EquityInstruction,
     OptionInstruction,
@@ -28,8 +34,9 @@ from schwab.orders.common import OrderType as SchwabOrderType
 from schwab.orders.generic import OrderBuilder  # type: ignore[import-untyped]
 
 from executors.brokers.base import VenueOrder, VenueStatus
+from executors.netting import leg_side
 from ticklane import ids
-from ticklane.trading import Fill, Order, OrderType, PositionEffect, Side, TimeInForce
+from ticklane.trading import ComboLeg, Fill, Order, OrderType, PositionEffect, Side, TimeInForce
 from ticklane.units import decimal_to_price, price_to_decimal
 
 VENUE: Final = "schwab"
@@ -130,8 +137,11 @@ class Fingerprint(msgspec.Struct, frozen=True, array_like=True):
 
     account_hash: str
     symbol: str
+    """The leg's symbol; a multi-leg order's, in leg order, joined by `;`."""
     instruction: str
+    """The same for the instructions."""
     quantity: int
+    """The legs' quantities summed."""
     order_type: str
     price: str
     """The limit price as a normalised decimal string; "" for none."""
@@ -170,31 +180,80 @@ def trigger(symbol: str, price: int) -> str:
     return _plain((price_to_decimal(price) / tick).to_integral_value() * tick)
 
 
-def instruction(order: Order) -> EquityInstruction | OptionInstruction:
-    """The leg's instruction from side and position effect."""
+def instruction(
+    order: Order, symbol: str = "", side: Side | None = None
+) -> EquityInstruction | OptionInstruction:
+    """A leg's instruction (`symbol` and `side`: the leg's, else the order's) from side and
+    position effect."""
+    symbol, side = symbol or order.symbol, side or order.side
     if order.position_effect is PositionEffect.REVERSE:
         raise OrderBuildError(
-            f"{order.symbol}: Schwab cannot reverse a position in one order; close, then open"
+            f"{symbol}: Schwab cannot reverse a position in one order; close, then open"
         )
-    table = _OPTION if is_option(order.symbol) else _EQUITY
-    return table[(order.side, order.position_effect)]
+    table = _OPTION if is_option(symbol) else _EQUITY
+    return table[(side, order.position_effect)]
+
+
+def complex_type(legs: tuple[ComboLeg, ...]) -> ComplexOrderStrategyType:
+    """What Schwab calls a combination: a vertical (two options of one right, one long and one
+    short), an iron condor (a long and a short put, a long and a short call), else CUSTOM."""
+    if not all(is_option(leg.symbol) for leg in legs) or any(abs(leg.ratio) != 1 for leg in legs):
+        return ComplexOrderStrategyType.CUSTOM
+    rights = [_right(leg.symbol) for leg in legs]
+    signs = [leg.ratio for leg in legs]
+    if len(legs) == 2 and rights[0] == rights[1] and sorted(signs) == [-1, 1]:
+        return ComplexOrderStrategyType.VERTICAL
+    by_right = {r: sorted(s for s, lr in zip(signs, rights, strict=True) if lr == r) for r in "CP"}
+    if len(legs) == 4 and by_right == {"C": [-1, 1], "P": [-1, 1]}:
+        return ComplexOrderStrategyType.IRON_CONDOR
+    return ComplexOrderStrategyType.CUSTOM
+
+
+def _right(symbol: str) -> str:
+    """An OSI option's right, C or P (the character before the 8-digit strike)."""
+    return symbol[-9]
+
+
+def _add_leg(
+    builder: Any, how: EquityInstruction | OptionInstruction, symbol: str, qty: int
+) -> None:
+    if isinstance(how, OptionInstruction):
+        builder.add_option_leg(how, symbol, qty)
+    else:
+        builder.add_equity_leg(how, symbol, qty)
+
+
+def _add_net_price(builder: Any, order: Order, price: int, tick_symbol: str) -> None:
+    """A net limit: the combination's price per unit, never worse, as NET_DEBIT or NET_CREDIT.
+
+    Buying at a net above zero pays (a debit), below zero receives (a credit); selling, the
+    reverse. Schwab takes the price unsigned."""
+    tick = price_to_decimal(tick_at(tick_symbol, abs(price)))
+    rounding = ROUND_FLOOR if order.side is Side.BUY else ROUND_CEILING
+    net = (price_to_decimal(price) / tick).to_integral_value(rounding=rounding) * tick
+    pays = net > 0 if order.side is Side.BUY else net < 0
+    if net == 0:
+        builder.set_order_type(SchwabOrderType.NET_ZERO)
+    else:
+        builder.set_order_type(SchwabOrderType.NET_DEBIT if pays else SchwabOrderType.NET_CREDIT)
+    builder.set_price(_plain(abs(net)))
 
 
 def build(order: Order) -> Json:
     """The schwab-py order spec (a dict) for a ticklane order; `OrderBuildError` if unsendable."""
-    if is_future(order.symbol):
-        raise OrderBuildError(f"{order.symbol}: Schwab cannot trade futures through its API")
+    traded = [leg.symbol for leg in order.legs] or [order.symbol]
+    futures = [symbol for symbol in traded if is_future(symbol)]
+    if futures:
+        raise OrderBuildError(f"{futures[0]}: Schwab cannot trade futures through its API")
     builder = (
         OrderBuilder()
         .set_session(Session.NORMAL)
         .set_duration(_DURATION[order.time_in_force])
         .set_order_strategy_type(OrderStrategyType.SINGLE)
     )
-    how = instruction(order)
-    if isinstance(how, OptionInstruction):
-        builder.add_option_leg(how, order.symbol, order.quantity)
-    else:
-        builder.add_equity_leg(how, order.symbol, order.quantity)
+    if order.legs:
+        return _build_combo(order, builder)
+    _add_leg(builder, instruction(order), order.symbol, order.quantity)
     limit_price, stop_price = order.limit_price, order.stop_price
     match order.order_type:
         case OrderType.MARKET:
@@ -217,15 +276,34 @@ def build(order: Order) -> Json:
     return spec
 
 
+def _build_combo(order: Order, builder: Any) -> Json:
+    builder.set_complex_order_strategy_type(complex_type(order.legs))
+    for leg in order.legs:
+        how = instruction(order, leg.symbol, leg_side(order, leg))
+        _add_leg(builder, how, leg.symbol, order.quantity * abs(leg.ratio))
+    match order.order_type:
+        case OrderType.MARKET:
+            builder.set_order_type(SchwabOrderType.MARKET)
+        case OrderType.LIMIT if order.limit_price is not None:
+            _add_net_price(builder, order, order.limit_price, order.legs[0].symbol)
+        case _:
+            raise OrderBuildError(
+                f"{order.client_order_id}: Schwab takes a multi-leg order at market or at a "
+                f"net limit, not {order.order_type.value}"
+            )
+    spec: Json = builder.build()
+    return spec
+
+
 def fingerprint(account_hash: str, order: Json) -> Fingerprint:
     """The fingerprint of a spec as sent, or of an order as the venue lists it."""
-    [leg] = order["orderLegCollection"][:1]
+    legs = order["orderLegCollection"]
     price = order.get("price")
     return Fingerprint(
         account_hash=account_hash,
-        symbol=str(leg["instrument"]["symbol"]),
-        instruction=str(leg["instruction"]),
-        quantity=int(Decimal(str(leg["quantity"]))),
+        symbol=";".join(str(leg["instrument"]["symbol"]) for leg in legs),
+        instruction=";".join(str(leg["instruction"]) for leg in legs),
+        quantity=sum(int(Decimal(str(leg["quantity"]))) for leg in legs),
         order_type=str(order["orderType"]),
         price="" if price is None else _plain(Decimal(str(price))),
     )

@@ -260,9 +260,10 @@ class TastytradeBroker:
         return self._run(self._submit(order), f"place {order.client_order_id}")
 
     async def _submit(self, order: Order) -> VenueOrder:
-        instrument = await self._instrument(order.symbol)
+        symbols_traded = [leg.symbol for leg in order.legs] or [order.symbol]
+        instruments = [await self._instrument(symbol) for symbol in symbols_traded]
         try:
-            request = orders.build(order, instrument, self._settings.source)
+            request = orders.build(order, instruments, self._settings.source)
         except orders.OrderBuildError as exc:
             raise BrokerError(str(exc)) from None
         if self._settings.dry_run:

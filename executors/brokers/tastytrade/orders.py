@@ -7,8 +7,14 @@ debit (a buy), positive a credit (a sell). Every order carries its client order 
 the plain actions Buy and Sell; everything else says whether it opens or closes, and a closing
 order asks for strict position-effect validation, so the venue refuses it rather than turning
 it into an opening order when the position is not there.
+
+A multi-leg order (`Order.legs`: a vertical, an iron condor) is one TastyTrade order with a
+leg per symbol, each trading the order's quantity times its ratio, priced at the net per unit
+(TastyTrade's price is per unit of the legs' common size, which the ratios, kept coprime,
+make the order's quantity); a net below zero is a credit.
 """
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Final
@@ -29,6 +35,7 @@ from tastytrade.order import OrderStatus as TTStatus
 
 from executors.brokers.base import VenueOrder, VenueStatus
 from executors.brokers.tastytrade.symbols import Instrument
+from executors.netting import leg_side
 from ticklane import ids
 from ticklane.trading import Fill, Order, OrderType, PositionEffect, Side, TimeInForce
 from ticklane.units import decimal_to_price, price_to_decimal
@@ -78,16 +85,43 @@ class OrderBuildError(ValueError):
     """An order TastyTrade cannot take as asked (the order is rejected, never sent)."""
 
 
-def action(order: Order, instrument: Instrument) -> OrderAction:
-    """The leg's action: Buy/Sell for futures, the four open/close actions otherwise."""
+def action(order: Order, instrument: Instrument, side: Side | None = None) -> OrderAction:
+    """A leg's action (`side`: the leg's, else the order's): Buy/Sell for futures, the four
+    open/close actions otherwise."""
+    side = side or order.side
     if instrument.kind is InstrumentType.FUTURE:
-        return OrderAction.BUY if order.side is Side.BUY else OrderAction.SELL
+        return OrderAction.BUY if side is Side.BUY else OrderAction.SELL
     if order.position_effect is PositionEffect.REVERSE:
         raise OrderBuildError(
             f"{order.symbol}: TastyTrade reverses only futures in one order; this "
             f"{instrument.kind.value} must be closed, then opened"
         )
-    return _ACTIONS[(order.side, order.position_effect)]
+    return _ACTIONS[(side, order.position_effect)]
+
+
+def venue_legs(order: Order, instruments: Sequence[Instrument]) -> list[Leg]:
+    """The SDK legs: the order's one, or one per `Order.legs` (`instruments` in leg order)."""
+    if not order.legs:
+        [instrument] = instruments
+        return [
+            Leg(
+                instrument_type=instrument.kind,
+                symbol=instrument.venue_symbol,
+                action=action(order, instrument),
+                quantity=order.quantity,
+            )
+        ]
+    if len(instruments) != len(order.legs):
+        raise OrderBuildError(f"{order.client_order_id}: an instrument is needed for each leg")
+    return [
+        Leg(
+            instrument_type=instrument.kind,
+            symbol=instrument.venue_symbol,
+            action=action(order, instrument, leg_side(order, leg)),
+            quantity=order.quantity * abs(leg.ratio),
+        )
+        for leg, instrument in zip(order.legs, instruments, strict=True)
+    ]
 
 
 def limit(price: int, side: Side, instrument: Instrument) -> Decimal:
@@ -105,24 +139,26 @@ def trigger(price: int, instrument: Instrument) -> Decimal:
     return (price_to_decimal(price) / tick).to_integral_value() * tick
 
 
-def build(order: Order, instrument: Instrument, source: str) -> AnyOrder:
-    """The SDK order for a ticklane order; raises `OrderBuildError` for what cannot be sent."""
+def build(order: Order, instruments: Sequence[Instrument], source: str) -> AnyOrder:
+    """The SDK order for a ticklane order, `instruments` the order's one or its legs' in
+    order; raises `OrderBuildError` for what cannot be sent."""
     tif = _TIME_IN_FORCE.get(order.time_in_force)
     if tif is None:
         raise OrderBuildError(f"TastyTrade has no time in force {order.time_in_force.value}")
-    leg = Leg(
-        instrument_type=instrument.kind,
-        symbol=instrument.venue_symbol,
-        action=action(order, instrument),
-        quantity=order.quantity,
-    )
+    if order.legs and order.order_type in (OrderType.STOP, OrderType.STOP_LIMIT):
+        raise OrderBuildError(
+            f"{order.client_order_id}: TastyTrade takes no stop order with several legs"
+        )
+    legs = venue_legs(order, instruments)
+    # A net price moves by its first leg's tick, as the venue prices a spread.
+    instrument = instruments[0]
     strict = (
         AdvancedInstructions(strict_position_effect_validation=True)
         if order.position_effect is PositionEffect.CLOSE
-        and instrument.kind is not InstrumentType.FUTURE
+        and any(i.kind is not InstrumentType.FUTURE for i in instruments)
         else None
     )
-    cid, legs = order.client_order_id, [leg]
+    cid = order.client_order_id
     limit_price, stop_price = order.limit_price, order.stop_price
     match order.order_type:
         case OrderType.MARKET:

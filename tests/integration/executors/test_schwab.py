@@ -9,10 +9,12 @@ rejection, and the fake's positions equal to the ledger's.
 
 import logging
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import httpx2
+import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
@@ -22,16 +24,18 @@ from executors.brokers.factory import build_broker
 from executors.brokers.schwab import config
 from executors.brokers.schwab.client import SchwabBroker
 from executors.engine import Engine, EngineConfig
+from executors.pricing import OrderStyle
 from executors.reconcile import reconcile
 from executors.risk import RiskLimits
 from executors.stores import open_sqlite
 from fakes.schwab.background import FakeSchwabServer
 from fakes.schwab.record import Record
 from fakes.schwab.server import FakeConfig
+from fakes.tastytrade.instruments import occ_symbol
 from tests.conftest import poll_until
 from ticklane.secrets import SecretError
 from ticklane.settings import ExecutorSettings, SchwabSettings, Settings
-from ticklane.trading import Order, OrderStatus, OrderType, Side, Signal
+from ticklane.trading import ComboLeg, Order, OrderStatus, OrderType, Side, Signal
 
 pytestmark = [
     pytest.mark.integration,
@@ -269,6 +273,85 @@ def test_the_factory_builds_schwab_from_the_environment_and_refuses_futures(
         assert broker.positions() == {}
     finally:
         broker.close()
+
+
+# --- multi-leg orders
+
+
+def spy_option(right: str, strike: int) -> str:
+    """One of the fake's built-in 0DTE SPY options."""
+    return occ_symbol("SPY", datetime.now(UTC).date(), right, strike * SCALE)
+
+
+def combo(name: str, target: int, legs: dict[str, int], n: int = 0, price: int = SCALE) -> Signal:
+    pairs = tuple(ComboLeg(symbol, ratio) for symbol, ratio in legs.items())
+    ts = 1_700_000_000 * SCALE + n
+    return Signal.create("s1", name, ts, target, reference_price=price, legs=pairs)
+
+
+def test_a_vertical_opens_and_closes_as_one_order_named_vertical(desk):
+    low, high = spy_option("C", 600), spy_option("C", 605)
+    legs = {low: 1, high: -1}
+    desk.engine.on_signal(combo("call vertical", 2, legs))
+    desk.quote(low, "3.00", "3.10")
+    desk.quote(high, "1.00", "1.05")
+    desk.settle(low, 2)
+    desk.settle(high, -2)
+    [opened] = desk.ledger.all_orders()
+    assert (opened.status, opened.filled_quantity) == (OrderStatus.FILLED, 2)
+    assert opened.filled_notional // 2 == 2_100_000_000  # 3.10 paid, 1.00 received
+    desk.engine.on_signal(combo("call vertical", 0, legs, n=1))
+    desk.quote(low, "3.00", "3.10")
+    desk.quote(high, "1.00", "1.05")
+    desk.settle(low, 0)
+    desk.settle(high, 0)
+    received = desk.audit()
+    assert [o.strategy.value for o in received] == ["VERTICAL", "VERTICAL"]
+    words = [[(leg.instruction.value, leg.quantity) for leg in o.legs] for o in received]
+    assert words == [
+        [("BUY_TO_OPEN", 2), ("SELL_TO_OPEN", 2)],
+        [("SELL_TO_CLOSE", 2), ("BUY_TO_CLOSE", 2)],
+    ]
+
+
+def test_an_iron_condor_for_a_credit_is_one_net_credit_order_at_the_tick(desk):
+    desk.engine.config = msgspec.structs.replace(
+        desk.engine.config, style=OrderStyle("marketable_limit", ticks_through=2)
+    )
+    wing_put, body_put = spy_option("P", 600), spy_option("P", 605)
+    body_call, wing_call = spy_option("C", 600), spy_option("C", 605)
+    legs = {wing_put: 1, body_put: -1, body_call: -1, wing_call: 1}
+    desk.engine.on_signal(combo("condor", 1, legs, price=-4_900_000_000))
+    for symbol, (bid, ask) in {
+        wing_put: ("1.00", "1.05"),
+        body_put: ("4.00", "4.10"),
+        body_call: ("3.00", "3.10"),
+        wing_call: ("1.00", "1.05"),
+    }.items():
+        desk.quote(symbol, bid, ask)
+    desk.settle(wing_call, 1)
+    [received] = desk.audit()
+    assert (received.strategy.value, received.order_type.value) == ("IRON_CONDOR", "NET_CREDIT")
+    # Two ticks through -4.90 for a buyer, at the dime of an option price over $3: a credit
+    # of 4.70 or more.
+    assert received.price == 4_700_000_000
+    assert {symbol: desk.position(symbol) for symbol in legs} == legs
+
+
+def test_two_identical_verticals_with_the_first_answer_lost_each_match_their_own(desk):
+    low, high = spy_option("C", 600), spy_option("C", 605)
+    control(desk.fake, "faults", {"timeout_after_accept": 1, "timeout_hold_s": 2})
+    legs = (ComboLeg(low, 1), ComboLeg(high, -1))
+    first_order = order("v-first", 1, symbol="vert", legs=legs, limit_price=2 * SCALE)
+    with pytest.raises(AmbiguousAnswerError):
+        desk.broker.submit(first_order)
+    second = desk.broker.submit(
+        order("v-second", 1, symbol="vert", legs=legs, limit_price=2 * SCALE)
+    )
+    first = desk.broker.lookup("v-first")
+    assert first is not None
+    [one, two] = desk.received()
+    assert (first.venue_order_id, second.venue_order_id) == (str(one.id), str(two.id))
 
 
 # --- idempotency without a client id

@@ -24,12 +24,12 @@ from executors.reconcile import reconcile
 from executors.risk import RiskLimits
 from executors.stores import open_sqlite
 from fakes.tastytrade.background import FakeTastytradeServer
-from fakes.tastytrade.instruments import quarterly_month
+from fakes.tastytrade.instruments import occ_symbol, quarterly_month
 from fakes.tastytrade.record import Record
 from fakes.tastytrade.server import FakeConfig
 from tests.conftest import poll_until
 from ticklane.settings import TastytradeSettings
-from ticklane.trading import OrderStatus, Signal
+from ticklane.trading import ComboLeg, OrderStatus, Signal
 
 pytestmark = [
     pytest.mark.integration,
@@ -128,6 +128,22 @@ def fired(fake: FakeTastytradeServer) -> dict[str, int]:
 
 def signal(symbol: str, target: int, n: int = 0, price: int = SCALE) -> Signal:
     return Signal.create("s1", symbol, 1_700_000_000 * SCALE + n, target, reference_price=price)
+
+
+def spy_option(right: str, strike: int) -> str:
+    """One of the fake's built-in 0DTE SPY options, as Databento names it."""
+    return occ_symbol("SPY", datetime.now(UTC).date(), right, strike * SCALE)
+
+
+def combo(name: str, target: int, legs: dict[str, int], n: int = 0, price: int = SCALE) -> Signal:
+    return Signal.create(
+        "s1",
+        name,
+        1_700_000_000 * SCALE + n,
+        target,
+        reference_price=price,
+        legs=tuple(ComboLeg(symbol, ratio) for symbol, ratio in legs.items()),
+    )
 
 
 @pytest.fixture
@@ -238,6 +254,83 @@ def test_marketable_limits_go_out_at_the_venues_tick_with_the_debit_or_credit(tm
         desk.close()
 
 
+# --- multi-leg orders
+
+
+def test_a_vertical_opens_and_closes_as_one_order_of_two_legs(desk):
+    low, high = spy_option("C", 600), spy_option("C", 605)
+    legs = {low: 1, high: -1}
+    desk.engine.on_signal(combo("SPY 600/605 call vertical", 2, legs, price=2 * SCALE))
+    desk.quote(low, "3.00", "3.10")
+    desk.quote(high, "1.00", "1.05")
+    desk.settle(high, -2)
+    desk.settle(low, 2)
+    [opened] = desk.ledger.all_orders()
+    assert (opened.status, opened.filled_quantity) == (OrderStatus.FILLED, 2)
+    # The net of the legs' fills per unit: 3.10 paid, 1.00 received.
+    assert opened.filled_notional // opened.filled_quantity == 2_100_000_000
+    desk.engine.on_signal(combo("SPY 600/605 call vertical", 0, legs, n=1, price=2 * SCALE))
+    desk.quote(low, "3.00", "3.10")
+    desk.quote(high, "1.00", "1.05")
+    desk.settle(low, 0)
+    assert desk.position(high) == 0
+    received = desk.audit()
+    actions = [[(leg.action, leg.quantity, leg.symbol) for leg in o.legs] for o in received]
+    assert actions == [
+        [("Buy to Open", 2, low), ("Sell to Open", 2, high)],
+        [("Sell to Close", 2, low), ("Buy to Close", 2, high)],
+    ]
+    assert [o.external_identifier for o in received] == [
+        o.client_order_id for o in desk.ledger.all_orders()
+    ]
+    # The venue's fills are the legs', each in its own symbol.
+    assert sorted({f.symbol for f in desk.ledger.fills()}) == sorted(legs)
+
+
+def test_four_legs_for_a_credit_go_out_as_one_net_limit_at_the_tick(tmp_path, fake):
+    style = OrderStyle("marketable_limit", ticks_through=2)
+    desk = Desk(tmp_path / "desk", fake, EngineConfig(LIMITS, style=style))
+    try:
+        wing_put, body_put = spy_option("P", 600), spy_option("P", 605)
+        body_call, wing_call = spy_option("C", 600), spy_option("C", 605)
+        legs = {wing_put: 1, body_put: -1, body_call: -1, wing_call: 1}
+        # One unit at the touch: wings bought at 1.05, bodies sold at 4.00 and 3.00, a credit.
+        desk.engine.on_signal(combo("SPY condor", 1, legs, price=-4_900_000_000))
+        for symbol, (bid, ask) in {
+            wing_put: ("1.00", "1.05"),
+            body_put: ("4.00", "4.10"),
+            body_call: ("3.00", "3.10"),
+            wing_call: ("1.00", "1.05"),
+        }.items():
+            desk.quote(symbol, bid, ask)
+        desk.settle(wing_call, 1)
+        [received] = desk.audit()
+        assert received.order_type == "Limit"
+        # Two of SPY's cent ticks through the net for a buyer: a credit of 4.88 or better.
+        assert (received.price, received.price_effect) == (4_880_000_000, "Credit")
+        assert [leg.action for leg in received.legs] == [
+            "Buy to Open",
+            "Sell to Open",
+            "Sell to Open",
+            "Buy to Open",
+        ]
+        assert {symbol: desk.position(symbol) for symbol in legs} == legs
+    finally:
+        desk.close()
+
+
+def test_a_combination_the_legs_do_not_hold_whole_is_rejected_with_the_reason(desk):
+    low, high = spy_option("C", 600), spy_option("C", 605)
+    desk.quote(low, "3.00", "3.10")
+    desk.engine.on_signal(signal(low, 1))  # the long leg alone, outside the combination
+    desk.settle(low, 1)
+    desk.engine.on_signal(combo("vertical", 1, {low: 1, high: -1}, n=1))
+    rejected = desk.ledger.all_orders()[-1]
+    assert rejected.status is OrderStatus.REJECTED
+    assert "not whole units" in rejected.reason
+    assert len(desk.audit()) == 1
+
+
 # --- faults
 
 
@@ -288,6 +381,31 @@ def test_each_fault_ends_in_one_order_per_signal_and_equal_positions(desk, armed
     assert {o.status for o in desk.ledger.all_orders()} == {OrderStatus.FILLED}
     errors = desk.engine.metrics.errors
     assert sum(s.value for m in errors.collect() for s in m.samples) == 0
+    assert fired(desk.fake)[next(iter(armed))] >= 1
+
+
+@pytest.mark.parametrize(
+    "armed",
+    [
+        {"server_error_after_accept": 1, "server_error_status": 502},
+        {"duplicate_fills": 1, "reorder_fills": 1},
+        {"drop_stream": 1},
+    ],
+    ids=["5xx-after-accept", "duplicate-reordered-fills", "dropped-stream"],
+)
+def test_each_fault_on_a_multi_leg_order_ends_in_one_order_and_equal_positions(desk, armed):
+    low, high = spy_option("P", 600), spy_option("P", 605)
+    legs = {low: -1, high: 1}
+    control(desk.fake, "faults", armed)
+    desk.engine.on_signal(combo("put vertical", 3, legs))
+    desk.quote(low, "1.00", "1.05")
+    desk.quote(high, "4.00", "4.10")
+    desk.settle(high, 3)
+    [received] = desk.audit()
+    assert [leg.quantity for leg in received.legs] == [3, 3]
+    [order] = desk.ledger.all_orders()
+    assert (order.status, order.filled_quantity) == (OrderStatus.FILLED, 3)
+    assert desk.position(low) == -3
     assert fired(desk.fake)[next(iter(armed))] >= 1
 
 

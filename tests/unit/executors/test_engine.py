@@ -10,7 +10,7 @@ from executors.risk import RejectReason
 from executors.routing import Route
 from tests.unit.executors.engine_fixtures import PX, T0, WALL0, Rig, limits, quote, signal
 from ticklane.control import ControlAction, ControlCommand, KillSwitchState
-from ticklane.trading import OrderStatus, Side
+from ticklane.trading import ComboLeg, OrderStatus, Side, Signal
 
 
 @pytest.fixture
@@ -424,3 +424,20 @@ def test_a_marketable_limit_without_a_tick_size_is_rejected_saying_so(tmp_path):
     assert "no tick size for ES" in order.reason
     assert rig.venue.store.orders() == []
     rig.close()
+
+
+def test_a_multi_leg_signal_at_the_paper_venue_is_rejected_saying_why(rig):
+    legs = (ComboLeg("ESZ4 C6000", 1), ComboLeg("ESZ4 C6050", -1))
+    rig.engine.on_signal(Signal.create("s1", "call vertical", T0, 1, reference_price=PX, legs=legs))
+    [order] = rig.ledger.all_orders()
+    assert order.status is OrderStatus.REJECTED
+    assert "does not fill multi-leg orders" in order.reason
+    assert order.legs == legs
+    assert rig.venue.store.orders() == []
+
+
+def test_a_multi_leg_signal_outside_the_route_is_left_alone(rig):
+    rig.engine.config = msgspec.structs.replace(rig.engine.config, route=Route(symbols=("ES*",)))
+    legs = (ComboLeg("ESZ4 C6000", 1), ComboLeg("NQZ4 C20000", -1))
+    assert not rig.engine.on_signal(Signal.create("s1", "mixed", T0, 1, legs=legs))
+    assert rig.ledger.all_orders() == []

@@ -6,15 +6,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from executors.netting import (
+    COMBO_CAPS,
     BrokerCaps,
+    ComboError,
     Leg,
+    check_combo,
+    combo_position,
+    leg_side,
     orders_for_signal,
     pending_quantity,
     plan_legs,
+    refusal,
     release_legs,
 )
 from ticklane import ids
-from ticklane.trading import Order, OrderStatus, OrderType, PositionEffect, Side, Signal
+from ticklane.trading import ComboLeg, Order, OrderStatus, OrderType, PositionEffect, Side, Signal
 
 ONE_ORDER = BrokerCaps(can_reverse_in_one_order=True)
 TWO_STEP = BrokerCaps(can_reverse_in_one_order=False)
@@ -222,3 +228,50 @@ def test_a_close_never_grows_the_position(position: int, pending: int, target: i
             assert abs(position + pending + change) < abs(position + pending)
         if order.position_effect is PositionEffect.REVERSE:
             assert caps.can_reverse_in_one_order
+
+
+# --- combinations (multi-leg positions)
+
+
+def vertical(target: int) -> Signal:
+    legs = (ComboLeg("C600", 1), ComboLeg("C605", -1))
+    return Signal.create("s", "vert", 1, target, legs=legs)
+
+
+def test_a_combination_needs_distinct_legs_with_coprime_nonzero_ratios():
+    check_combo((ComboLeg("a", 1), ComboLeg("b", -2)))
+    for legs, words in [
+        ((ComboLeg("a", 1),), "two or more"),
+        ((ComboLeg("a", 1), ComboLeg("a", -1)), "twice"),
+        ((ComboLeg("a", 1), ComboLeg("b", 0)), "ratio 0"),
+        ((ComboLeg("a", 2), ComboLeg("b", -4)), "factor 2"),
+    ]:
+        with pytest.raises(ComboError, match=words):
+            check_combo(legs)
+
+
+def test_combo_position_counts_whole_units_and_refuses_legs_out_of_proportion():
+    legs = (ComboLeg("a", 1), ComboLeg("b", -2))
+    assert combo_position(legs, {}) == 0
+    assert combo_position(legs, {"a": 3, "b": -6}) == 3
+    assert combo_position(legs, {"a": -2, "b": 4}) == -2
+    for held in ({"a": 3, "b": -5}, {"a": 3}, {"b": -2}):
+        with pytest.raises(ComboError, match="not whole units"):
+            combo_position(legs, held)
+
+
+def test_a_combination_is_one_order_carrying_its_legs_and_reverses_in_two():
+    [opening] = orders_for_signal(vertical(2), 0, 0, COMBO_CAPS, ts=5)
+    assert (opening.side, opening.quantity, opening.legs) == (Side.BUY, 2, vertical(2).legs)
+    close, reopen = orders_for_signal(vertical(-1), 2, 0, COMBO_CAPS, ts=5)
+    assert (close.side, close.quantity, close.position_effect) == (Side.SELL, 2, "close")
+    assert (reopen.side, reopen.quantity, reopen.position_effect) == (Side.SELL, 1, "open")
+    assert close.legs == reopen.legs == vertical(-1).legs
+    assert leg_side(close, close.legs[0]) is Side.SELL
+    assert leg_side(close, close.legs[1]) is Side.BUY
+
+
+def test_a_refusal_records_the_whole_target():
+    refused = refusal(vertical(-3), ts=9)
+    assert (refused.side, refused.quantity, refused.status) == (Side.SELL, 3, OrderStatus.NEW)
+    assert refusal(vertical(0), ts=9).quantity == 1

@@ -19,9 +19,10 @@ from executors.order_state import (
     OverfillError,
     apply_event,
     apply_fill,
+    apply_leg_fill,
     next_status,
 )
-from ticklane.trading import Fill, Order, OrderStatus, OrderType, Side
+from ticklane.trading import ComboLeg, Fill, Order, OrderStatus, OrderType, Side
 
 S = OrderStatus
 E = OrderEvent
@@ -350,3 +351,50 @@ def test_legal_walks_keep_the_invariants(raw: list[tuple[int, int]], data: st.Da
             assert order.status is S.FILLED
     total = sum(f.quantity for f in pool if f.fill_id in applied)
     assert order.filled_quantity == total
+
+
+# --- multi-leg orders: filled by units of the combination
+
+
+def combo_order(quantity: int = 2, side: Side = Side.BUY) -> Order:
+    return Order(
+        client_order_id="c1",
+        signal_id="s",
+        strategy="st",
+        symbol="vert",
+        side=side,
+        quantity=quantity,
+        order_type=OrderType.MARKET,
+        status=S.ACCEPTED,
+        ts_event=0,
+        legs=(ComboLeg("a", 1), ComboLeg("b", -2)),
+    )
+
+
+def leg_fill(n: int, symbol: str, side: Side, quantity: int, price: int) -> Fill:
+    return Fill(f"f{n}", "c1", "v1", symbol, side, quantity, price, ts_event=n)
+
+
+def test_a_multi_leg_order_fills_a_unit_only_when_every_leg_has_traded_its_ratio():
+    order = combo_order()
+    first = leg_fill(1, "a", Side.BUY, 2, 5_000)
+    after_a = apply_leg_fill(order, first, [])
+    assert after_a == order  # leg b has not traded: no unit is filled
+    second = leg_fill(2, "b", Side.SELL, 2, 1_000)
+    one = apply_leg_fill(order, second, [first])
+    assert (one.status, one.filled_quantity) == (S.PARTIALLY_FILLED, 1)
+    assert one.filled_notional == 5_000 - 2 * 1_000  # the net of one unit
+    third = leg_fill(3, "b", Side.SELL, 2, 1_500)
+    done = apply_leg_fill(one, third, [first, second])
+    assert (done.status, done.filled_quantity) == (S.FILLED, 2)
+    assert done.filled_notional == 2 * 5_000 - (2 * 1_000 + 2 * 1_500)
+
+
+def test_a_leg_fill_of_the_wrong_side_symbol_or_size_is_refused():
+    order = combo_order(side=Side.SELL)
+    with pytest.raises(BadFillError, match="is buy"):
+        apply_leg_fill(order, leg_fill(1, "b", Side.SELL, 1, 1), [])
+    with pytest.raises(BadFillError, match="not a leg"):
+        apply_leg_fill(order, leg_fill(1, "zz", Side.SELL, 1, 1), [])
+    with pytest.raises(OverfillError, match="trades 4 in all"):
+        apply_leg_fill(order, leg_fill(1, "b", Side.BUY, 5, 1), [])

@@ -8,7 +8,15 @@ from executors.brokers.base import VenueStatus
 from executors.brokers.schwab import config, orders
 from executors.brokers.schwab.stream import order_ids
 from ticklane import ids
-from ticklane.trading import Order, OrderStatus, OrderType, PositionEffect, Side, TimeInForce
+from ticklane.trading import (
+    ComboLeg,
+    Order,
+    OrderStatus,
+    OrderType,
+    PositionEffect,
+    Side,
+    TimeInForce,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:websockets.legacy is deprecated:DeprecationWarning")
 
@@ -179,3 +187,63 @@ def test_the_token_file_is_written_atomically_and_private(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["schwab-token.json"]
     with pytest.raises(config.TokenFileError, match="ticklane auth schwab"):
         config.read_token_file(tmp_path / "missing.json")
+
+
+# --- multi-leg orders
+
+C600, C605 = "SPY   261218C00600000", "SPY   261218C00605000"
+P600, P605 = "SPY   261218P00600000", "SPY   261218P00605000"
+
+
+def combo(legs: dict[str, int], **kwargs: object) -> Order:
+    pairs = tuple(ComboLeg(symbol, ratio) for symbol, ratio in legs.items())
+    return order("combo", legs=pairs, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("legs", "named"),
+    [
+        ({C600: 1, C605: -1}, "VERTICAL"),
+        ({P600: 1, P605: -1, C600: -1, C605: 1}, "IRON_CONDOR"),
+        ({C600: 1, P600: 1}, "CUSTOM"),  # a straddle is not spelled out here: custom
+        ({C600: 1, C605: -2}, "CUSTOM"),
+        ({"SPY": 100, C605: -1}, "CUSTOM"),
+    ],
+)
+def test_a_combination_is_named_as_schwab_names_it(legs, named):
+    assert orders.build(combo(legs))["complexOrderStrategyType"] == named
+
+
+@pytest.mark.parametrize(
+    ("side", "net", "order_type", "price"),
+    [
+        (Side.BUY, 2_031_000_000, "NET_DEBIT", "2.00"),  # pays at most 2.031: 2.00 at the tick
+        (Side.BUY, -4_919_000_000, "NET_CREDIT", "5.00"),  # receives at least 4.919: 5.00
+        (Side.SELL, 2_031_000_000, "NET_CREDIT", "2.05"),  # receives at least 2.031
+        (Side.SELL, -1_000_000_000, "NET_DEBIT", "1.00"),
+    ],
+)
+def test_a_net_limit_is_unsigned_debit_or_credit_never_worse(side, net, order_type, price):
+    spec = orders.build(
+        combo({C600: 1, C605: -1}, side=side, order_type=OrderType.LIMIT, limit_price=net)
+    )
+    assert (spec["orderType"], spec["price"]) == (order_type, price)
+    instructions = [leg["instruction"] for leg in spec["orderLegCollection"]]
+    assert instructions == (
+        ["BUY_TO_OPEN", "SELL_TO_OPEN"] if side is Side.BUY else ["SELL_TO_OPEN", "BUY_TO_OPEN"]
+    )
+
+
+def test_legs_trade_the_order_quantity_times_their_ratio_and_fingerprint_alike_listed():
+    spec = orders.build(combo({C600: 1, C605: -2}, quantity=3))
+    assert [leg["quantity"] for leg in spec["orderLegCollection"]] == [3, 6]
+    listed = json.loads(json.dumps(spec)) | {"orderId": 7, "status": "WORKING"}
+    assert orders.fingerprint("h", spec) == orders.fingerprint("h", listed)
+    assert orders.fingerprint("h", spec).symbol == f"{C600};{C605}"
+
+
+def test_a_combination_with_a_future_or_a_stop_is_refused():
+    with pytest.raises(orders.OrderBuildError, match="futures"):
+        orders.build(combo({"ESZ6 C6000": 1, C605: -1}))
+    with pytest.raises(orders.OrderBuildError, match="net limit"):
+        orders.build(combo({C600: 1, C605: -1}, order_type=OrderType.STOP, stop_price=SCALE))
