@@ -1,8 +1,15 @@
-"""The instrument routes: `/instruments/...` and `/option-chains/...`, read from the catalogue."""
+"""The instrument routes: `/instruments/...`, `/option-chains/...` and
+`/futures-option-chains/...`, read from the catalogue."""
 
 from aiohttp import web
 
-from fakes.tastytrade.instrument_json import instrument_json, nested_chains_json, option_json
+from fakes.tastytrade.instrument_json import (
+    future_option_json,
+    instrument_json,
+    nested_chains_json,
+    nested_future_chain_json,
+    option_json,
+)
 from fakes.tastytrade.payloads import ApiError
 from fakes.tastytrade.render import Json, envelope, items
 from fakes.tastytrade.venue import FakeVenue
@@ -10,7 +17,8 @@ from fakes.tastytrade.vocab import InstrumentType
 
 
 class InstrumentRoutes:
-    """The endpoints the SDK's `Equity`, `Future`, `Option` and option chains call."""
+    """The endpoints the SDK's `Equity`, `Future`, `Option`, `FutureOption` and option chains
+    call."""
 
     def __init__(self, venue: FakeVenue) -> None:
         self._venue = venue
@@ -25,6 +33,11 @@ class InstrumentRoutes:
         router.add_get("/instruments/equity-options/{symbol}", self.option)
         router.add_get("/option-chains/{symbol}/nested", self.nested_chain)
         router.add_get("/option-chains/{symbol}", self.chain)
+        # The SDK sends a future option's `/` as %2F; the pattern takes it either way aiohttp
+        # hands the path over (decoded or not).
+        router.add_get("/instruments/future-options/{symbol:.+}", self.future_option)
+        router.add_get("/futures-option-chains/{symbol}/nested", self.nested_future_chain)
+        router.add_get("/futures-option-chains/{symbol}", self.future_chain)
 
     def _instrument(self, request: web.Request, kind: InstrumentType) -> Json:
         symbol = request.match_info["symbol"]
@@ -85,3 +98,34 @@ class InstrumentRoutes:
         today = self._venue.today()
         options = self._venue.catalogue.options_on(request.match_info["symbol"])
         return envelope(items([option_json(o, today) for o in options]))
+
+    async def future_option(self, request: web.Request) -> web.Response:
+        """`GET /instruments/future-options/{symbol}` (`./ESM4 ESM4  240621P5230`)."""
+        return envelope(self._instrument(request, InstrumentType.FUTURE_OPTION))
+
+    def _product(self, request: web.Request) -> str:
+        """The product code a futures option chain is asked for; 404 if the fake has none."""
+        product = request.match_info["symbol"].removeprefix("/")
+        catalogue = self._venue.catalogue
+        if not catalogue.futures_of(product) and not catalogue.future_options_on(product):
+            raise ApiError(404, "record_not_found", f"futures option chain {product} not found")
+        return product
+
+    async def nested_future_chain(self, request: web.Request) -> web.Response:
+        """`GET /futures-option-chains/{product}/nested`: the product's futures and options."""
+        product = self._product(request)
+        catalogue = self._venue.catalogue
+        return envelope(
+            nested_future_chain_json(
+                product,
+                catalogue.futures_of(product),
+                catalogue.future_options_on(product),
+                self._venue.today(),
+            )
+        )
+
+    async def future_chain(self, request: web.Request) -> web.Response:
+        """`GET /futures-option-chains/{product}`: every option of the product, flat."""
+        today = self._venue.today()
+        options = self._venue.catalogue.future_options_on(self._product(request))
+        return envelope(items([future_option_json(o, today) for o in options]))

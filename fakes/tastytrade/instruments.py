@@ -3,6 +3,10 @@
 Pure. Each instrument has its TastyTrade symbol and the Databento raw symbol its market data
 is keyed by in md.*: futures are `/ESZ6` at TastyTrade and `ESZ6` in Databento; equities are
 plain in both; equity options are the padded OCC symbol in both (`SPXW  261204C05900000`).
+Options on futures are `ESM4 P5230` in Databento (CME's option contract, right, strike) and
+`./ESM4 ESM4  240621P5230` at TastyTrade (the future, the option contract padded to 6, expiry,
+right, strike): the fake, being the venue, makes up its own symbols in TastyTrade's shape; a
+client must read them from its chain answers.
 """
 
 import datetime as dt
@@ -13,19 +17,33 @@ import msgspec
 
 from fakes.tastytrade.vocab import InstrumentType
 from ticklane.market import InstrumentClass, InstrumentDef
-from ticklane.units import PRICE_SCALE, UNDEF_PRICE, UNDEF_TIMESTAMP, decimal_to_price
+from ticklane.units import (
+    PRICE_SCALE,
+    UNDEF_PRICE,
+    UNDEF_TIMESTAMP,
+    decimal_to_price,
+    price_to_decimal,
+)
 
 OCC: Final = re.compile(r"^([A-Z][A-Z0-9 ]{5})(\d{6})([CP])(\d{8})$")
 """An OCC option symbol: root padded to 6, YYMMDD, C or P, strike in thousandths."""
 
+_FUTURE_OPTION_SYMBOL: Final = re.compile(r"^\./\S+ (\S+) *\d{6}([CP])(\S+)$")
+"""The fake's TastyTrade symbol of an option on a future: contract, right and strike."""
+MONTH_YEAR: Final = re.compile(r"^(.+?)([FGHJKMNQUVXZ])(\d{1,2})$")
+"""A CME contract code: product (`ES`, `EW4`), month code, year digits."""
+
 _CENT: Final = PRICE_SCALE // 100
+_NICKEL: Final = PRICE_SCALE // 20
+_FIVE: Final = 5 * PRICE_SCALE
 
 
 class Instrument(msgspec.Struct, frozen=True):
     """One tradable instrument; prices and ticks in 1e-9 units.
 
-    `underlying` is the TastyTrade symbol of an option's underlying; `root` an option's
-    root (`SPXW`) or a future's product code (`ES`); `expiration` a UTC date or None.
+    `underlying` is the TastyTrade symbol of an option's underlying; `root` an equity option's
+    root (`SPXW`), or a future's or future option's product code (`ES`); `expiration` a UTC
+    date or None.
     """
 
     symbol: str
@@ -41,6 +59,8 @@ class Instrument(msgspec.Struct, frozen=True):
     option_type: str = ""
     is_index: bool = False
     exchange: str = "XNYS"
+    finer_ticks: tuple[tuple[int, int], ...] = ()
+    """(tick, below): a finer tick below a price, lowest first; `tick` applies above them."""
 
     @property
     def is_option(self) -> bool:
@@ -69,8 +89,19 @@ class InstrumentSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def md_symbol_of(symbol: str) -> str:
-    """The Databento symbol of a TastyTrade symbol (a future loses its leading slash)."""
+    """The Databento symbol of a TastyTrade symbol (a future loses its leading slash; a future
+    option in the fake's symbology becomes CME's `ESM4 P5230`)."""
+    option = _FUTURE_OPTION_SYMBOL.match(symbol)
+    if option is not None:
+        contract, right, strike = option.groups()
+        return f"{contract} {right}{strike}"
     return symbol.removeprefix("/")
+
+
+def product_of(contract: str) -> str:
+    """A CME contract's product code (`ESM4` -> `ES`, `EW4M4` -> `EW4`)."""
+    found = MONTH_YEAR.match(contract)
+    return found.group(1) if found else contract
 
 
 def from_spec(spec: InstrumentSpec) -> Instrument:
@@ -107,25 +138,61 @@ def _tick(d: InstrumentDef) -> int:
     return d.min_price_increment if d.min_price_increment not in (UNDEF_PRICE, 0) else _CENT
 
 
-def _option(d: InstrumentDef) -> Instrument:
-    occ = OCC.match(d.raw_symbol)
-    root = occ.group(1).strip() if occ else d.asset
-    # An OCC symbol is an equity option's; anything else (CME's `ESZ6 C5900`) a future option's,
-    # whose TastyTrade symbology (`./ESZ6 EW4Z6 261204C5900`) cannot be derived from Databento's.
-    kind = InstrumentType.EQUITY_OPTION if occ else InstrumentType.FUTURE_OPTION
+def _equity_option(d: InstrumentDef, occ: re.Match[str]) -> Instrument:
     return Instrument(
-        symbol=d.raw_symbol if occ else f"./{d.raw_symbol}",
+        symbol=d.raw_symbol,
         md_symbol=d.raw_symbol,
-        instrument_type=kind,
+        instrument_type=InstrumentType.EQUITY_OPTION,
         tick=_tick(d),
         multiplier=_multiplier(d, 100),
         description=d.raw_symbol,
         underlying=d.underlying,
-        root=root,
+        root=occ.group(1).strip(),
         expiration=_date(d.expiration),
         strike=0 if d.strike_price == UNDEF_PRICE else d.strike_price,
         option_type=d.instrument_class.value,
         exchange=d.exchange,
+    )
+
+
+def future_option_symbol(
+    future: str, contract: str, expiry: dt.date, right: str, strike: int
+) -> str:
+    """The fake's TastyTrade symbol of an option on a future (`./ESM4 ESM4  240621P5230`);
+    `future` without its slash, `strike` in 1e-9 units."""
+    return f"./{future} {contract:<6}{expiry:%y%m%d}{right}{decimal_text(strike)}"
+
+
+def decimal_text(units: int) -> str:
+    """A 1e-9 amount as a plain decimal string (`5230`, `4.25`)."""
+    return format(price_to_decimal(units).normalize(), "f")
+
+
+def _future_option(d: InstrumentDef) -> Instrument | None:
+    """An option on a future; None without what its venue symbol is made of (a future to
+    deliver, an expiry, a strike), which every CME definition Databento sends has."""
+    contract = d.raw_symbol.partition(" ")[0]
+    expiry = _date(d.expiration)
+    if not d.underlying or expiry is None or d.strike_price == UNDEF_PRICE:
+        return None
+    right = d.instrument_class.value
+    # Databento leaves an option's increment undefined; the fake then quotes CME's rule for
+    # its equity-index options: 0.05 for a premium below 5.00, 0.25 above.
+    undefined = d.min_price_increment in (UNDEF_PRICE, 0)
+    return Instrument(
+        symbol=future_option_symbol(d.underlying, contract, expiry, right, d.strike_price),
+        md_symbol=d.raw_symbol,
+        instrument_type=InstrumentType.FUTURE_OPTION,
+        tick=PRICE_SCALE // 4 if undefined else d.min_price_increment,
+        multiplier=_multiplier(d, 1),
+        description=d.raw_symbol,
+        underlying=f"/{d.underlying}",
+        root=product_of(d.underlying),
+        expiration=expiry,
+        strike=d.strike_price,
+        option_type=right,
+        exchange=d.exchange or "XCME",
+        finer_ticks=((_NICKEL, _FIVE),) if undefined else (),
     )
 
 
@@ -153,7 +220,9 @@ def from_definition(d: InstrumentDef) -> Instrument | None:
             exchange=d.exchange or "XNYS",
         )
     if d.instrument_class in {InstrumentClass.CALL, InstrumentClass.PUT}:
-        return _option(d)
+        # An OCC symbol is an equity option's; anything else (CME's `ESM4 P5230`) a future's.
+        occ = OCC.match(d.raw_symbol)
+        return _equity_option(d, occ) if occ else _future_option(d)
     return None
 
 
@@ -254,6 +323,16 @@ class Catalogue:
             for i in self.of_type(InstrumentType.EQUITY_OPTION)
             if underlying in {i.underlying, i.root}
         ]
+
+    def future_options_on(self, product: str) -> list[Instrument]:
+        """Options on the futures of one product (`ES` or `/ES`), by symbol."""
+        code = product.removeprefix("/")
+        return [i for i in self.of_type(InstrumentType.FUTURE_OPTION) if i.root == code]
+
+    def futures_of(self, product: str) -> list[Instrument]:
+        """The futures of one product (`ES` or `/ES`), by symbol."""
+        code = product.removeprefix("/")
+        return [i for i in self.of_type(InstrumentType.FUTURE) if i.root == code]
 
     def __len__(self) -> int:
         return len(self._by_symbol)

@@ -8,7 +8,13 @@ import pytest
 from executors.brokers.paper.matching import Tick
 from fakes.tastytrade.auth import TokenBook, TokenState
 from fakes.tastytrade.faults import Fault, FaultBook, FaultError, FaultRequest, request_from_flags
-from fakes.tastytrade.instruments import from_definition, occ_symbol, quarterly_month
+from fakes.tastytrade.instruments import (
+    from_definition,
+    future_option_symbol,
+    md_symbol_of,
+    occ_symbol,
+    quarterly_month,
+)
 from fakes.tastytrade.lines import order_line
 from fakes.tastytrade.matching import match_leg, match_net
 from fakes.tastytrade.orders import (
@@ -171,9 +177,35 @@ def test_definitions_become_instruments_with_tastytrade_symbols() -> None:
         "SPXW",
         100,
     )
-    cme = from_definition(definition("ESZ6 C5900", InstrumentClass.CALL))
+    # As Databento defines CME's ESM4 P5230 (glbx-esm4-options-20240509.definition).
+    cme = from_definition(
+        definition(
+            "ESM4 P5230",
+            InstrumentClass.PUT,
+            underlying="ESM4",
+            asset="ES",
+            exchange="XCME",
+            strike_price=5230 * S,
+            expiration=1_718_976_600 * S,
+            unit_of_measure_qty=50 * S,
+        )
+    )
     assert cme is not None
-    assert cme.instrument_type is InstrumentType.FUTURE_OPTION
+    assert (cme.instrument_type, cme.symbol, cme.underlying, cme.root, cme.multiplier) == (
+        InstrumentType.FUTURE_OPTION,
+        "./ESM4 ESM4  240621P5230",
+        "/ESM4",
+        "ES",
+        50,
+    )
+    assert md_symbol_of(cme.symbol) == "ESM4 P5230"
+    # Databento gives an option no increment: the fake quotes CME's index-option ticks.
+    assert (cme.tick, cme.finer_ticks) == (S // 4, ((S // 20, 5 * S),))
+    weekly = future_option_symbol("ESM4", "EW4M4", dt.date(2024, 6, 28), "C", 5232_500_000_000)
+    assert weekly == "./ESM4 EW4M4 240628C5232.5"
+    assert md_symbol_of(weekly) == "EW4M4 C5232.5"
+    # Without the future it delivers, its expiry or strike, a CME option cannot be named.
+    assert from_definition(definition("ESZ6 C5900", InstrumentClass.CALL)) is None
     assert from_definition(definition("ESZ6-ESH7", InstrumentClass.FUTURE_SPREAD)) is None
     assert quarterly_month(dt.date(2026, 12, 4)) == ("Z6", dt.date(2026, 12, 18))
     assert quarterly_month(dt.date(2026, 12, 18)) == ("H7", dt.date(2027, 3, 19))
