@@ -200,10 +200,25 @@ class SchwabSettings(_Section):
     orders_per_minute: int = Field(default=120, gt=0)
     """Order requests (place, replace, cancel) per rolling minute: Schwab allows 120."""
     reducing_after_days: float = Field(default=6.0, gt=0)
-    """Refresh-token age at which the executor should only reduce (not wired yet)."""
+    """Refresh-token age at which the executor only reduces positions."""
+    auth_failures_to_halt: int = Field(default=3, ge=1)
+    """Calls refused authentication in a row (401, 403, a refused refresh token) after which
+    trading halts, until a call authenticates again (`ticklane auth schwab` fixes it)."""
     api_url: str | None = None
     """Tests and the local fake only (`ticklane fake schwab`): where to send the API's
     requests, e.g. http://127.0.0.1:8766, instead of api.schwabapi.com."""
+
+
+class OrderStyleSettings(_Section):
+    """How one strategy's orders are sent (`executor.order_styles.<strategy>`)."""
+
+    order_type: Literal["market", "marketable_limit", "limit", "stop"]
+    """`limit` rests `ticks` ticks on the better side of the signal's reference price (a buy
+    below it); `stop` triggers `ticks` ticks beyond it (a buy above it). A resting order is
+    cancelled when the next signal for its symbol arrives, before that signal is netted."""
+    ticks: int = Field(default=0, ge=0)
+    """Marketable limit: ticks through the reference; limit and stop: ticks away from it."""
+    time_in_force: Literal["day", "gtc", "ioc"] = "day"
 
 
 class ExecutorSettings(_Section):
@@ -244,6 +259,9 @@ class ExecutorSettings(_Section):
     account."""
     limit_ticks: int = Field(default=4, ge=0)
     time_in_force: Literal["day", "gtc", "ioc"] = "day"
+    order_styles: dict[str, OrderStyleSettings] = Field(default_factory=dict)
+    """Per strategy, a style of its own, resting limits and stops included. The default above
+    stays market or marketable limit: a flatten is sent in it, and must trade now."""
     tick_sizes: dict[str, int] = Field(default_factory=dict)
     """Tick size per symbol in 1e-9 units, for marketable limits where the venue does not
     say (TastyTrade does; the paper venue does not)."""

@@ -26,6 +26,10 @@ And Schwab's own:
   refuses it with the same body; unlike `refuse_refresh` the token stays dead. A refresh
   token that really is older than the refresh lifetime is refused the same way, and each
   such refusal is counted under this name too.
+- `unauthorized`: the next API call (any `/trader` path, after the rate limit) is answered
+  401 `Client not authorized`, whatever its token: Schwab revoking an app's access, or
+  refusing tokens it should take. Arm many and `clear` them to end an outage; the executor's
+  breaker on authentication failures is tested with it.
 """
 
 from enum import StrEnum
@@ -48,12 +52,14 @@ class SchwabFault(StrEnum):
     """A fault only the Schwab fake has; the value is its name in requests and flags."""
 
     REFRESH_EXPIRED = "refresh_expired"
+    UNAUTHORIZED = "unauthorized"
 
 
 class SchwabFaultRequest(FaultRequest, frozen=True, forbid_unknown_fields=True):
-    """`POST /__fake/faults`: the TastyTrade fake's request, plus `refresh_expired`."""
+    """`POST /__fake/faults`: the TastyTrade fake's request, plus Schwab's own counts."""
 
     refresh_expired: int = 0
+    unauthorized: int = 0
 
 
 _OWN: Final = {f.value for f in SchwabFault}
@@ -74,13 +80,17 @@ class SchwabFaults:
 
     def arm(self, request: FaultRequest) -> None:
         """Add the request's counts and apply its settings (`FaultError` if any is bad)."""
-        own = request.refresh_expired if isinstance(request, SchwabFaultRequest) else 0
-        if own < 0:
+        own = {
+            f: getattr(request, f.value) if isinstance(request, SchwabFaultRequest) else 0
+            for f in SchwabFault
+        }
+        if any(n < 0 for n in own.values()):
             raise FaultError("fault counts must not be negative")
         self._shared.arm(request)
         if request.clear:
             self._armed = dict.fromkeys(SchwabFault, 0)
-        self._armed[SchwabFault.REFRESH_EXPIRED] += own
+        for fault, n in own.items():
+            self._armed[fault] += n
 
     def take(self, fault: Fault | SchwabFault) -> bool:
         """Whether `fault` strikes now; if so it is used up once and counted."""
@@ -110,16 +120,22 @@ class SchwabFaults:
 
 
 def schwab_request_from_flags(flags: list[str]) -> SchwabFaultRequest:
-    """`--fault NAME[=VALUE]` flags as one request; `refresh_expired[=N]` is Schwab's own."""
-    own = 0
+    """`--fault NAME[=VALUE]` flags as one request; `refresh_expired[=N]` and
+    `unauthorized[=N]` are Schwab's own."""
+    own = dict.fromkeys(_OWN, 0)
     shared: list[str] = []
     for flag in flags:
         name, sep, value = flag.partition("=")
-        if name.strip().replace("-", "_") not in _OWN:
+        key = name.strip().replace("-", "_")
+        if key not in _OWN:
             shared.append(flag)
             continue
         if sep and not value.strip().isdigit():
             raise FaultError(f"--fault {flag!r}: a count is a whole number")
-        own += int(value) if sep else 1
+        own[key] += int(value) if sep else 1
     base = request_from_flags(shared)
-    return SchwabFaultRequest(**msgspec.structs.asdict(base), refresh_expired=own)
+    return SchwabFaultRequest(
+        **msgspec.structs.asdict(base),
+        refresh_expired=own[SchwabFault.REFRESH_EXPIRED.value],
+        unauthorized=own[SchwabFault.UNAUTHORIZED.value],
+    )

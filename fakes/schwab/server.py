@@ -198,13 +198,17 @@ class FakeSchwab:
 
     @web.middleware
     async def _gate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Rate limit, then access token, for every `/trader` call."""
+        """Rate limit, then access token (and the `unauthorized` fault), for every `/trader`
+        call."""
         if not request.path.startswith("/trader/"):
             return await handler(request)
         scope = self.faults.settings.rate_limit_scope
         if (scope == "any" or _is_submit(request)) and self.faults.take(Fault.RATE_LIMIT):
             log.info("fault: 429 for %s %s", request.method, request.path)
             return respond(ApiError(429, RATE_LIMITED).body(), 429)
+        if self.faults.take(SchwabFault.UNAUTHORIZED):
+            log.info("fault: 401 for %s %s", request.method, request.path)
+            raise ApiError(401, "Client not authorized", "access revoked (fault)")
         state = self.tokens.check(request.headers.get("Authorization"), time.time())
         if state is not TokenState.VALID:
             raise ApiError(401, "Client not authorized", f"access token {state.value}")

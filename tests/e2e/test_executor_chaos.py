@@ -39,6 +39,7 @@ sent, every signal is answered, and its positions equal the ledger's. `make chao
 with 50 kills (TICKLANE_CHAOS_KILLS); CI with 10.
 """
 
+import json
 import os
 import random
 import signal
@@ -712,6 +713,8 @@ def test_sigkilled_executor_at_schwab_places_every_order_once(kafka_broker, tmp_
         write_token_file(settings.data_dir / TOKEN_FILE_NAME, fake.token_file())
         venue_env = {
             "TICKLANE_EXECUTOR__BROKER": "schwab",
+            # A Schwab executor must name what it trades (empty would route futures too).
+            "TICKLANE_EXECUTOR__SYMBOLS": json.dumps(list(plan.symbols)),
             "TICKLANE_EXECUTOR__SCHWAB__API_URL": fake.url,
             "TICKLANE_EXECUTOR__SCHWAB__TIMEOUT_S": "2",
             # Schwab's 120 a minute is the real account's; this replay sends faster.

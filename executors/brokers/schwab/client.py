@@ -6,9 +6,15 @@ thread-safe queue that `updates()` drains.
 
 schwab-py's client returns raw HTTP responses, so the status decides (brokers.md §3, §4):
 - nothing reached the venue (refused connection, 429, 401): a 401 forces a token refresh and
-  is tried again, a 429 or a refused connection after a backoff; bounded, then `BrokerError`;
+  is tried again once, a 429 or a refused connection after a backoff; bounded, then
+  `BrokerError`;
 - a refused refresh (the refresh token expired or was revoked): `BrokerError` naming
   `ticklane auth schwab`; nothing was sent;
+- authentication failures (a 401 the refresh did not cure, a 403, a refused refresh, any
+  authlib token error) are counted in a row by the breaker (`breaker.py`): at
+  `auth_failures_to_halt` trading halts until a call authenticates again. Before giving up on
+  one, the token file is read again: a login written there since (`ticklane auth schwab` run
+  while the executor runs) is taken and the call tried with it;
 - the venue may have acted (a timeout after sending, a 5xx, a 201 without a readable
   `Location`): `AmbiguousAnswerError`;
 - a definite refusal (other 4xx): `BrokerError` with the venue's message.
@@ -23,6 +29,10 @@ match exists, and the engine resends only after its settle window.
 
 Order requests (place, cancel) are throttled client-side to `orders_per_minute` per rolling
 minute: a request waits for a free slot, at most `THROTTLE_WAIT_S`, else it is refused.
+
+Schwab's API cannot trade futures: start-up refuses symbol patterns that could route one here
+(`check_symbols`, `routing.py`), and `submit` refuses any order in a futures-shaped symbol
+before it is claimed or sent, whatever let it through.
 """
 
 import asyncio
@@ -52,7 +62,8 @@ from executors.brokers.base import (
     VenueStatus,
     VenueUpdate,
 )
-from executors.brokers.schwab import config, orders
+from executors.brokers.schwab import config, orders, routing
+from executors.brokers.schwab.breaker import AuthBreaker
 from executors.brokers.schwab.claims import FILE_NAME, Claims
 from executors.brokers.schwab.stream import stream_activity
 from executors.netting import BrokerCaps
@@ -80,6 +91,13 @@ SEARCH_AFTER_S: Final = 60
 """The window around a send in which its order is searched for (Schwab stamps whole seconds)."""
 DAY_S: Final = 24 * 3600
 MAX_ORPHANS: Final = 1_000
+AUTH_REFUSED: Final = frozenset({401, 403})
+"""Answers that refuse a request for want of authentication (the breaker counts them)."""
+PAST_AUTH: Final = frozenset({401, 403, 429})
+"""Answers that do not show the request was authenticated; any other below 500 does."""
+SYMBOLS_SETTING: Final = "executor.symbols (TICKLANE_EXECUTOR__SYMBOLS)"
+_REFRESHING: Final = "the access token was refused; refreshing it"
+_NEW_LOGIN: Final = "a newer login was found in the token file"
 
 
 class SchwabBroker:
@@ -113,6 +131,10 @@ class SchwabBroker:
         )
         self._thread.start()
         path = config.token_path(settings, data_dir)
+        self._token_path = path
+        self._token_mtime = _mtime_ns(path)
+        """The token file as last read: a change may be a new login to take."""
+        self._breaker = AuthBreaker(settings.auth_failures_to_halt)
         try:
             self._client = self._run(self._make_client(credentials, path), "read the token file")
             self._hash = self._run(self._open_account(), "open the account")
@@ -120,13 +142,21 @@ class SchwabBroker:
             self._stop_loop()
             self._claims.close()
             raise
+        registry = registry or CollectorRegistry()
         self.token_age = Gauge(
             "ticklane_broker_token_age_seconds",
             "Seconds since the login that made the broker's refresh token",
             ["broker"],
-            registry=registry or CollectorRegistry(),
+            registry=registry,
         )
         self.token_age.labels(broker=orders.VENUE).set_function(self.token_age_s)
+        self.auth_failures = Gauge(
+            "ticklane_broker_auth_failures",
+            "Calls to the broker refused authentication in a row (trading halts at the limit)",
+            ["broker"],
+            registry=registry,
+        )
+        self.auth_failures.labels(broker=orders.VENUE).set_function(lambda: self._breaker.failures)
         self._stream = self._run(self._start_stream(), "start the account activity stream")
         log.info("trading at %s", config.describe(settings))
 
@@ -163,40 +193,120 @@ class SchwabBroker:
         request (throttled; a lost answer is ambiguous)."""
         backoff = FIRST_BACKOFF_S
         retry = ""
+        refreshed = False
         for attempt in range(1, RETRIES + 1):
-            if sends:
-                await self._throttle(what)
+            await self._throttle(what, sends=sends)
             try:
                 response = await request()
-            except OAuthError as exc:
-                raise BrokerError(
-                    f"schwab refused the refresh token ({exc.error or 'refused'}): the weekly "
-                    f"login has expired or was revoked; run `{config.AUTH_COMMAND}`"
-                ) from None
+            except (OAuthError, httpx2.HTTPStatusError) as exc:
+                # The token could not be refreshed, so the request was never sent.
+                if self._adopt_newer_login():
+                    continue
+                raise self._refresh_failed(exc, what) from None
             except (httpx2.ConnectError, httpx2.ConnectTimeout) as exc:
                 retry = f"cannot connect ({type(exc).__name__})"
             except (httpx2.TimeoutException, httpx2.TransportError) as exc:
                 failure = f"schwab: {what}: {type(exc).__name__} after sending"
                 raise (AmbiguousAnswerError if sends else BrokerError)(failure) from None
             else:
-                retry = self._judge(response, what, sends=sends)
+                retry = self._judge(response, what, sends=sends, refreshed=refreshed)
                 if not retry:
                     return response
+                if retry in (_REFRESHING, _NEW_LOGIN):
+                    # Tried again at once: the request had no effect, and the token is new.
+                    refreshed = retry == _REFRESHING
+                    continue
             if attempt < RETRIES:
                 log.warning("schwab: %s: %s; trying again in %.2fs", what, retry, backoff)
                 await asyncio.sleep(backoff)
                 backoff *= 2
         raise BrokerError(f"schwab: {what}: {retry}, {RETRIES} times; nothing was sent")
 
-    def _judge(self, response: httpx2.Response, what: str, *, sends: bool) -> str:
-        """Nothing for a success; why a refused request may be tried again; or raise its meaning."""
+    def _refresh_failed(self, exc: Exception, what: str) -> BrokerError:
+        """The error for a refresh that failed; counted by the breaker when it was refused."""
+        if isinstance(exc, httpx2.HTTPStatusError):
+            # authlib raises this when the token endpoint answers without a JSON body (a
+            # gateway's page, a 5xx).
+            status = exc.response.status_code
+            if status not in AUTH_REFUSED:
+                return BrokerError(
+                    f"schwab: {what}: the token endpoint answered HTTP {status}; nothing was sent"
+                )
+            return self._auth_failed(
+                what,
+                f"the token endpoint answered HTTP {status}",
+                f"schwab: {what}: the token endpoint refused the login (HTTP {status}); "
+                f"run `{config.AUTH_COMMAND}`",
+            )
+        # authlib's OAuthError: the refresh was refused (its `error` is Schwab's code, never
+        # a token), or the token cannot be refreshed at all (`token_invalid`).
+        code = getattr(exc, "error", None) or "refused"
+        return self._auth_failed(
+            what,
+            f"the refresh token was refused ({code})",
+            f"schwab refused the refresh token ({code}): the weekly login has expired or was "
+            f"revoked; run `{config.AUTH_COMMAND}`",
+        )
+
+    def _auth_failed(self, what: str, cause: str, message: str) -> BrokerError:
+        """Count an authentication failure (logging once when it halts trading); the error
+        to raise. Neither `cause` nor `message` holds a token."""
+        before = self._breaker
+        self._breaker = after = before.failed(f"{what}: {cause}")
+        if after.is_open and not before.is_open:
+            log.error("schwab: trading halted: %s", after.reason())
+        return BrokerError(message)
+
+    def _authenticated(self) -> None:
+        """A call was let past Schwab's authentication: the breaker closes."""
+        before = self._breaker
+        self._breaker = before.succeeded()
+        if before.is_open:
+            log.warning("schwab: authenticated again; the halt on authentication failures ends")
+
+    def _adopt_newer_login(self) -> bool:
+        """Take a login written to the token file since it was last read (a person ran
+        `ticklane auth schwab` while the executor runs), so that the login's fix needs no
+        restart; whether one was taken. Only the refresh token tells a new login from this
+        client's own write-backs, which rewrite the file after every refresh."""
+        mtime = _mtime_ns(self._token_path)
+        if mtime is None or mtime == self._token_mtime:
+            return False
+        self._token_mtime = mtime
+        try:
+            loaded = config.read_token_file(self._token_path)
+        except BrokerError:
+            return False
+        token = loaded.get("token")
+        current = self._client.session.token or {}
+        if (
+            not isinstance(token, dict)
+            or not token.get("refresh_token")
+            or token.get("refresh_token") == current.get("refresh_token")
+        ):
+            return False
+        metadata = self._client.token_metadata
+        # schwab-py's write-back wraps each refreshed token with this metadata's creation
+        # time, so the new login's age is kept across refreshes as the first one's was.
+        metadata.creation_timestamp = loaded.get("creation_timestamp") or 0
+        metadata.token = token
+        self._client.session.token = token
+        log.warning("schwab: took the newer login in %s", self._token_path)
+        return True
+
+    async def _adopt_async(self) -> bool:
+        return self._adopt_newer_login()
+
+    def _judge(self, response: httpx2.Response, what: str, *, sends: bool, refreshed: bool) -> str:
+        """Nothing for a success; why a refused request may be tried again (`_REFRESHING`,
+        `_NEW_LOGIN`: at once); or raise its meaning."""
         status = response.status_code
+        if status in AUTH_REFUSED:
+            return self._refused(response, what, refreshed=refreshed)
+        if status < 500 and status not in PAST_AUTH:
+            self._authenticated()
         if status < 400:
             return ""
-        if status == 401:
-            # The access token was refused before its time: make authlib refresh it.
-            self._client.session.token["expires_at"] = 1
-            return "the access token was refused"
         if status == 429:
             return f"rate limited (Retry-After {response.headers.get('retry-after', 'not given')})"
         if status >= 500:
@@ -204,8 +314,28 @@ class SchwabBroker:
             raise (AmbiguousAnswerError if sends else BrokerError)(failure)
         raise BrokerError(f"schwab: {what}: HTTP {status}: {_message(response)}")
 
-    async def _throttle(self, what: str) -> None:
-        """Wait for a slot among `orders_per_minute` per rolling minute (bounded)."""
+    def _refused(self, response: httpx2.Response, what: str, *, refreshed: bool) -> str:
+        """A 401 or 403: refresh once, or take a newer login, or count it and raise."""
+        status = response.status_code
+        if status == 401 and not refreshed:
+            # The access token was refused before its time: make authlib refresh it.
+            self._client.session.token["expires_at"] = 1
+            log.warning("schwab: %s: the access token was refused; refreshing it", what)
+            return _REFRESHING
+        if self._adopt_newer_login():
+            return _NEW_LOGIN
+        raise self._auth_failed(
+            what,
+            f"HTTP {status}",
+            f"schwab: {what}: HTTP {status}: {_message(response)}; "
+            f"run `{config.AUTH_COMMAND}` if it persists",
+        )
+
+    async def _throttle(self, what: str, *, sends: bool) -> None:
+        """Wait for a slot among `orders_per_minute` per rolling minute (bounded); only order
+        requests (`sends`) take one."""
+        if not sends:
+            return
         limit = self._settings.orders_per_minute
         now = time.monotonic()
         while self._sent and now - self._sent[0] >= 60:
@@ -241,12 +371,34 @@ class SchwabBroker:
 
     @staticmethod
     def check_symbols(symbols: Iterable[str]) -> None:
-        """Refuse to start with futures routed here (Schwab's API cannot trade them)."""
-        futures = sorted(s for s in symbols if orders.is_future(s))
-        if futures:
+        """Refuse to start when `executor.symbols` could route a future here (Schwab's API
+        cannot trade them): the patterns must be given (none means every symbol, futures
+        included), and no futures-shaped symbol may match any of them (`routing.py`)."""
+        patterns = list(symbols)
+        if not patterns:
             raise BrokerError(
-                f"schwab cannot trade futures through its API: {', '.join(futures)}; "
-                "route them to another executor (executor.symbols)"
+                f"schwab cannot trade futures through its API, and an empty {SYMBOLS_SETTING} "
+                "routes every symbol here, futures included; list what this executor trades, "
+                'equities and their options, e.g. ["AAPL", "AAPL *"]'
+            )
+        found = []
+        for pattern in patterns:
+            matched = routing.future_matched(pattern)
+            if matched is not None:
+                what, example = matched
+                found.append(
+                    pattern
+                    if example == pattern
+                    else f"{pattern} (it matches {what}, e.g. {example})"
+                )
+            elif not routing.has_wildcard(pattern) and orders.is_future(pattern):
+                found.append(pattern)
+        if found:
+            raise BrokerError(
+                f"schwab cannot trade futures through its API, and {SYMBOLS_SETTING} would "
+                f"route futures here: {'; '.join(found)}. Name equities and their options "
+                'exactly, or by patterns no future can match ("AAPL", "AAPL *"), and route '
+                "the futures to another executor"
             )
 
     def token_age_s(self) -> float:
@@ -262,12 +414,18 @@ class SchwabBroker:
     # --- Broker interface
 
     def trading_state(self) -> TradingPermit:
-        """REDUCING a day before the login expires, HALTED once it has, with the command that
-        fixes it."""
+        """HALTED while authentication keeps failing (the breaker); else REDUCING a day
+        before the login expires and HALTED once it has; each with the command that fixes it.
+        A newer login in the token file is taken first: the executor asks every 30 s, so a
+        weekly login is in use within that, before this client's next write-back (after its
+        next refresh) could put the old one back over it."""
+        self._run(self._adopt_async(), "read the token file")
+        breaker = self._breaker
+        if breaker.is_open:
+            return TradingPermit(KillSwitchState.HALTED, breaker.reason())
         age = self.token_age_s()
         state = self.login_state()
-        permit = _PERMITS[state]
-        return TradingPermit(permit, config.login_advice(state, age))
+        return TradingPermit(_PERMITS[state], config.login_advice(state, age))
 
     def caps_for(self, symbol: str) -> BrokerCaps:
         """Schwab reverses nothing in one order: close, then open."""
@@ -283,6 +441,15 @@ class SchwabBroker:
 
     async def _submit(self, order: Order) -> VenueOrder:
         cid = order.client_order_id
+        # Before anything is claimed or sent, whatever routed it here: a multi-leg order is
+        # judged by its legs (its own symbol only names the combination).
+        futures = [leg.symbol for leg in order.legs] if order.legs else [order.symbol]
+        futures = [s for s in futures if orders.is_future(s)]
+        if futures:
+            raise BrokerError(
+                f"{', '.join(futures)}: Schwab cannot trade futures through its API; "
+                f"not sent (route futures to another executor: {SYMBOLS_SETTING})"
+            )
         claim = self._claims.get(cid)
         if claim is not None and claim.venue_order_id is not None:
             return await self._read(claim.venue_order_id, cid)
@@ -500,3 +667,10 @@ def _message(response: httpx2.Response) -> str:
         text = str(body.get("message") or body.get("error") or "")
         return f"{text}{f' ({errors})' if errors and errors != text else ''}"[:300]
     return str(body)[:300]
+
+
+def _mtime_ns(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None

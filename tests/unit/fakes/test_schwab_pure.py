@@ -349,6 +349,21 @@ def test_faults_add_refresh_expired_to_the_shared_book():
         faults.arm(SchwabFaultRequest(refresh_expired=-1))
 
 
+def test_the_unauthorized_fault_counts_down_and_clears():
+    faults = SchwabFaults()
+    faults.arm(SchwabFaultRequest(unauthorized=2))
+    assert faults.take(SchwabFault.UNAUTHORIZED)
+    assert faults.view().armed["unauthorized"] == 1
+    faults.arm(SchwabFaultRequest(unauthorized=100))
+    faults.arm(SchwabFaultRequest(clear=True))  # the end of an outage
+    assert not faults.take(SchwabFault.UNAUTHORIZED)
+    assert faults.view().fired["unauthorized"] == 1
+    with pytest.raises(FaultError):
+        faults.arm(SchwabFaultRequest(unauthorized=-1))
+    flags = schwab_request_from_flags(["unauthorized=5", "refresh_expired", "unauthorized"])
+    assert (flags.unauthorized, flags.refresh_expired) == (6, 1)
+
+
 def test_fault_flags_take_schwabs_own_and_the_shared_ones():
     request = schwab_request_from_flags(["refresh-expired", "refresh_expired=2", "rate_limit=3"])
     assert (request.refresh_expired, request.rate_limit) == (3, 3)
