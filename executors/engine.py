@@ -67,7 +67,7 @@ from executors.risk import (
 from executors.routing import Route
 from ticklane import ids
 from ticklane.control import ControlAction, ControlCommand, KillSwitchState
-from ticklane.trading import ComboLeg, Fill, Order, OrderStatus, Signal
+from ticklane.trading import ComboLeg, Fill, Order, OrderStatus, OrderType, Signal
 from ticklane.units import PRICE_SCALE
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,11 @@ _STATE_LEVELS: Final = {
     KillSwitchState.HALTED: 2,
 }
 _LOOKED_UP: Final = frozenset({S.SUBMITTED, S.ACCEPTED, S.PARTIALLY_FILLED, S.PENDING_CANCEL})
+_FLATTEN: Final = "flatten "
+"""How a flatten's signal reason begins (it is priced in the default style, to trade now)."""
+_CANCELLABLE: Final = frozenset({S.SUBMITTED, S.ACCEPTED, S.PARTIALLY_FILLED, S.PENDING_CANCEL})
+_CANCEL_AGAIN_NS: Final = 1_000_000_000
+"""A cancel not settled this long after it was asked (and the settle window) is asked again."""
 
 
 class EngineConfig(msgspec.Struct, frozen=True):
@@ -107,13 +112,20 @@ class EngineConfig(msgspec.Struct, frozen=True):
     halt_on_foreign_positions: bool = False
     """Whether a venue position in a symbol this executor never traded halts trading."""
     style: OrderStyle = OrderStyle()
-    """Market or marketable limit, and the time in force."""
+    """Market or marketable limit, and the time in force: every strategy's unless `styles`
+    names it, and always a flatten's (which must trade now)."""
+    styles: dict[str, OrderStyle] = msgspec.field(default_factory=dict)
+    """Per strategy: any style, resting limits and stops included."""
     tick_sizes: dict[str, int] = msgspec.field(default_factory=dict)
     """Tick size per symbol (1e-9 units) where the venue does not say."""
 
     def multiplier(self, symbol: str) -> int:
         """Contract multiplier of a symbol."""
         return self.multipliers.get(symbol, self.default_multiplier)
+
+    def style_for(self, strategy: str) -> OrderStyle:
+        """How a strategy's orders are sent."""
+        return self.styles.get(strategy, self.style)
 
 
 class Engine:
@@ -157,6 +169,11 @@ class Engine:
         """Pushed fills whose order could not be found yet (module docstring)."""
         self._waiting: set[str] = set()
         """UNKNOWN orders whose "not found yet" was logged (once per order, not per lookup)."""
+        self._deferred: dict[tuple[str, str], Signal] = {}
+        """Per strategy and symbol, the signal waiting for resting orders to be cancelled."""
+        self._cancel_asked: dict[str, int] = {}
+        """Orders this process asked the venue to cancel, and when (asked again only after
+        the settle window: a lost cancel may never have reached the venue)."""
 
     # --- start
 
@@ -174,6 +191,8 @@ class Engine:
         # filled before the crash) could not be valued by risk, and would be refused.
         self._marks = self.ledger.last_prices()
         self._cursor = self.ledger.cursor()
+        self._deferred = {(s.strategy, s.symbol): s for s in self.ledger.deferred_signals()}
+        self._cancel_asked = {}
         now = self._clock()
         self._submits = deque(sorted(self.ledger.recent_submits(now - RATE_WINDOW_NS)))
         self._day = -1
@@ -192,13 +211,21 @@ class Engine:
 
     def on_signal(self, signal: Signal, origin_ns: int | None = None) -> bool:
         """Answer a signal; False if the ledger had it already (a replay) or it is not routed
-        to this executor."""
+        to this executor. Priced in its strategy's style; a flatten in the default one."""
         symbols = [leg.symbol for leg in signal.legs] or [signal.symbol]
         if not all(self.config.route.covers(signal.strategy, symbol) for symbol in symbols):
             self.metrics.signals.labels("not_routed").inc()
             return False
         key = (signal.strategy, signal.symbol)
         working = list(self._by_key.get(key, {}).values())
+        flatten = signal.reason.startswith(_FLATTEN)
+        style = self.config.style if flatten else self.config.style_for(signal.strategy)
+        if any(
+            o.signal_id != signal.signal_id and o.order_type is not OrderType.MARKET
+            for o in working
+        ):
+            # A limit or a stop may never trade: it is cancelled before this signal is netted.
+            return self._defer(key, signal)
         try:
             position = self._position_of(signal.strategy, signal.symbol, signal.legs)
         except ComboError as exc:
@@ -213,7 +240,7 @@ class Engine:
             )
             if signal.reference_price is not None:
                 self._marks.setdefault(signal.symbol, signal.reference_price)
-            decided = self._progress(planned, signal.reference_price, signal.ts_event)
+            decided = self._progress(planned, signal.reference_price, signal.ts_event, style)
         if not self.ledger.record_signal(signal, decided, self._clock()):
             self.metrics.signals.labels("duplicate").inc()
             return False
@@ -263,13 +290,15 @@ class Engine:
                 sequence=0,
                 target_position=0,
                 reference_price=self._marks.get(symbol),
-                reason=f"flatten {command.command_id}",
+                reason=f"{_FLATTEN}{command.command_id}",
             )
             self.on_signal(flat)
 
     # --- deciding legs
 
-    def _progress(self, legs: list[Order], price: int | None, market_ts: int) -> list[Order]:
+    def _progress(
+        self, legs: list[Order], price: int | None, market_ts: int, style: OrderStyle
+    ) -> list[Order]:
         """Legs after deciding the unsent ones: risk-check the next one, abandon stale ones."""
         current = {o.client_order_id: o for o in legs}
         for _ in range(len(legs) + 1):
@@ -281,16 +310,16 @@ class Engine:
                     order, E.CANCEL_REQUESTED, "abandoned: an earlier leg did not fill"
                 )
             for order in release.send:
-                current[order.client_order_id] = self._decide(order, price, market_ts)
+                current[order.client_order_id] = self._decide(order, price, market_ts, style)
             if release.send and all(
                 current[o.client_order_id].status is S.PENDING_SUBMIT for o in release.send
             ):
                 break
         return sorted(current.values(), key=lambda o: o.leg)
 
-    def _decide(self, order: Order, price: int | None, market_ts: int) -> Order:
-        """A leg priced in the configured style and risk-checked: to send, or rejected."""
-        priced = self._priced(order, price)
+    def _decide(self, order: Order, price: int | None, market_ts: int, style: OrderStyle) -> Order:
+        """A leg priced in `style` and risk-checked: to send, or rejected."""
+        priced = self._priced(order, price, style)
         if isinstance(priced, Unpriced):
             self.metrics.rejects.labels(RejectReason.NO_PRICE.value).inc()
             return self._event(order, E.REJECTED, f"risk {RejectReason.NO_PRICE}: {priced.reason}")
@@ -301,16 +330,16 @@ class Engine:
             return self._event(priced, E.REJECTED, reason)
         return self._event(priced, E.SUBMIT_REQUESTED)
 
-    def _priced(self, order: Order, price: int | None) -> Order | Unpriced:
+    def _priced(self, order: Order, price: int | None, style: OrderStyle) -> Order | Unpriced:
         reference = price if price is not None else self._marks.get(order.symbol)
         tick = None
-        if self.config.style.kind != "market" and reference is not None:
+        if style.kind != "market" and reference is not None:
             # A combination's net price moves by its legs' tick (the first leg's, as venues
             # price a spread in the tick of its options).
             symbol = order.legs[0].symbol if order.legs else order.symbol
             tick = self.broker.tick_size(symbol, abs(reference))
             tick = tick or self.config.tick_sizes.get(symbol)
-        return price_order(order, self.config.style, reference, tick)
+        return price_order(order, style, reference, tick)
 
     def _check(self, order: Order, price: int | None, market_ts: int) -> Rejected | None:
         key = (order.strategy, order.symbol)
@@ -522,6 +551,7 @@ class Engine:
                     completed.append(signal_id)
         for signal_id in completed:
             self.release(signal_id)
+        self.resume_deferred()
         return len(updates)
 
     def _on_venue_order(self, update: VenueOrder) -> None:
@@ -641,7 +671,8 @@ class Engine:
         if not unsent:
             return
         mark = self._marks.get(unsent[0].symbol)
-        decided = self._progress(legs, mark, max(o.ts_event for o in legs))
+        style = self.config.style_for(unsent[0].strategy)
+        decided = self._progress(legs, mark, max(o.ts_event for o in legs), style)
         now = self._clock()
         for before, after in zip(legs, decided, strict=True):
             if after != before:
@@ -714,10 +745,74 @@ class Engine:
                     self._apply_answer(current, answer)
 
     def release_pending_legs(self) -> None:
-        """Send the unsent legs whose earlier legs have filled (a crash between two legs)."""
+        """Send the unsent legs whose earlier legs have filled (a crash between two legs), and
+        the deferred signals whose resting orders are done."""
         signals = {o.signal_id for o in self._orders.values() if o.status is S.NEW}
         for signal_id in sorted(signals):
             self.release(signal_id)
+        self.resume_deferred()
+
+    # --- resting orders and the signals that replace them
+
+    def _defer(self, key: tuple[str, str], signal: Signal) -> bool:
+        """Keep a signal until the key's resting orders are cancelled (or filled): netting
+        against an order that may never trade would leave the position wrong when it does not,
+        so the old orders go first and the signal is answered from what they left."""
+        kept = self._deferred.get(key)
+        if (kept is not None and kept.signal_id == signal.signal_id) or self.ledger.has_signal(
+            signal.signal_id
+        ):
+            self.metrics.signals.labels("duplicate").inc()
+            return False
+        superseded = self.ledger.defer_signal(signal, self._clock())
+        if superseded:
+            log.info("%s %s: signal %s superseded by %s", *key, superseded, signal.signal_id)
+            self.metrics.signals.labels("superseded").inc()
+        self._deferred[key] = signal
+        self.metrics.signals.labels("deferred").inc()
+        self.resume_deferred()
+        return True
+
+    def resume_deferred(self) -> None:
+        """Answer each deferred signal whose symbol has no other order left unfinished."""
+        for key, signal in list(self._deferred.items()):
+            # A venue that answers a cancel at once lets the signal go in the same round.
+            self._cancel_resting(key, signal.signal_id)
+            orders = self._by_key.get(key, {}).values()
+            if any(o.signal_id != signal.signal_id for o in orders):
+                continue
+            del self._deferred[key]
+            self.on_signal(signal)
+
+    def _cancel_resting(self, key: tuple[str, str], keep: str) -> None:
+        now = self._clock()
+        again = max(self.config.settle_ns, _CANCEL_AGAIN_NS)
+        for order in list(self._by_key.get(key, {}).values()):
+            asked = self._cancel_asked.get(order.client_order_id)
+            if (
+                order.signal_id != keep
+                and order.status in _CANCELLABLE
+                and (asked is None or now - asked >= again)
+            ):
+                self._cancel(order)
+
+    def _cancel(self, order: Order) -> None:
+        """Ask the venue to cancel a working order once; lookups settle a lost answer."""
+        cid = order.client_order_id
+        self._cancel_asked[cid] = self._clock()
+        pending = self._save(self._event(order, E.CANCEL_REQUESTED))
+        try:
+            answer = self.broker.cancel(cid)
+        except AmbiguousAnswerError as exc:
+            log.warning("cancel of %s: %s; the venue will be asked", cid, exc)
+            return
+        except BrokerError as exc:
+            self._save(self._event(pending, E.CANCEL_REJECTED, f"broker: {exc}"))
+            return
+        if answer is None:
+            log.warning("cancel of %s: the venue does not know it; looking it up", cid)
+            return
+        self._apply_answer(pending, answer)
 
 
 def _touched(order: Order) -> frozenset[str]:

@@ -100,6 +100,16 @@ class Ledger(Protocol):
         """Whether the signal was recorded."""
         ...
 
+    def defer_signal(self, signal: Signal, now: int) -> str:
+        """Keep a signal to answer once its symbol's resting orders are done, in place of the
+        one kept before for the same strategy and symbol, which is recorded as answered with
+        no order (superseded); that one's id, or ""."""
+        ...
+
+    def deferred_signals(self) -> list[Signal]:
+        """The signals kept by `defer_signal` and not yet recorded."""
+        ...
+
     def holdings(self) -> list[Holding]:
         """Every strategy/symbol holding."""
         ...
@@ -167,6 +177,8 @@ def schema(dialect: Dialect) -> list[str]:
         "CREATE TABLE IF NOT EXISTS holdings (strategy TEXT NOT NULL, symbol TEXT NOT NULL,"
         f" body {b} NOT NULL, PRIMARY KEY (strategy, symbol))",
         "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS deferred (strategy TEXT NOT NULL, symbol TEXT NOT NULL,"
+        f" signal_id TEXT NOT NULL, body {b} NOT NULL, PRIMARY KEY (strategy, symbol))",
         f"CREATE TABLE IF NOT EXISTS outbox (seq {serial}, topic TEXT NOT NULL,"
         f" key {b} NOT NULL, value {b} NOT NULL)",
     ]
@@ -188,6 +200,7 @@ class SendState(msgspec.Struct, frozen=True):
 _ORDER: Final = msgspec.msgpack.Decoder(Order)
 _FILL: Final = msgspec.msgpack.Decoder(Fill)
 _HOLDING: Final = msgspec.msgpack.Decoder(Holding)
+_SIGNAL: Final = msgspec.msgpack.Decoder(Signal)
 _ENCODE: Final = msgspec.msgpack.Encoder().encode
 _CURSOR_KEY: Final = "venue_fill_cursor"
 
@@ -296,6 +309,7 @@ class SqlLedger:
     def record_signal(self, signal: Signal, orders: Sequence[Order], now: int) -> bool:
         """Write a signal and its orders (module docstring); False if seen before."""
         with self._transaction() as cur:
+            cur.execute(self._sql("DELETE FROM deferred WHERE signal_id = ?"), (signal.signal_id,))
             cur.execute(
                 self._sql(
                     "INSERT INTO signals (signal_id, strategy, symbol, ts_event, target,"
@@ -462,6 +476,50 @@ class SqlLedger:
     def has_signal(self, signal_id: str) -> bool:
         """Whether a signal is recorded."""
         return bool(self._query("SELECT 1 FROM signals WHERE signal_id = ?", (signal_id,)))
+
+    def defer_signal(self, signal: Signal, now: int) -> str:
+        """Keep a signal until its symbol's resting orders are done (see the Ledger protocol)."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql("SELECT body FROM deferred WHERE strategy = ? AND symbol = ?"),
+                (signal.strategy, signal.symbol),
+            )
+            row = cur.fetchone()
+            before = _SIGNAL.decode(row[0]) if row else None
+            if before is not None and before.signal_id == signal.signal_id:
+                return ""
+            if before is not None:
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO signals (signal_id, strategy, symbol, ts_event, target,"
+                        " received_at) VALUES (?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT (signal_id) DO NOTHING"
+                    ),
+                    (
+                        before.signal_id,
+                        before.strategy,
+                        before.symbol,
+                        before.ts_event,
+                        before.target_position,
+                        now,
+                    ),
+                )
+                cur.execute(
+                    self._sql("DELETE FROM deferred WHERE strategy = ? AND symbol = ?"),
+                    (signal.strategy, signal.symbol),
+                )
+            cur.execute(
+                self._sql(
+                    "INSERT INTO deferred (strategy, symbol, signal_id, body) VALUES (?, ?, ?, ?)"
+                ),
+                (signal.strategy, signal.symbol, signal.signal_id, _ENCODE(signal)),
+            )
+        return before.signal_id if before is not None else ""
+
+    def deferred_signals(self) -> list[Signal]:
+        """The signals kept by `defer_signal` and not yet recorded."""
+        rows = self._query("SELECT body FROM deferred ORDER BY strategy, symbol")
+        return [_SIGNAL.decode(row[0]) for row in rows]
 
     def holdings(self) -> list[Holding]:
         """Every holding."""

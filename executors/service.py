@@ -37,7 +37,7 @@ from executors.routing import Route
 from executors.stores import open_ledger
 from ticklane import kafka, wire
 from ticklane.control import ControlCommand
-from ticklane.settings import Settings
+from ticklane.settings import OrderStyleSettings, Settings
 from ticklane.topics import resolve
 from ticklane.trading import Signal, TimeInForce
 
@@ -76,8 +76,17 @@ def engine_config(settings: Settings) -> EngineConfig:
         route=Route(tuple(ex.strategies), tuple(ex.symbols)),
         halt_on_foreign_positions=ex.halt_on_foreign_positions,
         style=OrderStyle(ex.order_type, ex.limit_ticks, TimeInForce(ex.time_in_force)),
+        styles={name: _style(style) for name, style in ex.order_styles.items()},
         tick_sizes=dict(ex.tick_sizes),
     )
+
+
+def _style(settings: OrderStyleSettings) -> OrderStyle:
+    """A strategy's order style from its settings (`ticks` means through or away by kind)."""
+    tif = TimeInForce(settings.time_in_force)
+    if settings.order_type == "marketable_limit":
+        return OrderStyle(settings.order_type, ticks_through=settings.ticks, time_in_force=tif)
+    return OrderStyle(settings.order_type, time_in_force=tif, ticks_away=settings.ticks)
 
 
 class ExecutorService:
