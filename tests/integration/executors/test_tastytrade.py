@@ -254,6 +254,31 @@ def test_marketable_limits_go_out_at_the_venues_tick_with_the_debit_or_credit(tm
         desk.close()
 
 
+def test_a_resting_limit_is_cancelled_through_the_sdk_before_the_next_signal(tmp_path, fake):
+    styles = {"s1": OrderStyle("limit", ticks_away=2)}
+    desk = Desk(tmp_path / "desk", fake, EngineConfig(LIMITS, styles=styles))
+    try:
+        desk.engine.on_signal(signal("SPY", 5, price=600 * SCALE))
+        desk.quote("SPY", "600.00", "600.02")  # the ask is above the limit: it rests
+        [resting] = desk.ledger.all_orders()
+        assert resting.limit_price == 599_980_000_000  # two cent ticks below 600.00
+        desk.engine.on_signal(signal("SPY", -5, n=1, price=600 * SCALE))
+
+        def answered() -> bool:
+            desk.engine.take_updates()
+            return len(desk.ledger.all_orders()) == 2
+
+        poll_until(answered, what="the cancel confirmed and the signal answered")
+        cancelled, selling = desk.ledger.all_orders()
+        assert cancelled.status is OrderStatus.CANCELLED
+        # Netted from the real position (0), not from the buy that never traded.
+        assert (selling.side, selling.quantity) == ("sell", 5)
+        received = desk.audit()
+        assert [o.status for o in received] == ["Cancelled", "Live"]
+    finally:
+        desk.close()
+
+
 # --- multi-leg orders
 
 

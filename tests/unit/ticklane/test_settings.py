@@ -88,3 +88,39 @@ def test_secrets_are_not_echoed(tmp_path: Path) -> None:
     assert "987654" not in str(info.value)
     settings = load_settings(write(tmp_path, "[kafka]\nsasl_password = 'hunter2'\n"))
     assert "hunter2" not in repr(settings)
+
+
+def test_a_strategy_order_style_reaches_the_engine(tmp_path: Path) -> None:
+    from executors.pricing import OrderStyle  # noqa: PLC0415 - the executor's side of it
+    from executors.service import engine_config  # noqa: PLC0415
+    from ticklane.trading import TimeInForce  # noqa: PLC0415
+
+    toml = """
+[executor.order_styles.breakout]
+order_type = "stop"
+ticks = 2
+time_in_force = "gtc"
+
+[executor.order_styles.scalp]
+order_type = "marketable_limit"
+ticks = 3
+"""
+    config = engine_config(load_settings(write(tmp_path, toml)))
+    assert config.style_for("breakout") == OrderStyle(
+        "stop", time_in_force=TimeInForce.GTC, ticks_away=2
+    )
+    assert config.style_for("scalp") == OrderStyle("marketable_limit", ticks_through=3)
+    assert config.style_for("other") == OrderStyle()
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('[executor.order_styles.x]\norder_type = "iceberg"', "order_styles.x.order_type"),
+        ('[executor.order_styles.x]\norder_type = "limit"\nticks = -1', "order_styles.x.ticks"),
+        ('[executor]\norder_type = "stop"', "executor.order_type"),
+    ],
+)
+def test_bad_order_styles_are_named(tmp_path: Path, toml: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_settings(write(tmp_path, toml))
