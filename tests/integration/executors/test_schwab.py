@@ -449,15 +449,30 @@ def test_order_requests_beyond_the_throttle_are_refused_unsent(tmp_path, fake):
     ],
     ids=["429", "5xx-after-accept", "token-expiry", "duplicate-reordered-activity", "dropped"],
 )
-def test_each_fault_ends_in_one_order_per_signal_and_equal_positions(desk, armed):
+@pytest.mark.parametrize(
+    ("style", "kind"),
+    [
+        (OrderStyle(), "MARKET"),
+        (OrderStyle("marketable_limit", ticks_through=2), "LIMIT"),
+        (OrderStyle("limit"), "LIMIT"),
+        (OrderStyle("stop"), "STOP"),
+    ],
+    ids=["market", "marketable-limit", "limit", "stop"],
+)
+def test_each_fault_and_order_kind_ends_in_one_order_per_signal_and_equal_positions(
+    desk, armed, style, kind
+):
+    # Reference prices at the touch the next quote shows: a limit or a stop there trades.
+    desk.engine.config = msgspec.structs.replace(desk.engine.config, style=style)
     control(desk.fake, "faults", armed)
-    desk.engine.on_signal(signal("SPY", 3))
+    desk.engine.on_signal(signal("SPY", 3, price=600_020_000_000))
     desk.quote("SPY", "600.00", "600.02")
     desk.settle("SPY", 3)
-    desk.engine.on_signal(signal("SPY", 1, n=1))
+    desk.engine.on_signal(signal("SPY", 1, n=1, price=601 * SCALE))
     desk.quote("SPY", "601.00", "601.02")
     desk.settle("SPY", 1)
     received = desk.audit()
+    assert {o.order_type.value for o in received} == {kind}
     assert len(received) == 2 == len(desk.ledger.all_orders())
     assert {o.status for o in desk.ledger.all_orders()} == {OrderStatus.FILLED}
     assert fired(desk.fake)[next(iter(armed))] >= 1

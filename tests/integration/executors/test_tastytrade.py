@@ -393,15 +393,38 @@ def test_a_lost_answer_while_the_order_list_lags_3s_sends_no_second_order(desk):
     ],
     ids=["429", "5xx-after-accept", "token-expiry", "duplicate-reordered-fills", "dropped-stream"],
 )
-def test_each_fault_ends_in_one_order_per_signal_and_equal_positions(desk, armed):
-    control(desk.fake, "faults", armed)
-    desk.engine.on_signal(signal("SPY", 3))
-    desk.quote("SPY", "600.00", "600.02")
-    desk.settle("SPY", 3)
-    desk.engine.on_signal(signal("SPY", 1, n=1))
-    desk.quote("SPY", "601.00", "601.02")
-    desk.settle("SPY", 1)
-    received = desk.audit()
+@pytest.mark.parametrize(
+    ("style", "kind"),
+    [
+        (OrderStyle(), "Market"),
+        (OrderStyle("marketable_limit", ticks_through=2), "Limit"),
+        (OrderStyle("limit"), "Limit"),
+        (OrderStyle("stop"), "Stop"),
+    ],
+    ids=["market", "marketable-limit", "limit", "stop"],
+)
+def test_each_fault_and_order_kind_ends_in_one_order_per_signal_and_equal_positions(
+    tmp_path, fake, armed, style, kind
+):
+    # Reference prices at the touch the next quote shows, so a limit or a stop at the
+    # reference trades on it.
+    desk = Desk(tmp_path / "desk", fake, EngineConfig(LIMITS, style=style))
+    try:
+        control(desk.fake, "faults", armed)
+        desk.engine.on_signal(signal("SPY", 3, price=600_020_000_000))
+        desk.quote("SPY", "600.00", "600.02")
+        desk.settle("SPY", 3)
+        desk.engine.on_signal(signal("SPY", 1, n=1, price=601 * SCALE))
+        desk.quote("SPY", "601.00", "601.02")
+        desk.settle("SPY", 1)
+        received = desk.audit()
+        assert {o.order_type for o in received} == {kind}
+        _expect_clean(desk, armed, received)
+    finally:
+        desk.close()
+
+
+def _expect_clean(desk: Desk, armed: dict, received: list) -> None:
     assert len(received) == 2 == len(desk.ledger.all_orders())
     assert {o.status for o in desk.ledger.all_orders()} == {OrderStatus.FILLED}
     errors = desk.engine.metrics.errors
