@@ -131,14 +131,22 @@ def synth_command(
     minutes: Annotated[int, typer.Option(min=1, help="Minutes of trading from the start.")] = 30,
     seed: Annotated[int, typer.Option(min=0, help="Same seed, same bytes.")] = 1,
     options: Annotated[
-        bool, typer.Option(help="Add a same-day option chain on the first underlying.")
+        bool, typer.Option(help="Add a same-day option chain (on the first underlying).")
     ] = True,
+    chain_on: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Which underlying carries the chain: 0 is SYN000 (futures-like), 1 a stock."
+        ),
+    ] = 0,
 ) -> None:
     """Write seeded synthetic DBN data (marked SYNTH.TICKLANE) for demos and benchmarks."""
     from producers.synth import generate  # noqa: PLC0415 - pulls in the calendar library
 
     try:
-        summary = generate(out, symbols=symbols, minutes=minutes, seed=seed, options=options)
+        summary = generate(
+            out, symbols=symbols, minutes=minutes, seed=seed, options=options, chain_on=chain_on
+        )
     except ValueError as exc:
         fail(str(exc), 2)
     err.print(

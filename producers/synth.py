@@ -1,8 +1,9 @@
 """Seeded synthetic market data written as a real DBN v3 file, for demos and benchmarks.
 
 `generate` writes definitions, MBP-1 top-of-book updates and trades for N underlyings
-(SYN000, SYN001, ...) and, on the first, an option chain expiring at that day's session
-close, all in one file ordered by ts_event that `databento.DBNStore.from_file` reads.
+(SYN000, SYN001, ...) and, on the first (or the `chain_on`-th), an option chain expiring at
+that day's session close, all in one file ordered by ts_event that
+`databento.DBNStore.from_file` reads.
 The file is marked synthetic: dataset SYNTH.TICKLANE, publisher id 0 (no real venue) and
 exchange SYNX in every definition. Same arguments, same bytes: nothing reads the clock.
 
@@ -146,20 +147,28 @@ def generate(
     seed: int,
     start_ns: int | None = None,
     options: bool = True,
+    chain_on: int = 0,
 ) -> SynthSummary:
-    """Write `minutes` of synthetic data for `symbols` underlyings to `path` (DBN v3)."""
+    """Write `minutes` of synthetic data for `symbols` underlyings to `path` (DBN v3), the
+    option chain on the `chain_on`-th (0: SYN000, futures-like; 1: SYN001, a stock)."""
     _validate(symbols, minutes, seed)
+    if not 0 <= chain_on < symbols:
+        raise ValueError(
+            f"--chain-on {chain_on}: there are {symbols} underlyings (0 to {symbols - 1})"
+        )
     start = DEFAULT_START_NS if start_ns is None else start_ns
     end = start + minutes * _MINUTE_NS
-    underlyings = [make_underlying(seed, i, utc_date(start)) for i in range(symbols)]
-    chain = _chain(underlyings[0], start) if options else []
+    day = utc_date(start)
+    underlyings = [make_underlying(seed, i, day, busy=i == chain_on) for i in range(symbols)]
+    chain = _chain(underlyings[chain_on], start) if options else []
     books: list[BookOutput] = [
         simulate_underlying(u, seed, start, end, (i + 1) << _ORDER_SHIFT)
         for i, u in enumerate(underlyings)
     ]
     quotes = [b.mbp1 for b in books]
     if chain:
-        quotes.append(quote_chain(chain, books[0], seed, end, (symbols + 1) << _ORDER_SHIFT))
+        book = books[chain_on]
+        quotes.append(quote_chain(chain, book, seed, end, (symbols + 1) << _ORDER_SHIFT))
     definitions = _definitions(underlyings, chain, start)
     trades = [b.trades for b in books]
     body = serialise([[definitions], quotes, trades], [DEFINITION_DTYPE, MBP1_DTYPE, TRADE_DTYPE])

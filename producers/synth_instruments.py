@@ -105,8 +105,10 @@ def quarterly_expiration(day: dt.date) -> int:
             year, month = year + 1, 1
 
 
-def make_underlying(seed: int, index: int, day: dt.date) -> Underlying:
-    """Draw the `index`-th underlying: every third is futures-like, the rest equity-like."""
+def make_underlying(seed: int, index: int, day: dt.date, *, busy: bool | None = None) -> Underlying:
+    """Draw the `index`-th underlying: every third is futures-like, the rest equity-like.
+    `busy` (default: the first) marks the one that carries the option chain."""
+    busy = index == 0 if busy is None else busy
     rng = np.random.default_rng([seed, index])
     is_future = index % 3 == 0
     if is_future:
@@ -118,7 +120,7 @@ def make_underlying(seed: int, index: int, day: dt.date) -> Underlying:
         price = float(np.clip(math.exp(rng.normal(math.log(60.0), 0.9)), 5.0, 800.0))
         expiration = UNDEF_TIMESTAMP
     # The option underlying is a busy market; the others range from quiet to busy.
-    rate = 25.0 if index == 0 else float(np.clip(rng.lognormal(math.log(0.9), 1.0), 0.02, 20.0))
+    rate = 25.0 if busy else float(np.clip(rng.lognormal(math.log(0.9), 1.0), 0.02, 20.0))
     return Underlying(
         index=index,
         instrument_id=UNDERLYING_ID_BASE + index,
@@ -131,7 +133,7 @@ def make_underlying(seed: int, index: int, day: dt.date) -> Underlying:
         event_rate=rate,
         trade_share=float(rng.uniform(0.15, 0.35)),
         depth=float(rng.uniform(5.0, 60.0)),
-        tightness=0.2 if index == 0 else float(rng.uniform(0.0, 0.15)),
+        tightness=0.2 if busy else float(rng.uniform(0.0, 0.15)),
         lot=int(rng.integers(2, 12)),
     )
 

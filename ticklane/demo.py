@@ -11,10 +11,11 @@ from the same md.* topics), with made-up credentials: the whole path without an 
 
 With `--broker schwab` the same through the Schwab adapter and schwab-py at `ticklane fake
 schwab`, with a token file the fake mints (a login made now). Schwab trades equities and
-equity options only, so the executor is routed (`executor.symbols`) to the data's equity-like
+equity options only, so the synthetic option chain is put on a stock (SYN001, `ticklane synth
+--chain-on 1`) and the executor is routed (`executor.symbols`) to the data's equity-like
 underlyings and the options on them; futures-like ones (instrument class F: in the synthetic
-data every third underlying, SYN000, SYN003, ..., and the option chain on SYN000) are left
-unrouted: their signals are made and answered by no order.
+data every third underlying, SYN000, SYN003, ...) are left unrouted: their signals are made
+and answered by no order.
 """
 
 import contextlib
@@ -333,6 +334,9 @@ def _data_file(settings: Settings, options: DemoOptions, env: dict[str, str], ou
             str(options.minutes),
             "--seed",
             str(options.seed),
+            # Schwab trades no futures (SYN000 is futures-like): its options go on a stock.
+            "--chain-on",
+            "1" if options.broker == "schwab" and options.symbols > 1 else "0",
         ],
         env=env,
         check=True,

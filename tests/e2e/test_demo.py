@@ -121,7 +121,7 @@ def test_demo_through_tastytrade_trades_at_the_fake_with_the_real_sdk(tmp_path: 
     assert {"Future", "Equity", "Equity Option"} <= kinds
 
 
-def test_demo_through_schwab_trades_equities_only_at_the_fake(tmp_path: Path) -> None:
+def test_demo_through_schwab_trades_equities_and_their_options_at_the_fake(tmp_path: Path) -> None:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -150,11 +150,15 @@ def test_demo_through_schwab_trades_equities_only_at_the_fake(tmp_path: Path) ->
     )
     lines = [json.loads(line) for line in orders.stdout.splitlines()]
     assert len(lines) == summary["orders"]
-    # Routed to the equity-like underlyings: SYN000 and SYN003 (futures-like, and the option
-    # chain on SYN000) are left to no one; every leg is an equity.
+    # Routed to the equity-like underlyings and the option chain on SYN001: SYN000 and SYN003
+    # (futures-like) are left to no one; every leg is an equity or an option on SYN001.
     legs = [leg for line in lines for leg in line["legs"]]
-    assert {leg["asset_type"] for leg in legs} == {"EQUITY"}
-    assert {line["symbol"] for line in lines} <= {"SYN001", "SYN002"}
+    assert {leg["asset_type"] for leg in legs} == {"EQUITY", "OPTION"}
+    equities = {leg["symbol"] for leg in legs if leg["asset_type"] == "EQUITY"}
+    assert equities <= {"SYN001", "SYN002"}
+    options = {leg["symbol"] for leg in legs if leg["asset_type"] == "OPTION"}
+    # OSI symbols: the root SYN001 fills its six characters, then yymmdd, C/P and the strike.
+    assert all(len(o) == 21 and o.startswith("SYN001") for o in options), options
     # Each order the ledger sent is at the fake once: no client id, so by venue order id.
     ledger = sqlite3.connect(tmp_path / "data" / "executor" / "ledger.sqlite")
     try:

@@ -368,3 +368,19 @@ def test_options_need_a_trading_day_and_time_before_the_close(tmp_path):
 def test_arguments_that_describe_nothing_are_refused(tmp_path, symbols, minutes, seed):
     with pytest.raises(ValueError, match="must be"):
         generate(tmp_path / "x.dbn", symbols=symbols, minutes=minutes, seed=seed)
+
+
+def test_the_chain_can_go_on_a_stock_and_the_default_bytes_do_not_change(tmp_path):
+    default, explicit, on_stock = tmp_path / "a.dbn", tmp_path / "b.dbn", tmp_path / "c.dbn"
+    generate(default, symbols=3, minutes=2, seed=7)
+    generate(explicit, symbols=3, minutes=2, seed=7, chain_on=0)
+    summary = generate(on_stock, symbols=3, minutes=2, seed=7, chain_on=1)
+    assert default.read_bytes() == explicit.read_bytes()
+    assert summary.option_symbols
+    assert all(symbol.startswith("SYN001") for symbol in summary.option_symbols)
+    definitions = [r for r in DBNStore.from_file(on_stock) if isinstance(r, dbn.InstrumentDefMsg)]
+    classes = {str(r.raw_symbol): str(r.instrument_class) for r in definitions}
+    assert classes["SYN001"] == "K"  # a stock
+    assert {str(r.underlying) for r in definitions if str(r.instrument_class) in "CP"} == {"SYN001"}
+    with pytest.raises(ValueError, match="--chain-on 3"):
+        generate(tmp_path / "d.dbn", symbols=3, minutes=2, seed=7, chain_on=3)
