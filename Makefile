@@ -29,7 +29,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy ticklane producers agents executors fakes
+	$(BIN)/mypy ticklane producers agents executors api fakes
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -285,7 +285,7 @@ def demo(
     )
 
 
-_PROCESS_CLIS = ("producers.cli", "agents.cli", "executors.cli", "fakes.cli")
+_PROCESS_CLIS = ("producers.cli", "agents.cli", "executors.cli", "api.cli", "fakes.cli")
 """Modules whose `register(app)` adds a process's commands to the one console script."""
 
 

@@ -273,6 +273,24 @@ class ExecutorSettings(_Section):
     schwab: SchwabSettings = SchwabSettings()
 
 
+class ApiSettings(_Section):
+    """The API service (`ticklane api`): what it serves and where it keeps its store."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on; 0.0.0.0 to serve beyond this machine."""
+    port: int = Field(default=8080, ge=0, le=65535)
+    """0: any free port (the chosen one is printed)."""
+    store_path: Path | None = None
+    """Its SQLite store; unset: `<data_dir>/api/api.sqlite`. Rebuilt from the topics if lost."""
+    group_id: str = "ticklane-api"
+    """Client id prefix; the API keeps its offsets in its store, not in a consumer group."""
+    ready_max_lag: int = Field(default=1_000, ge=0)
+    """/ready fails while the store is more than this many messages behind the topics."""
+    page_size: int = Field(default=100, ge=1, le=10_000)
+    """Items per page of a list, unless the request asks for fewer (at most `max_page_size`)."""
+    max_page_size: int = Field(default=1_000, ge=1, le=100_000)
+
+
 class Settings(BaseSettings):
     """Everything a ticklane process can be configured with."""
 
@@ -284,6 +302,7 @@ class Settings(BaseSettings):
     topics: TopicSettings = TopicSettings()
     agents: AgentSettings = AgentSettings()
     executor: ExecutorSettings = ExecutorSettings()
+    api: ApiSettings = ApiSettings()
     data_dir: Path = Path(".ticklane")
     """Local state: embedded broker address and log, RocksDB tables, SQLite ledger."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

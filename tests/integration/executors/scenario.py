@@ -3,10 +3,12 @@ with frequent reversals, produced straight to Kafka (no producers or agents need
 
 import random
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 
 from confluent_kafka import Producer
 
+from executors.service import ExecutorService
 from executors.stores import sqlite_path
 from ticklane import dbn, kafka, wire
 from ticklane.market import MarketFrame
@@ -141,3 +143,23 @@ def sqlite_progress(settings: Settings) -> tuple[int, int, int] | None:
     finally:
         db.close()
     return signals, open_orders, outbox
+
+
+def run_until_done(settings, scenario, timeout_s=60.0):
+    """Run a service in this process until every signal is answered and every order done."""
+    service = ExecutorService(settings, str(settings.kafka.bootstrap_servers))
+    total = len(scenario.signals)
+
+    def done():
+        progress = sqlite_progress(settings)
+        return progress is not None and progress == (total, 0, 0)
+
+    stop = threading.Event()
+    timer = threading.Timer(timeout_s, stop.set)
+    timer.start()
+    try:
+        service.run(stop, until=done)
+    finally:
+        timer.cancel()
+        service.close()
+    assert done(), f"not done within {timeout_s}s: {sqlite_progress(settings)}"

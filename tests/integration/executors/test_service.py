@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,6 @@ from confluent_kafka import Consumer, TopicPartition
 
 from executors.brokers.factory import paper_dir
 from executors.brokers.paper.store import VenueStore
-from executors.service import ExecutorService
 from executors.stores import open_sqlite, sqlite_path
 from tests.integration.executors.scenario import (
     Scenario,
@@ -19,7 +17,7 @@ from tests.integration.executors.scenario import (
     produce_market_data,
     produce_signals,
     producer,
-    sqlite_progress,
+    run_until_done,
 )
 from ticklane import kafka, wire
 from ticklane.topics import resolve
@@ -28,26 +26,6 @@ from ticklane.trading import Fill, Order, OrderStatus, Position
 pytestmark = pytest.mark.integration
 
 TICKLANE = str(Path(sys.executable).with_name("ticklane"))
-
-
-def run_until_done(settings, scenario, timeout_s=60.0):
-    """Run a service in this process until every signal is answered and every order done."""
-    service = ExecutorService(settings, str(settings.kafka.bootstrap_servers))
-    total = len(scenario.signals)
-
-    def done():
-        progress = sqlite_progress(settings)
-        return progress is not None and progress == (total, 0, 0)
-
-    stop = threading.Event()
-    timer = threading.Timer(timeout_s, stop.set)
-    timer.start()
-    try:
-        service.run(stop, until=done)
-    finally:
-        timer.cancel()
-        service.close()
-    assert done(), f"not done within {timeout_s}s: {sqlite_progress(settings)}"
 
 
 def test_signals_become_paper_orders_fills_and_events(settings, read_topic):

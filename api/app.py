@@ -1,0 +1,211 @@
+"""The API's HTTP face: FastAPI routes over the store, versioned under /api/v1.
+
+Reads only (this slice): positions, net positions, orders and fills with filters and cursor
+pages; /health (alive), /ready (the store is writable and caught up with the topics),
+/metrics. Every refusal is a 4xx with a reason (`Problem`); nothing a client sends makes a
+5xx (schemathesis checks it against the OpenAPI document FastAPI serves).
+"""
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api import views
+from api.materializer import Materializer
+from api.metrics import ApiMetrics
+from api.store import CursorError, Store
+from ticklane import __version__
+from ticklane.trading import OrderStatus
+
+PREFIX: Final = "/api/v1"
+NS_MAX: Final = 2**63 - 1
+LAG_STALE_S: Final = 10.0
+"""/ready fails when the topics' ends were last read longer ago than this."""
+
+Name = Annotated[str | None, Query(max_length=200, description="Exact match.")]
+Since = Annotated[
+    int | None, Query(ge=0, le=NS_MAX, description="From this time (ns since the epoch).")
+]
+Until = Annotated[
+    int | None, Query(ge=0, le=NS_MAX, description="Before this time (ns since the epoch).")
+]
+Cursor = Annotated[str, Query(max_length=500, description="`next_cursor` of the last page.")]
+REFUSALS: Final[dict[int | str, dict[str, Any]]] = {
+    400: {"model": views.Problem, "description": "A cursor this API did not make."},
+    422: {"description": "A parameter out of range or of the wrong type."},
+}
+
+
+@dataclass
+class ApiState:
+    """What the routes read: the store, the materializer (None: no readiness), the limits."""
+
+    store: Store
+    metrics: ApiMetrics
+    materializer: Materializer | None = None
+    page_size: int = 100
+    max_page_size: int = 1_000
+    ready_max_lag: int = 1_000
+
+    def page_limit(self, limit: int | None) -> int:
+        """The page size asked for (the schema bounds it by `max_page_size`), or the default."""
+        return self.page_size if limit is None else limit
+
+    def readiness(self) -> views.Readiness:
+        """Whether the store is writable and caught up, and if not, why."""
+        reasons: list[str] = []
+        behind = 0
+        if not self.store.writable():
+            reasons.append(f"the store at {self.store.path} cannot be written")
+        materializer = self.materializer
+        if materializer is not None:
+            behind = materializer.behind()
+            if materializer.error:
+                reasons.append(materializer.error)
+            if time.monotonic() - materializer.last_lag_at > LAG_STALE_S:
+                reasons.append(f"the topics' ends have not been read for {LAG_STALE_S:.0f} s")
+            if behind > self.ready_max_lag:
+                reasons.append(
+                    f"{behind} messages behind the topics (at most {self.ready_max_lag})"
+                )
+        return views.Readiness(ready=not reasons, behind=behind, reasons=reasons)
+
+
+def create_app(state: ApiState) -> FastAPI:
+    """The FastAPI application over `state`."""
+    app = FastAPI(
+        title="ticklane",
+        version=__version__,
+        description="Positions, orders and fills of a ticklane pipeline, from its topics.",
+    )
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        template = getattr(request.scope.get("route"), "path", "unmatched")
+        state.metrics.requests.labels(template, str(response.status_code)).inc()
+        state.metrics.latency.labels(template).observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(CursorError)
+    async def bad_cursor(request: Request, exc: CursorError) -> JSONResponse:
+        return JSONResponse(status_code=400, content={"detail": str(exc)})
+
+    app.include_router(_operations(state))
+    app.include_router(_positions(state))
+    app.include_router(_orders(state))
+    return app
+
+
+def _operations(state: ApiState) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health")
+    def health() -> views.Health:
+        """Alive: the process answers."""
+        return views.Health(status="ok")
+
+    @router.get(
+        "/ready",
+        responses={503: {"model": views.Readiness, "description": "Not ready, and why."}},
+    )
+    def ready(response: Response) -> views.Readiness:
+        """Ready: the store is writable and within `api.ready_max_lag` of the topics."""
+        readiness = state.readiness()
+        if not readiness.ready:
+            response.status_code = 503
+        return readiness
+
+    @router.get("/metrics", response_class=PlainTextResponse)
+    def prometheus() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _positions(state: ApiState) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["positions"])
+
+    @router.get("/positions", responses=REFUSALS)
+    def positions(strategy: Name = None, symbol: Name = None) -> list[views.PositionView]:
+        """Every strategy's position per symbol, flat ones included (they carry realized P&L)."""
+        return [views.position_view(p) for p in state.store.positions(strategy, symbol)]
+
+    @router.get("/positions/net")
+    def net_positions() -> list[views.NetPositionView]:
+        """Per symbol, the position summed over strategies."""
+        return views.net_positions(state.store.positions())
+
+    return router
+
+
+def _orders(state: ApiState) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["orders"])
+
+    @router.get("/orders", responses=REFUSALS)
+    def orders(
+        *,
+        strategy: Name = None,
+        symbol: Name = None,
+        status: OrderStatus | None = None,
+        since: Since = None,
+        until: Until = None,
+        limit: Annotated[int | None, Query(ge=1, le=state.max_page_size)] = None,
+        cursor: Cursor = "",
+    ) -> views.OrderPage:
+        """Orders in their latest state, newest first, by signal time."""
+        page = state.store.orders(
+            limit=state.page_limit(limit),
+            cursor=cursor,
+            strategy=strategy,
+            symbol=symbol,
+            status=None if status is None else status.value,
+            since=since,
+            until=until,
+        )
+        items = [views.order_view(o) for o in page.items]
+        return views.OrderPage(items=items, next_cursor=page.next_cursor)
+
+    @router.get(
+        "/orders/{client_order_id}",
+        responses={404: {"model": views.Problem, "description": "No such order."}},
+    )
+    def order(client_order_id: str) -> views.OrderView:
+        """One order by its client order id."""
+        found = state.store.order(client_order_id)
+        if found is None:
+            raise HTTPException(404, f"no order {client_order_id[:200]!r}")
+        return views.order_view(found)
+
+    @router.get("/fills", tags=["fills"], responses=REFUSALS)
+    def fills(
+        *,
+        strategy: Name = None,
+        symbol: Name = None,
+        since: Since = None,
+        until: Until = None,
+        limit: Annotated[int | None, Query(ge=1, le=state.max_page_size)] = None,
+        cursor: Cursor = "",
+    ) -> views.FillPage:
+        """Fills, newest first."""
+        page = state.store.fills(
+            limit=state.page_limit(limit),
+            cursor=cursor,
+            strategy=strategy,
+            symbol=symbol,
+            since=since,
+            until=until,
+        )
+        items = [views.fill_view(f) for f in page.items]
+        return views.FillPage(items=items, next_cursor=page.next_cursor)
+
+    return router

@@ -1,0 +1,187 @@
+"""Kafka to the API's store: the `positions`, `orders` and `fills` topics, read to their end
+and followed, each batch written with its offsets in one transaction (`api.store`).
+
+A plain consumer assigned every partition from the offsets in the store (from the beginning
+for a new store), so a restarted API resumes where its last commit ended and a new one
+rebuilds everything from the topics; no consumer group, so two APIs never share the work.
+An undecodable message goes to `dlq` with the reason and where it was read, and the rest of
+its batch is applied.
+"""
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+)
+from confluent_kafka import TopicPartition as Partition
+
+from api.metrics import ApiMetrics
+from api.store import Located, Store
+from ticklane import kafka, wire
+from ticklane.settings import Settings
+from ticklane.topics import resolve
+from ticklane.trading import Fill, Order, Position
+
+log = logging.getLogger(__name__)
+
+TOPICS: Final[dict[str, type[Position] | type[Order] | type[Fill]]] = {
+    "positions": Position,
+    "orders": Order,
+    "fills": Fill,
+}
+"""The topics the store is made of, by base name, and what each carries."""
+BATCH: Final = 2_000
+LAG_EVERY_S: Final = 1.0
+
+
+class Materializer:
+    """Reads the topics into the store; `run` in a thread of its own."""
+
+    def __init__(
+        self, settings: Settings, bootstrap: str, store: Store, metrics: ApiMetrics
+    ) -> None:
+        self._settings, self._store, self._metrics = settings, store, metrics
+        base = kafka.client_config(settings.kafka, bootstrap)
+        self._consumer = Consumer(
+            base
+            | {
+                "group.id": f"{settings.api.group_id}-{os.getpid()}",
+                "enable.auto.commit": False,
+                # An event at each partition's end: how the reader knows it has caught up.
+                "enable.partition.eof": True,
+                "fetch.wait.max.ms": settings.kafka.fetch_wait_max_ms,
+            }
+        )
+        self._producer = Producer(kafka.producer_config(settings.kafka, bootstrap))
+        self._types = {resolve(settings.topics, name): kind for name, kind in TOPICS.items()}
+        self._dlq = resolve(settings.topics, "dlq")
+        self._partitions: list[Partition] = []
+        self._at_end: set[tuple[str, int]] = set()
+        """Partitions read to their end, with nothing arrived since."""
+        self.lag: dict[tuple[str, int], int] = {}
+        """Messages behind each partition's end at the last look (None: never looked)."""
+        self.last_lag_at = 0.0
+        """Monotonic time the lag was last measured (0: never)."""
+        self.error = ""
+        """Why the last look at the topics failed ("" when it did not)."""
+
+    def start(self) -> None:
+        """Assign every partition of the topics, at the store's offsets."""
+        stored = self._store.offsets()
+        partitions: list[Partition] = []
+        for topic in self._types:
+            meta = self._consumer.list_topics(topic, timeout=10).topics[topic]
+            if meta.error is not None:
+                raise KafkaException(meta.error)
+            partitions += [
+                Partition(topic, p, stored.get((topic, p), OFFSET_BEGINNING))
+                for p in sorted(meta.partitions)
+            ]
+        self._consumer.assign(partitions)
+        self._partitions = partitions
+        log.info(
+            "materializing %s from %s",
+            ", ".join(self._types),
+            "the beginning" if not stored else "the stored offsets",
+        )
+
+    def step(self, timeout_s: float = 0.1) -> int:
+        """Read one batch into the store; how many messages it held."""
+        messages = self._consumer.consume(BATCH, timeout_s)
+        batch: list[Located] = []
+        offsets: dict[tuple[str, int], int] = {}
+        for message in messages:
+            topic, partition = str(message.topic()), int(message.partition() or 0)
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    self._at_end.add((topic, partition))
+                else:
+                    log.warning("materializer: %s", error)
+                continue
+            self._at_end.discard((topic, partition))
+            offset = int(message.offset() or 0)
+            offsets[(topic, partition)] = offset + 1
+            try:
+                decoded = wire.decode_as(message.value() or b"", self._types[topic])
+            except wire.WireError as exc:
+                self._dead_letter(message, str(exc))
+                continue
+            batch.append(Located(partition, offset, decoded))
+        if offsets:
+            self._producer.flush(10)  # dead letters in Kafka before their offsets are stored
+            self._store.apply(batch, offsets)
+            for located in batch:
+                self._metrics.events.labels(type(located.message).__name__.lower()).inc()
+        return len(messages)
+
+    def refresh_lag(self) -> None:
+        """Measure how far the store is behind each partition's end."""
+        stored = self._store.offsets()
+        lag: dict[tuple[str, int], int] = {}
+        try:
+            for part in self._partitions:
+                key = (part.topic, part.partition)
+                if key in self._at_end:
+                    lag[key] = 0
+                    continue
+                # Not at its end yet: how far, by the ends the broker reports (the embedded
+                # broker's can be off; the end-of-partition event above is exact).
+                low, high = self._consumer.get_watermark_offsets(part, timeout=2, cached=False)
+                read = stored.get(key, max(low, 0))
+                lag[key] = max(high - read, 1)
+        except KafkaException as exc:
+            self.error = f"cannot read the topics' ends: {exc.args[0] if exc.args else exc}"
+            return
+        self.error = ""
+        self.lag = lag
+        self.last_lag_at = time.monotonic()
+        for topic in self._types:
+            behind = sum(n for (t, _), n in lag.items() if t == topic)
+            self._metrics.lag.labels(topic).set(behind)
+
+    def behind(self) -> int:
+        """Messages not yet in the store, over every partition (at the last look)."""
+        return sum(self.lag.values())
+
+    def run(self, stop: threading.Event, ready: Callable[[], None] | None = None) -> None:
+        """Start, then read until `stop` is set; measure the lag every second."""
+        self.start()
+        self.refresh_lag()
+        if ready is not None:
+            ready()
+        next_lag = time.monotonic() + LAG_EVERY_S
+        while not stop.is_set():
+            self.step()
+            if time.monotonic() >= next_lag:
+                self.refresh_lag()
+                next_lag = time.monotonic() + LAG_EVERY_S
+
+    def _dead_letter(self, message: Message, reason: str) -> None:
+        topic, partition, offset = message.topic(), message.partition(), message.offset()
+        log.warning("dlq: %s[%s]@%s: %s", topic, partition, offset, reason)
+        headers: list[tuple[str, Any]] = [
+            ("reason", reason.encode()),
+            ("topic", str(topic).encode()),
+            ("partition", str(partition).encode()),
+            ("offset", str(offset).encode()),
+        ]
+        self._producer.produce(
+            self._dlq, key=message.key(), value=message.value() or b"", headers=headers
+        )
+        self._metrics.dead_letters.labels(str(topic)).inc()
+
+    def close(self) -> None:
+        """Close the Kafka clients (the store stays the caller's)."""
+        self._producer.flush(10)
+        self._consumer.close()

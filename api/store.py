@@ -1,0 +1,313 @@
+"""The API's own store: positions, orders and fills as the topics last said, and the offsets.
+
+Written only by the materializer, from the `positions`, `orders` and `fills` topics, never from
+another process's files: a lost store is rebuilt by reading the topics again. Each batch of
+messages and the next offset of every partition it read are one transaction, so a restart
+resumes exactly where the last commit ended and a message is applied at most once in effect.
+
+Idempotent on the messages' own identity: a fill is kept once by its id; an order or a position
+is replaced only by a message later in its partition (an order's events and a position's
+updates share one key, so one partition holds each one's history in order), so a replay of
+the same messages, or of older ones, changes nothing.
+
+Reads page newest first with an opaque cursor (the last item's time and id), so a page is
+stable while new items arrive.
+"""
+
+import base64
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import msgspec
+
+from ticklane.trading import Fill, Order, Position
+
+_SCHEMA: Final = (
+    "CREATE TABLE IF NOT EXISTS positions (strategy TEXT NOT NULL, symbol TEXT NOT NULL,"
+    " part INTEGER NOT NULL, seq INTEGER NOT NULL, body BLOB NOT NULL,"
+    " PRIMARY KEY (strategy, symbol))",
+    "CREATE TABLE IF NOT EXISTS orders (client_order_id TEXT PRIMARY KEY,"
+    " strategy TEXT NOT NULL, symbol TEXT NOT NULL, status TEXT NOT NULL,"
+    " ts_event INTEGER NOT NULL, part INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " body BLOB NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS orders_time ON orders (ts_event, client_order_id)",
+    "CREATE TABLE IF NOT EXISTS fills (fill_id TEXT PRIMARY KEY, client_order_id TEXT NOT NULL,"
+    " strategy TEXT NOT NULL, symbol TEXT NOT NULL, ts_event INTEGER NOT NULL,"
+    " body BLOB NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS fills_time ON fills (ts_event, fill_id)",
+    "CREATE TABLE IF NOT EXISTS offsets (topic TEXT NOT NULL, part INTEGER NOT NULL,"
+    " next_offset INTEGER NOT NULL, PRIMARY KEY (topic, part))",
+)
+_ENCODE: Final = msgspec.msgpack.Encoder().encode
+_POSITION: Final = msgspec.msgpack.Decoder(Position)
+_ORDER: Final = msgspec.msgpack.Decoder(Order)
+_FILL: Final = msgspec.msgpack.Decoder(Fill)
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or written."""
+
+
+class CursorError(ValueError):
+    """A page cursor this store did not make."""
+
+
+class Located(msgspec.Struct, frozen=True):
+    """A decoded message and where it was read (its partition and offset)."""
+
+    partition: int
+    offset: int
+    message: Position | Order | Fill
+
+
+class Page(msgspec.Struct, frozen=True):
+    """One page of a list, newest first, and the cursor of the next ("" at the end)."""
+
+    items: list[Any]
+    next_cursor: str
+
+
+class Store:
+    """The SQLite store; one writer (the materializer thread), any number of readers."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            for statement in _SCHEMA:
+                self._db.execute(statement)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the API store at {path}: {exc}") from None
+        self.path = path
+        self._lock = threading.Lock()
+        """One connection, shared by the materializer and request threads, one at a time."""
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            cur = self._db.cursor()
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                yield cur
+            except BaseException:
+                self._db.rollback()
+                raise
+            else:
+                self._db.commit()
+            finally:
+                cur.close()
+
+    def _query(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(text, tuple(params)).fetchall()
+
+    # --- writes
+
+    def apply(self, batch: Sequence[Located], offsets: dict[tuple[str, int], int]) -> None:
+        """Apply a batch of messages and advance the offsets read, in one transaction."""
+        with self._transaction() as cur:
+            for located in batch:
+                self._apply_one(cur, located)
+            for (topic, partition), next_offset in offsets.items():
+                cur.execute(
+                    "INSERT INTO offsets (topic, part, next_offset) VALUES (?, ?, ?)"
+                    " ON CONFLICT (topic, part) DO UPDATE SET next_offset ="
+                    " MAX(next_offset, excluded.next_offset)",
+                    (topic, partition, next_offset),
+                )
+
+    @staticmethod
+    def _apply_one(cur: sqlite3.Cursor, located: Located) -> None:
+        message, where = located.message, (located.partition, located.offset)
+        if isinstance(message, Fill):
+            cur.execute(
+                "INSERT INTO fills (fill_id, client_order_id, strategy, symbol, ts_event, body)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fill_id) DO NOTHING",
+                (
+                    message.fill_id,
+                    message.client_order_id,
+                    message.strategy,
+                    message.symbol,
+                    message.ts_event,
+                    _ENCODE(message),
+                ),
+            )
+        elif isinstance(message, Order):
+            cur.execute(
+                "INSERT INTO orders (client_order_id, strategy, symbol, status, ts_event,"
+                " part, seq, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (client_order_id) DO UPDATE SET status = excluded.status,"
+                " ts_event = excluded.ts_event, part = excluded.part, seq = excluded.seq,"
+                " body = excluded.body"
+                " WHERE excluded.part != orders.part OR excluded.seq > orders.seq",
+                (
+                    message.client_order_id,
+                    message.strategy,
+                    message.symbol,
+                    message.status.value,
+                    message.ts_event,
+                    *where,
+                    _ENCODE(message),
+                ),
+            )
+        else:
+            cur.execute(
+                "INSERT INTO positions (strategy, symbol, part, seq, body)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (strategy, symbol) DO UPDATE SET"
+                " part = excluded.part, seq = excluded.seq, body = excluded.body"
+                " WHERE excluded.part != positions.part OR excluded.seq > positions.seq",
+                (message.strategy, message.symbol, *where, _ENCODE(message)),
+            )
+
+    # --- reads
+
+    def offsets(self) -> dict[tuple[str, int], int]:
+        """The next offset to read per topic and partition."""
+        rows = self._query("SELECT topic, part, next_offset FROM offsets")
+        return {(str(t), int(p)): int(o) for t, p, o in rows}
+
+    def writable(self) -> bool:
+        """Whether a write can be committed now (for /ready)."""
+        try:
+            with self._transaction() as cur:
+                cur.execute("CREATE TABLE IF NOT EXISTS probe (x INTEGER)")
+        except sqlite3.Error:
+            return False
+        return True
+
+    def positions(self, strategy: str | None = None, symbol: str | None = None) -> list[Position]:
+        """Every position as last published, by strategy and symbol."""
+        where, params = _filters(strategy=strategy, symbol=symbol)
+        # Column names are this module's own; every value is a parameter.
+        text = f"SELECT body FROM positions{where} ORDER BY strategy, symbol"  # noqa: S608
+        rows = self._query(text, params)
+        return [_POSITION.decode(row[0]) for row in rows]
+
+    def orders(
+        self,
+        *,
+        limit: int,
+        cursor: str = "",
+        strategy: str | None = None,
+        symbol: str | None = None,
+        status: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> Page:
+        """Orders in their latest state, newest first (by signal time, then id)."""
+        return self._page(
+            "orders",
+            "client_order_id",
+            _ORDER,
+            limit,
+            cursor,
+            strategy=strategy,
+            symbol=symbol,
+            status=status,
+            since=since,
+            until=until,
+        )
+
+    def fills(
+        self,
+        *,
+        limit: int,
+        cursor: str = "",
+        strategy: str | None = None,
+        symbol: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> Page:
+        """Fills, newest first."""
+        return self._page(
+            "fills",
+            "fill_id",
+            _FILL,
+            limit,
+            cursor,
+            strategy=strategy,
+            symbol=symbol,
+            since=since,
+            until=until,
+        )
+
+    def order(self, client_order_id: str) -> Order | None:
+        """One order by client order id."""
+        rows = self._query("SELECT body FROM orders WHERE client_order_id = ?", (client_order_id,))
+        return _ORDER.decode(rows[0][0]) if rows else None
+
+    def _page(
+        self,
+        table: str,
+        id_column: str,
+        decoder: msgspec.msgpack.Decoder[Any],
+        limit: int,
+        cursor: str,
+        **filters: str | int | None,
+    ) -> Page:
+        where, params = _filters(**filters)
+        if cursor:
+            ts, last = decode_cursor(cursor)
+            where += " AND " if where else " WHERE "
+            where += f"(ts_event < ? OR (ts_event = ? AND {id_column} < ?))"
+            params += [ts, ts, last]
+        # Table and column names are this module's own; every value is a parameter.
+        text = (
+            f"SELECT body, ts_event, {id_column} FROM {table}{where}"  # noqa: S608
+            f" ORDER BY ts_event DESC, {id_column} DESC LIMIT ?"
+        )
+        rows = self._query(text, [*params, limit + 1])
+        items = [decoder.decode(row[0]) for row in rows[:limit]]
+        more = len(rows) > limit
+        next_cursor = (
+            encode_cursor(int(rows[limit - 1][1]), str(rows[limit - 1][2])) if more else ""
+        )
+        return Page(items, next_cursor)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._db.close()
+
+
+def _filters(**given: str | int | None) -> tuple[str, list[Any]]:
+    """A WHERE clause for the filters given; `since` and `until` bound ts_event (ns)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for name, value in given.items():
+        if value is None:
+            continue
+        if name == "since":
+            clauses.append("ts_event >= ?")
+        elif name == "until":
+            clauses.append("ts_event < ?")
+        else:
+            clauses.append(f"{name} = ?")
+        params.append(value)
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def encode_cursor(ts_event: int, item_id: str) -> str:
+    """An opaque cursor: the last item's time and id."""
+    return base64.urlsafe_b64encode(f"{ts_event}:{item_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    """The time and id a cursor holds; `CursorError` for anything else."""
+    bad = CursorError(f"not a cursor this API made: {cursor[:40]!r}")
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        ts, _, item_id = text.partition(":")
+        moment = int(ts)
+    except (ValueError, UnicodeDecodeError):
+        raise bad from None
+    if not item_id:
+        raise bad
+    return moment, item_id

@@ -1,0 +1,195 @@
+"""What the API answers: typed response models, and the conversions from the kernel's types.
+
+Pure. Inside ticklane prices and money are integers in 1e-9 units; here they become decimal
+strings in price (or currency) units, exactly (a JSON float would round them), and times stay
+integer nanoseconds since the epoch.
+"""
+
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+
+from ticklane.trading import Fill, Order, Position
+from ticklane.units import price_to_decimal
+
+
+def units(value: int) -> str:
+    """A 1e-9 integer as a decimal string in whole units, without exponent or noise."""
+    return format(price_to_decimal(value).normalize(), "f")
+
+
+def maybe_units(value: int | None) -> str | None:
+    """`units`, or None."""
+    return None if value is None else units(value)
+
+
+class PositionView(BaseModel):
+    """A strategy's net position in one symbol, as the executor last published it."""
+
+    strategy: str
+    symbol: str
+    quantity: int
+    avg_price: str = Field(description="Average open price, in price units.")
+    realized_pnl: str = Field(description="Realized P&L, in currency units, fees not deducted.")
+    fees: str = Field(description="Fees paid, in currency units.")
+    ts_event: int = Field(description="Time of the last fill, ns since the epoch.")
+    last_fill_id: str
+    instrument_id: int
+
+
+class NetPositionView(BaseModel):
+    """One symbol's position summed over strategies."""
+
+    symbol: str
+    quantity: int
+    strategies: int = Field(description="How many strategies hold a non-zero position in it.")
+
+
+class LegView(BaseModel):
+    """One leg of a multi-leg order."""
+
+    symbol: str
+    ratio: int
+
+
+class OrderView(BaseModel):
+    """An order in its latest state."""
+
+    client_order_id: str
+    venue_order_id: str
+    signal_id: str
+    strategy: str
+    symbol: str
+    side: str
+    quantity: int
+    filled_quantity: int
+    avg_fill_price: str | None = Field(description="Average fill price (net for a combination).")
+    order_type: str
+    time_in_force: str
+    limit_price: str | None
+    stop_price: str | None
+    status: str
+    position_effect: str
+    reason: str
+    ts_event: int = Field(description="The signal's time, ns since the epoch.")
+    legs: list[LegView]
+
+
+class FillView(BaseModel):
+    """One execution."""
+
+    fill_id: str
+    client_order_id: str
+    venue_order_id: str
+    strategy: str
+    symbol: str
+    side: str
+    quantity: int
+    price: str
+    fee: str
+    ts_event: int
+
+
+class OrderPage(BaseModel):
+    """A page of orders, newest first; pass `next_cursor` as `cursor` for the next."""
+
+    items: list[OrderView]
+    next_cursor: str = Field(description='"" on the last page.')
+
+
+class FillPage(BaseModel):
+    """A page of fills, newest first."""
+
+    items: list[FillView]
+    next_cursor: str
+
+
+class Health(BaseModel):
+    """The process is alive."""
+
+    status: str
+
+
+class Readiness(BaseModel):
+    """Whether the API's answers can be trusted now, and if not, why."""
+
+    ready: bool
+    behind: int = Field(description="Messages in the topics not yet in the store.")
+    reasons: list[str]
+
+
+class Problem(BaseModel):
+    """Why a request was refused."""
+
+    detail: str
+
+
+def position_view(p: Position) -> PositionView:
+    """The response model of a position."""
+    return PositionView(
+        strategy=p.strategy,
+        symbol=p.symbol,
+        quantity=p.quantity,
+        avg_price=units(p.avg_price),
+        realized_pnl=units(p.realized_pnl),
+        fees=units(p.fees),
+        ts_event=p.ts_event,
+        last_fill_id=p.last_fill_id,
+        instrument_id=p.instrument_id,
+    )
+
+
+def net_positions(positions: list[Position]) -> list[NetPositionView]:
+    """Per symbol, the sum over strategies (symbols whose sum and parts are all zero left out)."""
+    totals: dict[str, tuple[int, int]] = {}
+    for p in positions:
+        quantity, holders = totals.get(p.symbol, (0, 0))
+        totals[p.symbol] = (quantity + p.quantity, holders + (p.quantity != 0))
+    return [
+        NetPositionView(symbol=s, quantity=q, strategies=n)
+        for s, (q, n) in sorted(totals.items())
+        if q or n
+    ]
+
+
+def order_view(o: Order) -> OrderView:
+    """The response model of an order."""
+    average = None
+    if o.filled_quantity:
+        average = str((Decimal(o.filled_notional) / o.filled_quantity / 10**9).normalize())
+    return OrderView(
+        client_order_id=o.client_order_id,
+        venue_order_id=o.venue_order_id,
+        signal_id=o.signal_id,
+        strategy=o.strategy,
+        symbol=o.symbol,
+        side=o.side.value,
+        quantity=o.quantity,
+        filled_quantity=o.filled_quantity,
+        avg_fill_price=None if average is None else format(Decimal(average), "f"),
+        order_type=o.order_type.value,
+        time_in_force=o.time_in_force.value,
+        limit_price=maybe_units(o.limit_price),
+        stop_price=maybe_units(o.stop_price),
+        status=o.status.value,
+        position_effect=o.position_effect.value,
+        reason=o.reason,
+        ts_event=o.ts_event,
+        legs=[LegView(symbol=leg.symbol, ratio=leg.ratio) for leg in o.legs],
+    )
+
+
+def fill_view(f: Fill) -> FillView:
+    """The response model of a fill."""
+    return FillView(
+        fill_id=f.fill_id,
+        client_order_id=f.client_order_id,
+        venue_order_id=f.venue_order_id,
+        strategy=f.strategy,
+        symbol=f.symbol,
+        side=f.side.value,
+        quantity=f.quantity,
+        price=units(f.price),
+        fee=units(f.fee),
+        ts_event=f.ts_event,
+    )
