@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 from confluent_kafka import Producer
 
@@ -162,7 +163,9 @@ def test_tail_shows_every_field_exactly(settings: Settings, cli_env: dict[str, s
 
     sig = run("topics", "tail", "signals", "--from-beginning", "--until-end", env=cli_env)
     (line,) = [json.loads(x) for x in sig.stdout.splitlines()]
-    assert line["value"] == {f: getattr(signal_msg, f) for f in Signal.__struct_fields__}
+    fields = Signal.__struct_fields__
+    expected = {f: json.loads(msgspec.json.encode(getattr(signal_msg, f))) for f in fields}
+    assert line["value"] == expected
 
 
 def test_tail_of_unknown_topic_fails_clearly(cli_env: dict[str, str]) -> None:
