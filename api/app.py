@@ -6,13 +6,15 @@ pages; /health (alive), /ready (the store is writable and caught up with the top
 5xx (schemathesis checks it against the OpenAPI document FastAPI serves).
 """
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from api import views
@@ -24,6 +26,11 @@ from ticklane.trading import OrderStatus
 
 PREFIX: Final = "/api/v1"
 NS_MAX: Final = 2**63 - 1
+STREAM_BATCH: Final = 500
+STREAM_IDLE_S: Final = 0.05
+"""How often a stream with nothing to send looks for news (a counter, not the store)."""
+KEEPALIVE_S: Final = 15.0
+"""A comment line this often keeps proxies from closing a quiet stream."""
 LAG_STALE_S: Final = 10.0
 """/ready fails when the topics' ends were last read longer ago than this."""
 
@@ -102,6 +109,7 @@ def create_app(state: ApiState) -> FastAPI:
     app.include_router(_operations(state))
     app.include_router(_positions(state))
     app.include_router(_orders(state))
+    app.include_router(_stream(state))
     return app
 
 
@@ -209,3 +217,73 @@ def _orders(state: ApiState) -> APIRouter:
         return views.FillPage(items=items, next_cursor=page.next_cursor)
 
     return router
+
+
+def _stream(state: ApiState) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["stream"])
+
+    @router.get(
+        "/stream",
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "content": {"text/event-stream": {}},
+                "description": "Server-Sent Events: `id` (the change's number), `event` "
+                "(position, order or fill) and `data` (its JSON, as the list routes answer).",
+            },
+            400: {"model": views.Problem, "description": "A Last-Event-ID that is not a number."},
+        },
+    )
+    async def stream(
+        request: Request,
+        after: Annotated[
+            int | None,
+            Query(ge=0, le=NS_MAX, description="Send the changes numbered after this; 0: all."),
+        ] = None,
+        last_event_id: Annotated[str | None, Header(max_length=40)] = None,
+    ) -> StreamingResponse:
+        """Every change to positions, orders and fills, live. A client that reconnects with
+        the `Last-Event-ID` header (browsers' EventSource do) gets every change it missed,
+        once; without it or `after`, the changes from now on."""
+        start = after
+        if start is None and last_event_id is not None:
+            if not last_event_id.strip().isdigit():
+                raise HTTPException(400, f"Last-Event-ID {last_event_id[:40]!r} is not a number")
+            start = int(last_event_id)
+        if start is None:
+            start = await run_in_threadpool(state.store.last_event)
+        return StreamingResponse(
+            _events(state, request, start),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    return router
+
+
+async def _events(state: ApiState, request: Request, after: int) -> AsyncIterator[str]:
+    metrics = state.metrics
+    metrics.stream_clients.inc()
+    last, seen = after, -1
+    quiet_since = time.monotonic()
+    try:
+        yield "retry: 1000\n\n"
+        while not await request.is_disconnected():
+            version = state.store.version
+            if version == seen:
+                if time.monotonic() - quiet_since > KEEPALIVE_S:
+                    yield ": keep-alive\n\n"
+                    quiet_since = time.monotonic()
+                await asyncio.sleep(STREAM_IDLE_S)
+                continue
+            batch = await run_in_threadpool(state.store.events, last, STREAM_BATCH)
+            if len(batch) < STREAM_BATCH:
+                seen = version  # drained up to this version; more may follow the next one
+            for event in batch:
+                data = views.event_data(event.message)
+                yield f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n"
+                last = event.seq
+                metrics.streamed.inc()
+            quiet_since = time.monotonic()
+    finally:
+        metrics.stream_clients.dec()

@@ -33,6 +33,16 @@ class ApiMetrics:
             ["topic"],
             registry=self.registry,
         )
+        self.stream_clients = Gauge(
+            "ticklane_api_stream_clients",
+            "Clients connected to the live stream",
+            registry=self.registry,
+        )
+        self.streamed = Counter(
+            "ticklane_api_streamed_events",
+            "Events sent to live stream clients",
+            registry=self.registry,
+        )
         self.dead_letters = Counter(
             "ticklane_api_dead_letters",
             "Undecodable messages sent to dlq, by the topic they were read from",

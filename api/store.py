@@ -12,6 +12,10 @@ the same messages, or of older ones, changes nothing.
 
 Reads page newest first with an opaque cursor (the last item's time and id), so a page is
 stable while new items arrive.
+
+Every change is also appended to `events`, numbered, in the same transaction: the live
+stream's source. A message that changes nothing (a replay) appends nothing, so a client that
+resumes after its last event number receives each change once.
 """
 
 import base64
@@ -41,7 +45,16 @@ _SCHEMA: Final = (
     "CREATE INDEX IF NOT EXISTS fills_time ON fills (ts_event, fill_id)",
     "CREATE TABLE IF NOT EXISTS offsets (topic TEXT NOT NULL, part INTEGER NOT NULL,"
     " next_offset INTEGER NOT NULL, PRIMARY KEY (topic, part))",
+    "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " kind TEXT NOT NULL, body BLOB NOT NULL)",
 )
+KINDS: Final = {Position: "position", Order: "order", Fill: "fill"}
+"""The live stream's event kinds, by what changed."""
+_DECODERS: Final[dict[str, msgspec.msgpack.Decoder[Any]]] = {
+    "position": msgspec.msgpack.Decoder(Position),
+    "order": msgspec.msgpack.Decoder(Order),
+    "fill": msgspec.msgpack.Decoder(Fill),
+}
 _ENCODE: Final = msgspec.msgpack.Encoder().encode
 _POSITION: Final = msgspec.msgpack.Decoder(Position)
 _ORDER: Final = msgspec.msgpack.Decoder(Order)
@@ -61,6 +74,15 @@ class Located(msgspec.Struct, frozen=True):
 
     partition: int
     offset: int
+    message: Position | Order | Fill
+
+
+class Event(msgspec.Struct, frozen=True):
+    """One change, numbered in the order the store applied it."""
+
+    seq: int
+    kind: str
+    """`position`, `order` or `fill`."""
     message: Position | Order | Fill
 
 
@@ -86,6 +108,8 @@ class Store:
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the API store at {path}: {exc}") from None
         self.path = path
+        self.version = 0
+        """Bumped after each applied batch: a cheap "anything new?" for stream clients."""
         self._lock = threading.Lock()
         """One connection, shared by the materializer and request threads, one at a time."""
 
@@ -115,6 +139,11 @@ class Store:
         with self._transaction() as cur:
             for located in batch:
                 self._apply_one(cur, located)
+                if cur.rowcount > 0:
+                    cur.execute(
+                        "INSERT INTO events (kind, body) VALUES (?, ?)",
+                        (KINDS[type(located.message)], _ENCODE(located.message)),
+                    )
             for (topic, partition), next_offset in offsets.items():
                 cur.execute(
                     "INSERT INTO offsets (topic, part, next_offset) VALUES (?, ?, ?)"
@@ -122,6 +151,7 @@ class Store:
                     " MAX(next_offset, excluded.next_offset)",
                     (topic, partition, next_offset),
                 )
+        self.version += 1
 
     @staticmethod
     def _apply_one(cur: sqlite3.Cursor, located: Located) -> None:
@@ -237,6 +267,18 @@ class Store:
             since=since,
             until=until,
         )
+
+    def events(self, after: int, limit: int) -> list[Event]:
+        """The changes numbered after `after`, oldest first, at most `limit`."""
+        rows = self._query(
+            "SELECT seq, kind, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+        )
+        return [Event(int(q), str(k), _DECODERS[str(k)].decode(b)) for q, k, b in rows]
+
+    def last_event(self) -> int:
+        """The number of the latest change (0: none)."""
+        rows = self._query("SELECT COALESCE(MAX(seq), 0) FROM events")
+        return int(rows[0][0])
 
     def order(self, client_order_id: str) -> Order | None:
         """One order by client order id."""

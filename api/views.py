@@ -193,3 +193,12 @@ def fill_view(f: Fill) -> FillView:
         fee=units(f.fee),
         ts_event=f.ts_event,
     )
+
+
+def event_data(message: Position | Order | Fill) -> str:
+    """A stream event's data: the message's response model as JSON."""
+    if isinstance(message, Position):
+        return position_view(message).model_dump_json()
+    if isinstance(message, Order):
+        return order_view(message).model_dump_json()
+    return fill_view(message).model_dump_json()

@@ -84,3 +84,18 @@ def test_a_cursor_round_trips_and_a_forged_one_is_refused():
     for forged in ("", "bm90IGEgY3Vyc29y", "!!!", encode_cursor(1, "x")[:-3] + "$"):
         with pytest.raises(CursorError):
             decode_cursor(forged)
+
+
+def test_every_change_is_one_numbered_event_and_a_replay_adds_none(store):
+    batch = [
+        Located(0, 1, order("c1", OrderStatus.PENDING_SUBMIT)),
+        Located(0, 2, order("c1", OrderStatus.FILLED)),
+        Located(1, 1, fill("f1", 3)),
+    ]
+    store.apply(batch, {})
+    store.apply(batch, {})  # redelivered: no change, no event
+    events = store.events(0, 10)
+    assert [(e.seq, e.kind) for e in events] == [(1, "order"), (2, "order"), (3, "fill")]
+    assert events[1].message.status is OrderStatus.FILLED
+    assert store.events(2, 10) == events[2:]
+    assert store.last_event() == 3
