@@ -1,30 +1,42 @@
 """The API's HTTP face: FastAPI routes over the store, versioned under /api/v1.
 
-Reads only (this slice): positions, net positions, orders and fills with filters and cursor
-pages; /health (alive), /ready (the store is writable and caught up with the topics),
-/metrics. Every refusal is a 4xx with a reason (`Problem`); nothing a client sends makes a
-5xx (schemathesis checks it against the OpenAPI document FastAPI serves).
+Reads (viewers and traders, or anyone with `open_reads`): positions, net positions, orders
+and fills with filters and cursor pages, the live stream. Controls (traders only) write
+`control` commands (`api.controls`); every control call and login, allowed or refused, is
+audited to the `audit` topic. /health (alive), /ready (the store is writable and caught up
+with the topics), /metrics. Every refusal is a 4xx with a reason; nothing a client sends
+makes a 5xx (schemathesis checks it against the OpenAPI document FastAPI serves).
 """
 
 import asyncio
+import json
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from agents.strategies.registry import StrategyRegistry
 from api import views
+from api.access import UNAUTHENTICATED, Access, dependencies, login_router
+from api.auth import LoginLimiter, Sessions, Users
+from api.controls import Publisher, controls_router
 from api.materializer import Materializer
 from api.metrics import ApiMetrics
 from api.store import CursorError, Store
 from ticklane import __version__
 from ticklane.trading import OrderStatus
 
+log = logging.getLogger(__name__)
+
 PREFIX: Final = "/api/v1"
+AUDITED: Final = ("/api/v1/controls", "/api/v1/login")
+"""Calls written to the `audit` topic, allowed or refused."""
 NS_MAX: Final = 2**63 - 1
 STREAM_BATCH: Final = 500
 STREAM_IDLE_S: Final = 0.05
@@ -43,9 +55,15 @@ Until = Annotated[
 ]
 Cursor = Annotated[str, Query(max_length=500, description="`next_cursor` of the last page.")]
 REFUSALS: Final[dict[int | str, dict[str, Any]]] = {
+    **UNAUTHENTICATED,
     400: {"model": views.Problem, "description": "A cursor this API did not make."},
     422: {"description": "A parameter out of range or of the wrong type."},
 }
+
+
+def closed_access() -> Access:
+    """No users: reads and controls refused (the safe default of a bare `ApiState`)."""
+    return Access(Users(), Sessions(3600.0), LoginLimiter(5, 60.0))
 
 
 @dataclass
@@ -55,6 +73,10 @@ class ApiState:
     store: Store
     metrics: ApiMetrics
     materializer: Materializer | None = None
+    access: Access = field(default_factory=closed_access)
+    publisher: Publisher | None = None
+    """Where commands and audit records go (None: controls answer 503)."""
+    registry: StrategyRegistry = field(default_factory=StrategyRegistry)
     page_size: int = 100
     max_page_size: int = 1_000
     ready_max_lag: int = 1_000
@@ -102,15 +124,44 @@ def create_app(state: ApiState) -> FastAPI:
         state.metrics.latency.labels(template).observe(time.perf_counter() - started)
         return response
 
+    @app.middleware("http")
+    async def audit(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        if request.url.path.startswith(AUDITED):
+            record = {
+                "ts": time.time_ns(),
+                "user": getattr(request.state, "user", ""),
+                "method": request.method,
+                "path": request.url.path,
+                "status": response.status_code,
+                "client": request.client.host if request.client else "",
+                "command_id": response.headers.get("x-command-id", ""),
+            }
+            await run_in_threadpool(_audit, state, record)
+        return response
+
     @app.exception_handler(CursorError)
     async def bad_cursor(request: Request, exc: CursorError) -> JSONResponse:
         return JSONResponse(status_code=400, content={"detail": str(exc)})
 
+    reader, trader = dependencies(state.access)
+    read = [Depends(reader)]
     app.include_router(_operations(state))
-    app.include_router(_positions(state))
-    app.include_router(_orders(state))
-    app.include_router(_stream(state))
+    app.include_router(login_router(state.access, reader))
+    app.include_router(_positions(state), dependencies=read)
+    app.include_router(_orders(state), dependencies=read)
+    app.include_router(_stream(state), dependencies=read)
+    app.include_router(controls_router(trader, lambda: state.publisher, state.registry))
     return app
+
+
+def _audit(state: ApiState, record: dict[str, Any]) -> None:
+    body = json.dumps(record, separators=(",", ":")).encode()
+    if state.publisher is None or not state.publisher.publish("audit", b"", body):
+        # Never lost silently: the log keeps what the topic could not.
+        log.error("audit record not written to Kafka: %s", body.decode())
 
 
 def _operations(state: ApiState) -> APIRouter:
@@ -148,7 +199,7 @@ def _positions(state: ApiState) -> APIRouter:
         """Every strategy's position per symbol, flat ones included (they carry realized P&L)."""
         return [views.position_view(p) for p in state.store.positions(strategy, symbol)]
 
-    @router.get("/positions/net")
+    @router.get("/positions/net", responses=UNAUTHENTICATED)
     def net_positions() -> list[views.NetPositionView]:
         """Per symbol, the position summed over strategies."""
         return views.net_positions(state.store.positions())
@@ -185,7 +236,10 @@ def _orders(state: ApiState) -> APIRouter:
 
     @router.get(
         "/orders/{client_order_id}",
-        responses={404: {"model": views.Problem, "description": "No such order."}},
+        responses={
+            **UNAUTHENTICATED,
+            404: {"model": views.Problem, "description": "No such order."},
+        },
     )
     def order(client_order_id: str) -> views.OrderView:
         """One order by its client order id."""
@@ -231,6 +285,7 @@ def _stream(state: ApiState) -> APIRouter:
                 "description": "Server-Sent Events: `id` (the change's number), `event` "
                 "(position, order or fill) and `data` (its JSON, as the list routes answer).",
             },
+            **UNAUTHENTICATED,
             400: {"model": views.Problem, "description": "A Last-Event-ID that is not a number."},
         },
     )

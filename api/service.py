@@ -7,12 +7,18 @@ from pathlib import Path
 from typing import Final
 
 import uvicorn
+from confluent_kafka import KafkaException, Producer
 
+from agents.strategies.registry import StrategyRegistry
+from api.access import Access
 from api.app import ApiState, create_app
+from api.auth import LoginLimiter, Sessions, Users
 from api.materializer import Materializer
 from api.metrics import ApiMetrics
 from api.store import Store
+from ticklane import kafka
 from ticklane.settings import Settings
+from ticklane.topics import resolve
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +26,66 @@ URL_FILE: Final = "server.url"
 """Written beside the store once the server listens: its URL, for scripts and the demo."""
 
 
+PUBLISH_TIMEOUT_S: Final = 10.0
+
+
 def store_path(settings: Settings) -> Path:
     """Where the API keeps its store."""
     return settings.api.store_path or settings.data_dir / "api" / "api.sqlite"
+
+
+def users_path(settings: Settings) -> Path:
+    """Where the API's users are."""
+    return settings.api.users_file or settings.data_dir / "api" / "users.json"
+
+
+def access_for(settings: Settings) -> Access:
+    """Users from their file (none if it does not exist: then only open reads work)."""
+    api, path = settings.api, users_path(settings)
+    if path.exists():
+        users = Users.load(path)
+    else:
+        log.warning("no API users file at %s: controls are refused (ticklane api-users)", path)
+        users = Users()
+    session_s = api.session_hours * 3600
+    return Access(
+        users,
+        Sessions(session_s),
+        LoginLimiter(api.login_attempts, api.login_window_s),
+        open_reads=api.open_reads,
+        secure_cookies=api.secure_cookies,
+        session_s=session_s,
+    )
+
+
+class KafkaPublisher:
+    """Writes a message and waits for Kafka's acknowledgement (a command must not be lost)."""
+
+    def __init__(self, settings: Settings, bootstrap: str) -> None:
+        self._topics = settings.topics
+        self._producer = Producer(kafka.producer_config(settings.kafka, bootstrap))
+        self._lock = threading.Lock()
+
+    def publish(self, topic: str, key: bytes, value: bytes) -> bool:
+        """Whether Kafka has the message within `PUBLISH_TIMEOUT_S`."""
+        delivered: list[bool] = []
+        with self._lock:
+            try:
+                self._producer.produce(
+                    resolve(self._topics, topic),
+                    key=key or None,
+                    value=value,
+                    on_delivery=lambda err, _msg: delivered.append(err is None),
+                )
+            except (KafkaException, BufferError) as exc:
+                log.error("cannot write to %s: %s", topic, exc)  # noqa: TRY400 - no trace needed
+                return False
+            self._producer.flush(PUBLISH_TIMEOUT_S)
+        return delivered == [True]
+
+    def close(self) -> None:
+        """Send what is queued and stop."""
+        self._producer.flush(PUBLISH_TIMEOUT_S)
 
 
 class ApiService:
@@ -33,11 +96,15 @@ class ApiService:
         self.store = Store(store_path(settings))
         self.metrics = ApiMetrics()
         self.materializer = Materializer(settings, bootstrap, self.store, self.metrics)
+        self.publisher = KafkaPublisher(settings, bootstrap)
         api = settings.api
         self.state = ApiState(
             self.store,
             self.metrics,
             self.materializer,
+            access=access_for(settings),
+            publisher=self.publisher,
+            registry=StrategyRegistry(),
             page_size=min(api.page_size, api.max_page_size),
             max_page_size=api.max_page_size,
             ready_max_lag=api.ready_max_lag,
@@ -85,4 +152,5 @@ class ApiService:
     def close(self) -> None:
         """Close the Kafka clients and the store."""
         self.materializer.close()
+        self.publisher.close()
         self.store.close()

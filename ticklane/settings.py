@@ -289,6 +289,17 @@ class ApiSettings(_Section):
     page_size: int = Field(default=100, ge=1, le=10_000)
     """Items per page of a list, unless the request asks for fewer (at most `max_page_size`)."""
     max_page_size: int = Field(default=1_000, ge=1, le=100_000)
+    users_file: Path | None = None
+    """Users, roles, hashed passwords and API keys (`ticklane api-users`), mode 0600; unset:
+    `<data_dir>/api/users.json`. Without it, reads need `open_reads` and controls are refused."""
+    open_reads: bool = False
+    """Reads without logging in: for a private network only. Controls always need a trader."""
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    secure_cookies: bool = False
+    """Mark the session cookie Secure (HTTPS only): set it when a TLS proxy fronts the API."""
+    login_attempts: int = Field(default=5, ge=1)
+    """Failed logins allowed per user and address in `login_window_s`; then 429."""
+    login_window_s: float = Field(default=60.0, gt=0)
 
 
 class Settings(BaseSettings):

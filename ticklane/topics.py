@@ -112,6 +112,8 @@ def catalogue(settings: TopicSettings) -> tuple[TopicSpec, ...]:
         # One partition: every agent and executor reads every command, in issue order.
         ("control", 1, KeyKind.CONTROL_KEY, "control", "operator commands", _COMPACT),
         ("dlq", 1, KeyKind.NONE, "raw bytes", "undecodable or failed messages", _retention(14)),
+        # Who called which control, allowed or refused: kept, as an audit trail must be.
+        ("audit", 1, KeyKind.NONE, "json", "API control calls, allowed or refused", _FOREVER),
     ]
     return tuple(
         TopicSpec(

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,15 +20,11 @@ import httpx
 import hypothesis
 import pytest
 import schemathesis
-from fastapi.testclient import TestClient
 
-from api.app import ApiState, create_app
-from api.materializer import Materializer
-from api.metrics import ApiMetrics
+from api.auth import save_users
 from api.service import URL_FILE
-from api.store import Store
-from executors.stores import open_sqlite, sqlite_path
 from tests.conftest import poll_until
+from tests.integration.api.harness import AS_TRADER, USERS, Api, answers, api_view, ledger_view
 from tests.integration.executors.scenario import (
     Scenario,
     create_topics,
@@ -46,82 +41,6 @@ from ticklane.trading import Fill, Side
 pytestmark = [pytest.mark.integration]
 
 TICKLANE = str(Path(sys.executable).with_name("ticklane"))
-
-
-class Api:
-    """A store, a materializer in a thread and a test client over the app."""
-
-    def __init__(self, settings: Settings, path: Path) -> None:
-        self.store = Store(path)
-        self.metrics = ApiMetrics()
-        bootstrap = str(settings.kafka.bootstrap_servers)
-        self.materializer = Materializer(settings, bootstrap, self.store, self.metrics)
-        self.state = ApiState(self.store, self.metrics, self.materializer, page_size=7)
-        self.app = create_app(self.state)
-        self.client = TestClient(self.app)
-        self._stop = threading.Event()
-        started = threading.Event()
-        self._thread = threading.Thread(
-            target=self.materializer.run, args=(self._stop, started.set), daemon=True
-        )
-        self._thread.start()
-        assert started.wait(30), "the materializer did not start"
-
-    def caught_up(self) -> bool:
-        self.materializer.refresh_lag()
-        return self.materializer.behind() == 0
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-        self.materializer.close()
-        self.store.close()
-
-
-def answers(client: TestClient | httpx.Client) -> dict[str, list[dict[str, object]]]:
-    """Everything the API says: positions, and every page of orders and fills."""
-    result: dict[str, list[dict[str, object]]] = {}
-    response = client.get("/api/v1/positions")
-    assert response.status_code == 200, response.text
-    result["positions"] = response.json()
-    for kind in ("orders", "fills"):
-        items: list[dict[str, object]] = []
-        cursor = ""
-        while True:
-            page = client.get(f"/api/v1/{kind}", params={"cursor": cursor} if cursor else {})
-            assert page.status_code == 200, page.text
-            body = page.json()
-            items += body["items"]
-            cursor = body["next_cursor"]
-            if not cursor:
-                break
-        result[kind] = items
-    return result
-
-
-def ledger_view(settings: Settings) -> tuple[dict[tuple[str, str], int], dict[str, str], set[str]]:
-    """The executor's truth: positions, each order's status, the fill ids."""
-    ledger = open_sqlite(sqlite_path(settings))
-    try:
-        positions = {
-            (h.position.strategy, h.position.symbol): h.position.quantity for h in ledger.holdings()
-        }
-        orders = {o.client_order_id: o.status.value for o in ledger.all_orders()}
-        fills = {f.fill_id for f in ledger.fills()}
-    finally:
-        ledger.close()
-    return positions, orders, fills
-
-
-def api_view(
-    said: dict[str, list[dict[str, object]]],
-) -> tuple[dict[tuple[str, str], int], dict[str, str], set[str]]:
-    positions = {
-        (str(p["strategy"]), str(p["symbol"])): int(str(p["quantity"])) for p in said["positions"]
-    }
-    orders = {str(o["client_order_id"]): str(o["status"]) for o in said["orders"]}
-    fills = {str(f["fill_id"]) for f in said["fills"]}
-    return positions, orders, fills
 
 
 @pytest.fixture
@@ -187,6 +106,7 @@ def test_the_api_process_killed_with_sigkill_restarts_with_the_same_answers(trad
     before = answers(api.client)
     data = Path(cli_env["TICKLANE_DATA_DIR"])
     url_file = data / "api" / URL_FILE
+    save_users(data / "api" / "users.json", USERS)
 
     def start() -> tuple[subprocess.Popen[bytes], httpx.Client]:
         process = subprocess.Popen(
@@ -200,7 +120,7 @@ def test_the_api_process_killed_with_sigkill_restarts_with_the_same_answers(trad
             timeout_s=30,
             what="the API's URL",
         )
-        return process, httpx.Client(base_url=str(url), timeout=10)
+        return process, httpx.Client(base_url=str(url), timeout=10, headers=AS_TRADER)
 
     process, client = start()
     try:
@@ -241,6 +161,7 @@ def read_events(response: httpx.Response, count: int) -> list[tuple[int, str, di
 def test_a_stream_client_away_for_3s_gets_every_change_it_missed_once(traded, cli_env):
     settings, api = traded
     url_file = Path(cli_env["TICKLANE_DATA_DIR"]) / "api" / URL_FILE
+    save_users(url_file.with_name("users.json"), USERS)
     process = subprocess.Popen(
         [TICKLANE, "api", "--port", "0"], env=cli_env, stdout=subprocess.DEVNULL
     )
@@ -248,7 +169,8 @@ def test_a_stream_client_away_for_3s_gets_every_change_it_missed_once(traded, cl
         url = poll_until(
             lambda: url_file.exists() and url_file.read_text().strip(), what="the API's URL"
         )
-        client = httpx.Client(base_url=str(url), timeout=httpx.Timeout(10, read=30))
+        timeout = httpx.Timeout(10, read=30)
+        client = httpx.Client(base_url=str(url), timeout=timeout, headers=AS_TRADER)
         poll_until(lambda: answers(client) == answers(api.client), what="the API caught up")
         backlog = api.store.last_event()  # this API's count of changes; the other's is equal
         with client.stream("GET", "/api/v1/stream", params={"after": 0}) as response:
@@ -289,7 +211,8 @@ def fill_for_stream(n: int) -> Fill:
     )
 
 
-def test_nothing_a_client_sends_makes_a_5xx_or_breaks_the_schema(traded):
+@pytest.mark.parametrize("as_user", [True, False], ids=["as-trader", "anonymous"])
+def test_nothing_a_client_sends_makes_a_5xx_or_breaks_the_schema(traded, as_user):
     _, api = traded
     schema = schemathesis.openapi.from_asgi("/openapi.json", api.app)
     # The live stream never ends, so a generated call to it would never return; its own test
@@ -299,22 +222,32 @@ def test_nothing_a_client_sends_makes_a_5xx_or_breaks_the_schema(traded):
         for op in (result.ok() for result in schema.get_all_operations())
         if op.path != "/api/v1/stream"
     ]
-    assert len(operations) >= 8
-    calls: dict[str, int] = {}
+    assert len(operations) >= 14
+    headers = AS_TRADER if as_user else {}
+    statuses: dict[str, set[int]] = {}
     for operation in operations:
 
         @hypothesis.given(case=operation.as_strategy())
         @hypothesis.settings(
-            max_examples=30,
+            max_examples=25,
             deadline=None,
             database=None,
             suppress_health_check=list(hypothesis.HealthCheck),
         )
         def check(case: schemathesis.Case) -> None:
-            calls[case.operation.label] = calls.get(case.operation.label, 0) + 1
             # Every check but "valid data accepted": a cursor is any text by the schema, and
-            # one the API did not make is refused with a 400 that says so.
-            case.call_and_validate(excluded_checks=[schemathesis.checks.positive_data_acceptance])
+            # one the API did not make is refused with a 400 that says so; likewise a
+            # strategy name the install does not have.
+            response = case.call_and_validate(
+                headers=headers,
+                excluded_checks=[schemathesis.checks.positive_data_acceptance],
+            )
+            statuses.setdefault(case.operation.label, set()).add(response.status_code)
 
         check()
-    assert set(calls) == {operation.label for operation in operations}
+    assert set(statuses) == {operation.label for operation in operations}
+    if not as_user:
+        # Without a key, every read and control is refused, and /health still answers.
+        assert statuses["GET /api/v1/orders"] == {401}
+        assert statuses["POST /api/v1/controls/flatten"] == {401}
+        assert statuses["GET /health"] == {200}
