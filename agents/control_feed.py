@@ -4,19 +4,31 @@ Every worker reads every command (no consumer group: the one partition is assign
 from the beginning), so each applies the same commands whichever partitions it owns.
 `catch_up` reads what the topic holds before the worker consumes market data, so a
 command issued before start-up applies from the first frame.
+
+Each command the agents act on (enable, disable, parameters) is answered on `control.acks`
+as applied by this worker (`agents/<app>@<host>`), so the API can show who applied it.
 """
 
 import logging
+import socket
 import threading
 import time
 import uuid
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
 from agents import metrics
 from agents.controls import ControlBook
 from ticklane import kafka, wire
-from ticklane.control import ControlCommand
+from ticklane.control import ControlAck, ControlCommand
 from ticklane.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -26,7 +38,14 @@ class ControlFeed:
     """Applies control commands to a book as they arrive."""
 
     def __init__(
-        self, book: ControlBook, settings: KafkaSettings, bootstrap: str, topic: str
+        self,
+        book: ControlBook,
+        settings: KafkaSettings,
+        bootstrap: str,
+        topic: str,
+        *,
+        acks_topic: str = "",
+        app_id: str = "agents",
     ) -> None:
         config = kafka.consumer_config(settings, bootstrap, f"ticklane-control-{uuid.uuid4().hex}")
         # The end is known from fetch responses (an EOF event), not ListOffsets, which the
@@ -34,6 +53,10 @@ class ControlFeed:
         self._consumer = Consumer(config | {"enable.partition.eof": True})
         self._consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
         self._book = book
+        self._acks_topic = acks_topic
+        self._acks = Producer(kafka.producer_config(settings, bootstrap)) if acks_topic else None
+        self.name = f"agents/{app_id}@{socket.gethostname()}"
+        """Who this worker is in its acknowledgements."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="control-feed", daemon=True)
 
@@ -60,6 +83,8 @@ class ControlFeed:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         self._consumer.close()
+        if self._acks is not None:
+            self._acks.flush(10)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -84,4 +109,16 @@ class ControlFeed:
         if applied:
             metrics.CONTROL.inc()
             log.info("control: %s %s/%s", command.action, command.strategy, command.symbol)
+            self._acknowledge(command)
         return applied
+
+    def _acknowledge(self, command: ControlCommand) -> None:
+        if self._acks is None:
+            return
+        ack = ControlAck(command.command_id, self.name, applied=True, ts_event=time.time_ns())
+        try:
+            self._acks.produce(self._acks_topic, key=ack.key.encode(), value=wire.encode(ack))
+            self._acks.poll(0)
+        except (KafkaException, BufferError) as exc:
+            # The command is applied all the same; only the API's view of it waits.
+            log.warning("control: acknowledgement of %s not sent: %s", command.command_id, exc)

@@ -28,7 +28,7 @@ from agents.strategies.registry import registry
 from ticklane import kafka
 from ticklane.settings import Settings
 from ticklane.topic_admin import TopicAdmin
-from ticklane.topics import catalogue
+from ticklane.topics import catalogue, resolve
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,14 @@ def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
         # (docs/design.md, "Agent concurrency 1").
         app.agent(topic, name=f"absorb-{topic.get_topic_name()}", concurrency=1)(_agent(handler))
 
-    feed = ControlFeed(book, settings.kafka, bootstrap, channels.control_name)
+    feed = ControlFeed(
+        book,
+        settings.kafka,
+        bootstrap,
+        channels.control_name,
+        acks_topic=resolve(settings.topics, "control.acks"),
+        app_id=settings.agents.app_id,
+    )
     return Worker(app, channels, feed, outbox)
 
 

@@ -129,7 +129,7 @@ def create_app(state: ApiState) -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         response = await call_next(request)
-        if request.url.path.startswith(AUDITED):
+        if request.method != "GET" and request.url.path.startswith(AUDITED):
             record = {
                 "ts": time.time_ns(),
                 "user": getattr(request.state, "user", ""),
@@ -153,6 +153,7 @@ def create_app(state: ApiState) -> FastAPI:
     app.include_router(_positions(state), dependencies=read)
     app.include_router(_orders(state), dependencies=read)
     app.include_router(_stream(state), dependencies=read)
+    app.include_router(_commands(state), dependencies=read)
     app.include_router(controls_router(trader, lambda: state.publisher, state.registry))
     return app
 
@@ -342,3 +343,35 @@ async def _events(state: ApiState, request: Request, after: int) -> AsyncIterato
             quiet_since = time.monotonic()
     finally:
         metrics.stream_clients.dec()
+
+
+def _commands(state: ApiState) -> APIRouter:
+    router = APIRouter(prefix=f"{PREFIX}/controls", tags=["controls"])
+
+    @router.get("/commands", responses=REFUSALS)
+    def commands(
+        *,
+        limit: Annotated[int | None, Query(ge=1, le=state.max_page_size)] = None,
+        cursor: Cursor = "",
+    ) -> views.CommandPage:
+        """Commands newest first: pending until a process answers, then applied (by whom) or
+        refused (and why)."""
+        page = state.store.commands(limit=state.page_limit(limit), cursor=cursor)
+        items = [views.command_status(c.command, c.acks) for c in page.items]
+        return views.CommandPage(items=items, next_cursor=page.next_cursor)
+
+    @router.get(
+        "/commands/{command_id}",
+        responses={
+            **UNAUTHENTICATED,
+            404: {"model": views.Problem, "description": "No such command."},
+        },
+    )
+    def command(command_id: str) -> views.CommandStatus:
+        """One command and every answer to it."""
+        found = state.store.command(command_id)
+        if found is None:
+            raise HTTPException(404, f"no command {command_id[:200]!r}")
+        return views.command_status(found.command, found.acks)
+
+    return router

@@ -1,5 +1,6 @@
-"""Kafka to the API's store: the `positions`, `orders` and `fills` topics, read to their end
-and followed, each batch written with its offsets in one transaction (`api.store`).
+"""Kafka to the API's store: the `positions`, `orders`, `fills`, `control` and `control.acks`
+topics, read to their end and followed, each batch written with its offsets in one
+transaction (`api.store`).
 
 A plain consumer assigned every partition from the offsets in the store (from the beginning
 for a new store), so a restarted API resumes where its last commit ended and a new one
@@ -26,18 +27,21 @@ from confluent_kafka import (
 from confluent_kafka import TopicPartition as Partition
 
 from api.metrics import ApiMetrics
-from api.store import Located, Store
+from api.store import Located, Store, Stored
 from ticklane import kafka, wire
+from ticklane.control import ControlAck, ControlCommand
 from ticklane.settings import Settings
 from ticklane.topics import resolve
 from ticklane.trading import Fill, Order, Position
 
 log = logging.getLogger(__name__)
 
-TOPICS: Final[dict[str, type[Position] | type[Order] | type[Fill]]] = {
+TOPICS: Final[dict[str, type[Stored]]] = {
     "positions": Position,
     "orders": Order,
     "fills": Fill,
+    "control": ControlCommand,
+    "control.acks": ControlAck,
 }
 """The topics the store is made of, by base name, and what each carries."""
 BATCH: Final = 2_000

@@ -28,7 +28,11 @@ from typing import Any, Final
 
 import msgspec
 
+from ticklane.control import ControlAck, ControlCommand
 from ticklane.trading import Fill, Order, Position
+
+Stored = Position | Order | Fill | ControlCommand | ControlAck
+"""What the store keeps, one table each."""
 
 _SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS positions (strategy TEXT NOT NULL, symbol TEXT NOT NULL,"
@@ -47,13 +51,22 @@ _SCHEMA: Final = (
     " next_offset INTEGER NOT NULL, PRIMARY KEY (topic, part))",
     "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
     " kind TEXT NOT NULL, body BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS commands (command_id TEXT PRIMARY KEY,"
+    " ts_event INTEGER NOT NULL, body BLOB NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS commands_time ON commands (ts_event, command_id)",
+    "CREATE TABLE IF NOT EXISTS acks (command_id TEXT NOT NULL, by TEXT NOT NULL,"
+    " seq INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (command_id, by))",
 )
-KINDS: Final = {Position: "position", Order: "order", Fill: "fill"}
+KINDS: Final[dict[type[Stored], str]] = {
+    Position: "position",
+    Order: "order",
+    Fill: "fill",
+    ControlCommand: "command",
+    ControlAck: "ack",
+}
 """The live stream's event kinds, by what changed."""
 _DECODERS: Final[dict[str, msgspec.msgpack.Decoder[Any]]] = {
-    "position": msgspec.msgpack.Decoder(Position),
-    "order": msgspec.msgpack.Decoder(Order),
-    "fill": msgspec.msgpack.Decoder(Fill),
+    kind: msgspec.msgpack.Decoder(typ) for typ, kind in KINDS.items()
 }
 _ENCODE: Final = msgspec.msgpack.Encoder().encode
 _POSITION: Final = msgspec.msgpack.Decoder(Position)
@@ -74,7 +87,7 @@ class Located(msgspec.Struct, frozen=True):
 
     partition: int
     offset: int
-    message: Position | Order | Fill
+    message: Stored
 
 
 class Event(msgspec.Struct, frozen=True):
@@ -82,8 +95,15 @@ class Event(msgspec.Struct, frozen=True):
 
     seq: int
     kind: str
-    """`position`, `order` or `fill`."""
-    message: Position | Order | Fill
+    """`position`, `order`, `fill`, `command` or `ack`."""
+    message: Stored
+
+
+class CommandState(msgspec.Struct, frozen=True):
+    """A command and every process's answer to it so far."""
+
+    command: ControlCommand
+    acks: list[ControlAck]
 
 
 class Page(msgspec.Struct, frozen=True):
@@ -156,7 +176,20 @@ class Store:
     @staticmethod
     def _apply_one(cur: sqlite3.Cursor, located: Located) -> None:
         message, where = located.message, (located.partition, located.offset)
-        if isinstance(message, Fill):
+        if isinstance(message, ControlCommand):
+            cur.execute(
+                "INSERT INTO commands (command_id, ts_event, body) VALUES (?, ?, ?)"
+                " ON CONFLICT (command_id) DO NOTHING",
+                (message.command_id, message.ts_event, _ENCODE(message)),
+            )
+        elif isinstance(message, ControlAck):
+            cur.execute(
+                "INSERT INTO acks (command_id, by, seq, body) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (command_id, by) DO UPDATE SET seq = excluded.seq,"
+                " body = excluded.body WHERE excluded.seq > acks.seq",
+                (message.command_id, message.by, located.offset, _ENCODE(message)),
+            )
+        elif isinstance(message, Fill):
             cur.execute(
                 "INSERT INTO fills (fill_id, client_order_id, strategy, symbol, ts_event, body)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (fill_id) DO NOTHING",
@@ -279,6 +312,22 @@ class Store:
         """The number of the latest change (0: none)."""
         rows = self._query("SELECT COALESCE(MAX(seq), 0) FROM events")
         return int(rows[0][0])
+
+    def commands(self, *, limit: int, cursor: str = "") -> Page:
+        """Commands newest first, each with its answers (`CommandState` items)."""
+        page = self._page("commands", "command_id", _DECODERS["command"], limit, cursor)
+        return Page([self._with_acks(c) for c in page.items], page.next_cursor)
+
+    def command(self, command_id: str) -> CommandState | None:
+        """One command and its answers."""
+        rows = self._query("SELECT body FROM commands WHERE command_id = ?", (command_id,))
+        return self._with_acks(_DECODERS["command"].decode(rows[0][0])) if rows else None
+
+    def _with_acks(self, command: ControlCommand) -> CommandState:
+        rows = self._query(
+            "SELECT body FROM acks WHERE command_id = ? ORDER BY by", (command.command_id,)
+        )
+        return CommandState(command, [_DECODERS["ack"].decode(row[0]) for row in rows])
 
     def order(self, client_order_id: str) -> Order | None:
         """One order by client order id."""

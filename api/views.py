@@ -5,10 +5,12 @@ strings in price (or currency) units, exactly (a JSON float would round them), a
 integer nanoseconds since the epoch.
 """
 
+import json
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
+from ticklane.control import ControlAck, ControlCommand
 from ticklane.trading import Fill, Order, Position
 from ticklane.units import price_to_decimal
 
@@ -195,10 +197,75 @@ def fill_view(f: Fill) -> FillView:
     )
 
 
-def event_data(message: Position | Order | Fill) -> str:
+class AckView(BaseModel):
+    """One process's answer to a command."""
+
+    by: str
+    applied: bool
+    reason: str
+    ts_event: int
+
+
+class CommandStatus(BaseModel):
+    """A command, its state (pending until a process answers) and every answer so far."""
+
+    command_id: str
+    action: str
+    strategy: str
+    symbol: str
+    params: dict[str, bool | int | float | str]
+    kill_switch: str | None
+    issued_by: str
+    ts_event: int
+    status: str = Field(description="pending, applied (by every answer) or refused (by one).")
+    acks: list[AckView]
+
+
+class CommandPage(BaseModel):
+    """A page of commands, newest first."""
+
+    items: list[CommandStatus]
+    next_cursor: str
+
+
+def ack_view(ack: ControlAck) -> AckView:
+    """The response model of an answer."""
+    return AckView(by=ack.by, applied=ack.applied, reason=ack.reason, ts_event=ack.ts_event)
+
+
+def command_status(command: ControlCommand, acks: list[ControlAck]) -> CommandStatus:
+    """A command with its answers and the state they make."""
+    status = "pending"
+    if acks:
+        status = "applied" if all(a.applied for a in acks) else "refused"
+    return CommandStatus(
+        command_id=command.command_id,
+        action=command.action.value,
+        strategy=command.strategy,
+        symbol=command.symbol,
+        params=dict(command.params),
+        kill_switch=None if command.kill_switch is None else command.kill_switch.value,
+        issued_by=command.issued_by,
+        ts_event=command.ts_event,
+        status=status,
+        acks=[ack_view(a) for a in acks],
+    )
+
+
+def event_data(message: Position | Order | Fill | ControlCommand | ControlAck) -> str:
     """A stream event's data: the message's response model as JSON."""
     if isinstance(message, Position):
         return position_view(message).model_dump_json()
     if isinstance(message, Order):
         return order_view(message).model_dump_json()
-    return fill_view(message).model_dump_json()
+    if isinstance(message, Fill):
+        return fill_view(message).model_dump_json()
+    if isinstance(message, ControlCommand):
+        return command_status(message, []).model_dump_json()
+    return _ack_json(message)
+
+
+def _ack_json(ack: ControlAck) -> str:
+    body = ack_view(ack).model_dump()
+    body["command_id"] = ack.command_id
+    return json.dumps(body, separators=(",", ":"))

@@ -19,6 +19,7 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     OFFSET_STORED,
     Consumer,
+    KafkaException,
     Message,
     Producer,
     TopicPartition,
@@ -36,7 +37,7 @@ from executors.risk import RiskLimits
 from executors.routing import Route
 from executors.stores import open_ledger
 from ticklane import kafka, wire
-from ticklane.control import ControlCommand
+from ticklane.control import ControlAck, ControlAction, ControlCommand
 from ticklane.settings import OrderStyleSettings, Settings
 from ticklane.topics import resolve
 from ticklane.trading import Signal, TimeInForce
@@ -52,6 +53,8 @@ PERMIT_EVERY_S: Final = 30.0
 """How often the venue is asked what it allows (a login's age moves slowly)."""
 """How often UNKNOWN orders are looked up again while any is waiting."""
 OUTBOX_BATCH: Final = 5_000
+_EXECUTOR_ACTIONS: Final = frozenset({ControlAction.KILL_SWITCH, ControlAction.FLATTEN})
+"""The commands the executor acts on (and answers on `control.acks`)."""
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -200,6 +203,21 @@ class ExecutorService:
             self._dead_letter(message, str(exc))
             return
         self.engine.on_control(command)
+        if command.action in _EXECUTOR_ACTIONS:
+            self._acknowledge(command)
+
+    def _acknowledge(self, command: ControlCommand) -> None:
+        """Answer a command this executor acts on (kill switch, flatten) on `control.acks`."""
+        by = f"executor/{self.settings.executor.group_id}"
+        ack = ControlAck(command.command_id, by, applied=True, ts_event=time.time_ns())
+        try:
+            self._producer.produce(
+                self._topic("control.acks"), key=ack.key.encode(), value=wire.encode(ack)
+            )
+            self._producer.poll(0)
+        except (KafkaException, BufferError) as exc:
+            # Applied all the same; only the API's view of it waits.
+            log.warning("control: acknowledgement of %s not sent: %s", command.command_id, exc)
 
     def _commit(self, messages: list[Message]) -> None:
         """Commit past every message handled: the ledger already holds what they caused."""

@@ -76,3 +76,23 @@ class ControlCommand(msgspec.Struct, frozen=True, array_like=True):
 
 
 _ENABLE_DISABLE = frozenset({ControlAction.ENABLE, ControlAction.DISABLE})
+
+
+class ControlAck(msgspec.Struct, frozen=True, array_like=True):
+    """A process's answer to a command it acts on: applied, or refused and why.
+
+    Written to `control.acks`, keyed by command and process, so the latest answer of each
+    process survives compaction; the API shows a command as pending until answered.
+    """
+
+    command_id: str
+    by: str
+    """The process that answered: `executor/<group>` or `agents/<app>@<host>`."""
+    applied: bool
+    ts_event: Nanos
+    reason: str = ""
+
+    @property
+    def key(self) -> str:
+        """Compaction key: one answer per command and process."""
+        return f"{self.command_id}/{self.by}"

@@ -111,6 +111,15 @@ def catalogue(settings: TopicSettings) -> tuple[TopicSpec, ...]:
         ("positions", n, KeyKind.STRATEGY_SYMBOL, "position", "latest position", _COMPACT),
         # One partition: every agent and executor reads every command, in issue order.
         ("control", 1, KeyKind.CONTROL_KEY, "control", "operator commands", _COMPACT),
+        # Each process's answer to each command it acts on (key: command/process).
+        (
+            "control.acks",
+            1,
+            KeyKind.CONTROL_KEY,
+            "control_ack",
+            "commands applied or refused",
+            _COMPACT,
+        ),
         ("dlq", 1, KeyKind.NONE, "raw bytes", "undecodable or failed messages", _retention(14)),
         # Who called which control, allowed or refused: kept, as an audit trail must be.
         ("audit", 1, KeyKind.NONE, "json", "API control calls, allowed or refused", _FOREVER),

@@ -16,7 +16,7 @@ from typing import Final, TypeVar
 
 import msgspec
 
-from ticklane.control import ControlCommand
+from ticklane.control import ControlAck, ControlCommand
 from ticklane.dbn import DbnRecordError, check_records
 from ticklane.market import Bar, DataGap, InstrumentDef, MarketFrame, Quote, Trade
 from ticklane.trading import Fill, Order, Position, Signal
@@ -27,7 +27,7 @@ _HEADER: Final = struct.Struct(">2sBBI")
 HEADER_SIZE: Final = _HEADER.size
 
 Message = (MarketFrame | Trade | Quote | Bar | InstrumentDef | Signal | Order | Fill | Position) | (
-    ControlCommand | DataGap
+    ControlCommand | DataGap | ControlAck
 )
 
 # Kind byte on the wire -> (name shown to people, type). Never renumber: add at the end.
@@ -43,6 +43,7 @@ KINDS: Final[dict[int, tuple[str, type[Message]]]] = {
     9: ("position", Position),
     10: ("control", ControlCommand),
     11: ("data_gap", DataGap),
+    12: ("control_ack", ControlAck),
 }
 _KIND_OF: Final[dict[type[Message], int]] = {typ: kind for kind, (_, typ) in KINDS.items()}
 _DECODERS: Final = {kind: msgspec.msgpack.Decoder(typ) for kind, (_, typ) in KINDS.items()}

@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from agents.control_feed import ControlFeed
+from agents.controls import ControlBook
+from executors.service import ExecutorService
+from tests.conftest import poll_until
 from tests.integration.api.harness import AS_TRADER, PASSWORD, TRADER_KEY, VIEWER_KEY, Api
 from tests.integration.executors.scenario import create_topics
 from ticklane import wire
@@ -150,3 +154,42 @@ def test_no_password_or_key_reaches_a_log_line(api, caplog):
     said = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
     for secret in (PASSWORD, TRADER_KEY, VIEWER_KEY):
         assert secret not in said
+
+
+def test_a_command_is_pending_until_each_process_that_acts_on_it_answers(api, settings):
+    halt = api.client.post("/api/v1/controls/kill-switch", json={"state": "halted"}).json()
+    off = api.client.post(
+        "/api/v1/controls/strategies/ema_cross/disable", json={"symbol": "ES"}
+    ).json()
+
+    def states() -> dict[str, tuple[str, list[str]]]:
+        listed = api.client.get("/api/v1/controls/commands").json()["items"]
+        return {c["command_id"]: (c["status"], [a["by"] for a in c["acks"]]) for c in listed}
+
+    poll_until(lambda: len(states()) == 2, what="the commands read back")
+    assert states() == {halt["command_id"]: ("pending", []), off["command_id"]: ("pending", [])}
+    # The processes that act on them start, read the topic, and answer.
+    bootstrap = str(settings.kafka.bootstrap_servers)
+    executor = ExecutorService(settings, bootstrap)
+    feed = ControlFeed(
+        ControlBook(),
+        settings.kafka,
+        bootstrap,
+        resolve(settings.topics, "control"),
+        acks_topic=resolve(settings.topics, "control.acks"),
+        app_id="agents-test",
+    )
+    try:
+        executor.start()
+        feed.catch_up()
+        feed.stop()
+        expected = {
+            halt["command_id"]: ("applied", ["executor/ticklane-executor"]),
+            off["command_id"]: ("applied", [feed.name]),
+        }
+        poll_until(lambda: states() == expected, what="each command applied by its process")
+    finally:
+        executor.close()
+    one = api.client.get(f"/api/v1/controls/commands/{halt['command_id']}").json()
+    assert (one["kill_switch"], one["issued_by"]) == ("halted", "ann")
+    assert api.client.get("/api/v1/controls/commands/nope").status_code == 404

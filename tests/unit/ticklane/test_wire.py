@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ticklane import dbn, wire
-from ticklane.control import ControlAction, ControlCommand, KillSwitchState
+from ticklane.control import ControlAck, ControlAction, ControlCommand, KillSwitchState
 from ticklane.market import (
     Action,
     Bar,
@@ -213,6 +213,14 @@ controls = st.builds(
     kill_switch=st.none() | st.sampled_from(KillSwitchState),
     issued_by=text,
 )
+acks = st.builds(
+    ControlAck,
+    command_id=text,
+    by=text,
+    applied=st.booleans(),
+    ts_event=timestamps,
+    reason=text,
+)
 gaps = st.builds(
     DataGap,
     source=text,
@@ -224,7 +232,18 @@ gaps = st.builds(
     reason=text,
 )
 messages = st.one_of(
-    frames, trades, quotes, bars, instruments, signals, orders, fills, positions, controls, gaps
+    frames,
+    trades,
+    quotes,
+    bars,
+    instruments,
+    signals,
+    orders,
+    fills,
+    positions,
+    controls,
+    gaps,
+    acks,
 )
 
 
@@ -255,6 +274,7 @@ PER_TYPE = [
     positions,
     controls,
     gaps,
+    acks,
 ]
 
 
