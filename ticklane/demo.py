@@ -47,7 +47,7 @@ MARKER: Final = ".demo"
 """Marks a data dir the demo made, so a later demo may wipe it (and only then)."""
 FAKE_DIR: Final = "fake-tastytrade"
 SCHWAB_FAKE_DIR: Final = "fake-schwab"
-STATE_DIRS: Final = ("agents", "executor", "paper", FAKE_DIR, SCHWAB_FAKE_DIR)
+STATE_DIRS: Final = ("agents", "executor", "paper", "api", FAKE_DIR, SCHWAB_FAKE_DIR)
 VENUES: Final = ("paper", "tastytrade", "schwab")
 FUTURE_CLASS: Final = "F"
 """Databento's instrument class of a future: Schwab cannot trade those (nor options on them)."""
@@ -415,6 +415,7 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str] = sys.stderr
             )
             execute = ["execute", "--config", str(config), "--broker", options.broker]
             executor = stack.enter_context(process(execute, executor_env, logs / "executor.log"))
+            _start_api(settings, env, stack, out, deadline=started + options.timeout_s)
             producer = stack.enter_context(process(produce, env, logs / "producer.log"))
             ticks = _run(
                 settings,
@@ -440,6 +441,38 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str] = sys.stderr
     if options.summary_json:
         options.summary_json.write_text(to_json(summary) + "\n")
     return summary
+
+
+def _start_api(
+    settings: Settings,
+    env: dict[str, str],
+    stack: contextlib.ExitStack,
+    out: IO[str],
+    *,
+    deadline: float,
+) -> str:
+    """Start `ticklane api` with a login made for this demo only; print both; its URL."""
+    import secrets  # noqa: PLC0415 - the demo's login only
+
+    from api.auth import Role, User, hash_api_key, hash_password, new_api_key, save_users  # noqa: PLC0415
+
+    directory = settings.data_dir / "api"
+    password, key = secrets.token_urlsafe(12), new_api_key()
+    demo_user = User("demo", Role.TRADER, hash_password(password), (hash_api_key(key),))
+    save_users(directory / "users.json", [demo_user])
+    url_file = directory / "server.url"
+    url_file.unlink(missing_ok=True)
+    log = settings.data_dir / "logs" / "api.log"
+    stack.enter_context(process(["api", "--port", "0"], env, log))
+    wait_for(url_file.exists, max(30.0, deadline - time.monotonic()), "the API")
+    url = url_file.read_text().split()[0]
+    print(
+        f"api answering at {url} (this demo's login only: demo / {password}, "
+        f"or Authorization: Bearer {key})",
+        file=out,
+        flush=True,
+    )
+    return url
 
 
 def _fake_tastytrade(

@@ -2,12 +2,15 @@
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from api.auth import Role, Users
 
 pytestmark = pytest.mark.e2e
 
@@ -33,6 +36,16 @@ def test_demo_runs_the_pipeline_and_the_venue_record_agrees(tmp_path: Path) -> N
         check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    # The API ran beside the other processes, with a login made for this demo only.
+    said = re.search(
+        r"api answering at (http://\S+) \(this demo's login only: demo / (\S+), "
+        r"or Authorization: Bearer (\S+)\)",
+        result.stderr,
+    )
+    assert said, result.stderr[-3000:]
+    users = Users.load(tmp_path / "data" / "api" / "users.json")
+    assert users.check_password("demo", said.group(2)) is not None
+    assert users.by_key(said.group(3)).role is Role.TRADER
     summary = json.loads(summary_path.read_text())
     # The four underlyings, and the options 0DTE traded on the first one's chain.
     assert summary["strategies"]["zero_dte"]["symbols"] >= 1
