@@ -79,17 +79,15 @@ class Materializer:
         self.error = ""
         """Why the last look at the topics failed ("" when it did not)."""
 
-    def start(self) -> None:
-        """Assign every partition of the topics, at the store's offsets."""
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Assign every partition of the topics, at the store's offsets (a topic just created
+        may take a moment to show its partitions; one that never does stops start-up)."""
         stored = self._store.offsets()
         partitions: list[Partition] = []
         for topic in self._types:
-            meta = self._consumer.list_topics(topic, timeout=10).topics[topic]
-            if meta.error is not None:
-                raise KafkaException(meta.error)
+            found = self._partition_ids(topic, timeout_s)
             partitions += [
-                Partition(topic, p, stored.get((topic, p), OFFSET_BEGINNING))
-                for p in sorted(meta.partitions)
+                Partition(topic, p, stored.get((topic, p), OFFSET_BEGINNING)) for p in found
             ]
         self._consumer.assign(partitions)
         self._partitions = partitions
@@ -98,6 +96,19 @@ class Materializer:
             ", ".join(self._types),
             "the beginning" if not stored else "the stored offsets",
         )
+
+    def _partition_ids(self, topic: str, timeout_s: float) -> list[int]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            meta = self._consumer.list_topics(topic, timeout=10).topics.get(topic)
+            if meta is not None and meta.error is None and meta.partitions:
+                return sorted(meta.partitions)
+            if time.monotonic() >= deadline:
+                why = meta.error if meta is not None and meta.error else "no partitions"
+                raise KafkaException(
+                    f"topic {topic}: {why}; create the topics with `ticklane topics create`"
+                )
+            time.sleep(0.2)  # metadata of a topic just created: ask again shortly
 
     def step(self, timeout_s: float = 0.1) -> int:
         """Read one batch into the store; how many messages it held."""
