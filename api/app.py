@@ -9,6 +9,7 @@ makes a 5xx (schemathesis checks it against the OpenAPI document FastAPI serves)
 """
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import time
@@ -29,6 +30,7 @@ from api.controls import Publisher, controls_router
 from api.materializer import Materializer
 from api.metrics import ApiMetrics
 from api.store import CursorError, Store
+from executors.risk import daily_pnl
 from ticklane import __version__
 from ticklane.trading import OrderStatus
 
@@ -43,6 +45,7 @@ STREAM_IDLE_S: Final = 0.05
 """How often a stream with nothing to send looks for news (a counter, not the store)."""
 KEEPALIVE_S: Final = 15.0
 """A comment line this often keeps proxies from closing a quiet stream."""
+DAY_NS: Final = 86_400 * 1_000_000_000
 LAG_STALE_S: Final = 10.0
 """/ready fails when the topics' ends were last read longer ago than this."""
 
@@ -77,6 +80,9 @@ class ApiState:
     publisher: Publisher | None = None
     """Where commands and audit records go (None: controls answer 503)."""
     registry: StrategyRegistry = field(default_factory=StrategyRegistry)
+    multipliers: dict[str, int] = field(default_factory=dict)
+    """Contract multipliers per symbol (the executor's), for P&L; others `default_multiplier`."""
+    default_multiplier: int = 1
     page_size: int = 100
     max_page_size: int = 1_000
     ready_max_lag: int = 1_000
@@ -199,6 +205,17 @@ def _positions(state: ApiState) -> APIRouter:
     def positions(strategy: Name = None, symbol: Name = None) -> list[views.PositionView]:
         """Every strategy's position per symbol, flat ones included (they carry realized P&L)."""
         return [views.position_view(p) for p in state.store.positions(strategy, symbol)]
+
+    @router.get("/pnl", responses=REFUSALS)
+    def pnl(
+        day: Annotated[
+            str | None,
+            Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="UTC day (default: today)."),
+        ] = None,
+    ) -> views.PnlView:
+        """P&L per strategy and symbol: realized from fills (net of fees), unrealized at the
+        latest bar's close; the totals; and one day's realized P&L."""
+        return _pnl(state, day)
 
     @router.get("/positions/net", responses=UNAUTHENTICATED)
     def net_positions() -> list[views.NetPositionView]:
@@ -375,3 +392,37 @@ def _commands(state: ApiState) -> APIRouter:
         return views.command_status(found.command, found.acks)
 
     return router
+
+
+def _pnl(state: ApiState, day: str | None) -> views.PnlView:
+    try:
+        chosen = dt.date.fromisoformat(day) if day else dt.datetime.now(dt.UTC).date()
+    except ValueError:
+        raise HTTPException(422, f"day {day!r} is not a date") from None
+    marks = state.store.marks()
+    rows: list[views.PnlRow] = []
+    realized = unrealized = fees = total = 0
+    for position in state.store.positions():
+        multiplier = state.multipliers.get(position.symbol, state.default_multiplier)
+        row, open_pnl, row_total = views.pnl_row(position, marks.get(position.symbol), multiplier)
+        rows.append(row)
+        realized += position.realized_pnl
+        fees += position.fees
+        unrealized += open_pnl
+        total += row_total
+    fills = state.store.all_fills()
+    multipliers = {
+        f.symbol: state.multipliers.get(f.symbol, state.default_multiplier) for f in fills
+    }
+    start = int(dt.datetime.combine(chosen, dt.time(), dt.UTC).timestamp()) * 1_000_000_000
+    day_fills = [f for f in fills if f.ts_event < start + DAY_NS]
+    day_realized = daily_pnl(day_fills, day_start=start, multipliers=multipliers)
+    return views.PnlView(
+        day=chosen.isoformat(),
+        rows=rows,
+        realized=views.units(realized),
+        unrealized=views.units(unrealized),
+        fees=views.units(fees),
+        total=views.units(total),
+        day_realized=views.units(day_realized),
+    )

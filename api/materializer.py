@@ -30,8 +30,9 @@ from api.metrics import ApiMetrics
 from api.store import Located, Store, Stored
 from ticklane import kafka, wire
 from ticklane.control import ControlAck, ControlCommand
+from ticklane.market import Bar
 from ticklane.settings import Settings
-from ticklane.topics import resolve
+from ticklane.topics import BAR_INTERVALS, resolve
 from ticklane.trading import Fill, Order, Position
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ TOPICS: Final[dict[str, type[Stored]]] = {
     "fills": Fill,
     "control": ControlCommand,
     "control.acks": ControlAck,
+    **{f"bars.{interval}": Bar for interval in BAR_INTERVALS},
 }
 """The topics the store is made of, by base name, and what each carries."""
 BATCH: Final = 2_000
@@ -132,7 +134,7 @@ class Materializer:
             except wire.WireError as exc:
                 self._dead_letter(message, str(exc))
                 continue
-            batch.append(Located(partition, offset, decoded))
+            batch.append(Located(partition, offset, decoded, message.key() or b""))
         if offsets:
             self._producer.flush(10)  # dead letters in Kafka before their offsets are stored
             self._store.apply(batch, offsets)

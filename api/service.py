@@ -105,6 +105,8 @@ class ApiService:
             access=access_for(settings),
             publisher=self.publisher,
             registry=StrategyRegistry(),
+            multipliers=dict(settings.executor.multipliers),
+            default_multiplier=settings.executor.default_multiplier,
             page_size=min(api.page_size, api.max_page_size),
             max_page_size=api.max_page_size,
             ready_max_lag=api.ready_max_lag,

@@ -29,9 +29,10 @@ from typing import Any, Final
 import msgspec
 
 from ticklane.control import ControlAck, ControlCommand
+from ticklane.market import Bar
 from ticklane.trading import Fill, Order, Position
 
-Stored = Position | Order | Fill | ControlCommand | ControlAck
+Stored = Position | Order | Fill | ControlCommand | ControlAck | Bar
 """What the store keeps, one table each."""
 
 _SCHEMA: Final = (
@@ -56,8 +57,12 @@ _SCHEMA: Final = (
     "CREATE INDEX IF NOT EXISTS commands_time ON commands (ts_event, command_id)",
     "CREATE TABLE IF NOT EXISTS acks (command_id TEXT NOT NULL, by TEXT NOT NULL,"
     " seq INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (command_id, by))",
+    "CREATE TABLE IF NOT EXISTS marks (symbol TEXT PRIMARY KEY, bar_end INTEGER NOT NULL,"
+    " close INTEGER NOT NULL)",
 )
-KINDS: Final[dict[type[Stored], str]] = {
+Streamed = Position | Order | Fill | ControlCommand | ControlAck
+"""What the live stream carries (bars only move the marks)."""
+KINDS: Final[dict[type[Streamed], str]] = {
     Position: "position",
     Order: "order",
     Fill: "fill",
@@ -88,6 +93,8 @@ class Located(msgspec.Struct, frozen=True):
     partition: int
     offset: int
     message: Stored
+    key: bytes = b""
+    """The message's key (a bar names its symbol only there)."""
 
 
 class Event(msgspec.Struct, frozen=True):
@@ -96,7 +103,7 @@ class Event(msgspec.Struct, frozen=True):
     seq: int
     kind: str
     """`position`, `order`, `fill`, `command` or `ack`."""
-    message: Stored
+    message: Streamed
 
 
 class CommandState(msgspec.Struct, frozen=True):
@@ -159,10 +166,11 @@ class Store:
         with self._transaction() as cur:
             for located in batch:
                 self._apply_one(cur, located)
-                if cur.rowcount > 0:
+                if cur.rowcount > 0 and not isinstance(located.message, Bar):
+                    kind = KINDS[type(located.message)]
                     cur.execute(
                         "INSERT INTO events (kind, body) VALUES (?, ?)",
-                        (KINDS[type(located.message)], _ENCODE(located.message)),
+                        (kind, _ENCODE(located.message)),
                     )
             for (topic, partition), next_offset in offsets.items():
                 cur.execute(
@@ -176,7 +184,19 @@ class Store:
     @staticmethod
     def _apply_one(cur: sqlite3.Cursor, located: Located) -> None:
         message, where = located.message, (located.partition, located.offset)
-        if isinstance(message, ControlCommand):
+        if isinstance(message, Bar):
+            # Only the latest close per symbol is kept: the mark unrealized P&L is taken at.
+            cur.execute(
+                "INSERT INTO marks (symbol, bar_end, close) VALUES (?, ?, ?)"
+                " ON CONFLICT (symbol) DO UPDATE SET bar_end = excluded.bar_end,"
+                " close = excluded.close WHERE excluded.bar_end > marks.bar_end",
+                (
+                    located.key.decode(errors="replace"),
+                    message.ts_event + message.interval_ns,
+                    message.close,
+                ),
+            )
+        elif isinstance(message, ControlCommand):
             cur.execute(
                 "INSERT INTO commands (command_id, ts_event, body) VALUES (?, ?, ?)"
                 " ON CONFLICT (command_id) DO NOTHING",
@@ -328,6 +348,16 @@ class Store:
             "SELECT body FROM acks WHERE command_id = ? ORDER BY by", (command.command_id,)
         )
         return CommandState(command, [_DECODERS["ack"].decode(row[0]) for row in rows])
+
+    def marks(self) -> dict[str, tuple[int, int]]:
+        """Per symbol, the latest bar's close and the time it closed (ns)."""
+        rows = self._query("SELECT symbol, close, bar_end FROM marks")
+        return {str(sym): (int(close), int(end)) for sym, close, end in rows}
+
+    def all_fills(self) -> list[Fill]:
+        """Every fill, oldest first (for P&L by day)."""
+        rows = self._query("SELECT body FROM fills ORDER BY ts_event, fill_id")
+        return [_FILL.decode(row[0]) for row in rows]
 
     def order(self, client_order_id: str) -> Order | None:
         """One order by client order id."""

@@ -32,7 +32,7 @@ class PositionView(BaseModel):
     symbol: str
     quantity: int
     avg_price: str = Field(description="Average open price, in price units.")
-    realized_pnl: str = Field(description="Realized P&L, in currency units, fees not deducted.")
+    realized_pnl: str = Field(description="Realized P&L net of fees, in currency units.")
     fees: str = Field(description="Fees paid, in currency units.")
     ts_event: int = Field(description="Time of the last fill, ns since the epoch.")
     last_fill_id: str
@@ -269,3 +269,56 @@ def _ack_json(ack: ControlAck) -> str:
     body = ack_view(ack).model_dump()
     body["command_id"] = ack.command_id
     return json.dumps(body, separators=(",", ":"))
+
+
+class PnlRow(BaseModel):
+    """One strategy's P&L in one symbol, in currency units."""
+
+    strategy: str
+    symbol: str
+    quantity: int
+    avg_price: str
+    mark: str | None = Field(description="The latest bar's close, None before any bar.")
+    mark_ts: int | None = Field(description="When that bar closed, ns since the epoch.")
+    realized: str = Field(description="Net of fees.")
+    unrealized: str | None = Field(description="At the mark; None when open without a mark.")
+    fees: str = Field(description="Fees paid (already deducted from `realized`).")
+    total: str = Field(description="Realized plus unrealized.")
+
+
+class PnlView(BaseModel):
+    """P&L per strategy and symbol, the totals, and one day's realized P&L."""
+
+    day: str = Field(description="The UTC day of `day_realized`, YYYY-MM-DD.")
+    rows: list[PnlRow]
+    realized: str
+    unrealized: str
+    fees: str
+    total: str
+    day_realized: str = Field(description="Realized on `day`, net of that day's fees.")
+
+
+def pnl_row(p: Position, mark: tuple[int, int] | None, multiplier: int) -> tuple[PnlRow, int, int]:
+    """A position's P&L row, and its unrealized and total P&L in 1e-9 units."""
+    unrealized = 0
+    shown: str | None = "0"
+    if p.quantity:
+        if mark is None:
+            shown = None
+        else:
+            unrealized = (mark[0] - p.avg_price) * p.quantity * multiplier
+            shown = units(unrealized)
+    total = p.realized_pnl + unrealized
+    row = PnlRow(
+        strategy=p.strategy,
+        symbol=p.symbol,
+        quantity=p.quantity,
+        avg_price=units(p.avg_price),
+        mark=None if mark is None else units(mark[0]),
+        mark_ts=None if mark is None else mark[1],
+        realized=units(p.realized_pnl),
+        unrealized=shown,
+        fees=units(p.fees),
+        total=units(total),
+    )
+    return row, unrealized, total

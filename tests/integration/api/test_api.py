@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,7 @@ import schemathesis
 
 from api.auth import save_users
 from api.service import URL_FILE
+from executors.stores import open_sqlite, sqlite_path
 from tests.conftest import poll_until
 from tests.integration.api.harness import AS_TRADER, USERS, Api, answers, api_view, ledger_view
 from tests.integration.executors.scenario import (
@@ -79,6 +81,13 @@ def test_the_api_answers_what_the_executor_did_and_a_replay_changes_nothing(trad
     poll_until(api.caught_up, timeout_s=10, what="the replay read")
     assert answers(api.client) == before
     assert api.client.get("/ready").json() == {"ready": True, "behind": 0, "reasons": []}
+    ledger = open_sqlite(sqlite_path(settings))
+    try:
+        realized = sum(h.position.realized_pnl for h in ledger.holdings())
+    finally:
+        ledger.close()
+    pnl = api.client.get("/api/v1/pnl").json()
+    assert Decimal(pnl["realized"]) * 10**9 == realized  # the executor's own figure, exactly
     metrics = api.client.get("/metrics").text
     assert 'ticklane_api_materialized_events_total{kind="fill"}' in metrics
     assert 'ticklane_api_requests_total{route="/api/v1/orders",status="200"}' in metrics
