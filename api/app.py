@@ -9,6 +9,7 @@ makes a 5xx (schemathesis checks it against the OpenAPI document FastAPI serves)
 """
 
 import asyncio
+import bisect
 import datetime as dt
 import json
 import logging
@@ -29,7 +30,7 @@ from api.auth import LoginLimiter, Sessions, Users
 from api.controls import Publisher, controls_router
 from api.materializer import Materializer
 from api.metrics import ApiMetrics
-from api.store import CursorError, Store
+from api.store import CursorError, Event, Store
 from executors.risk import daily_pnl
 from ticklane import __version__
 from ticklane.trading import OrderStatus
@@ -86,6 +87,11 @@ class ApiState:
     page_size: int = 100
     max_page_size: int = 1_000
     ready_max_lag: int = 1_000
+    recent: "RecentEvents" = field(init=False)
+    """The stream's shared ring of rendered events."""
+
+    def __post_init__(self) -> None:
+        self.recent = RecentEvents(self.store)
 
     def page_limit(self, limit: int | None) -> int:
         """The page size asked for (the schema bounds it by `max_page_size`), or the default."""
@@ -334,6 +340,53 @@ def _stream(state: ApiState) -> APIRouter:
     return router
 
 
+class RecentEvents:
+    """The latest events as SSE text, shared by every stream client: each change is read from
+    the store and rendered once, however many clients follow it. A client further behind than
+    the ring reads the store itself until it catches up."""
+
+    def __init__(self, store: Store, size: int = 20_000) -> None:
+        self._store, self._size = store, size
+        self._seqs: list[int] = []
+        self._texts: list[str] = []
+        self._version = -1
+        self._lock = asyncio.Lock()
+
+    async def after(self, seq: int) -> list[tuple[int, str]] | None:
+        """The events numbered after `seq`, or None when the ring no longer holds them all."""
+        version = self._store.version
+        if version != self._version:
+            async with self._lock:
+                if version != self._version:
+                    await self._refresh()
+                    self._version = version
+        if not self._seqs or seq < self._seqs[0] - 1:
+            return None
+        i = bisect.bisect_right(self._seqs, seq)
+        return list(zip(self._seqs[i:], self._texts[i:], strict=True))
+
+    async def _refresh(self) -> None:
+        last = self._seqs[-1] if self._seqs else await run_in_threadpool(self._store.last_event)
+        if not self._seqs:
+            # Start at the present; earlier events are a late client's to read from the store.
+            self._seqs, self._texts = [last], [""]
+        while True:
+            batch = await run_in_threadpool(self._store.events, last, STREAM_BATCH)
+            for event in batch:
+                self._seqs.append(event.seq)
+                self._texts.append(_sse(event))
+                last = event.seq
+            if len(batch) < STREAM_BATCH:
+                break
+        if len(self._seqs) > self._size:
+            del self._seqs[: -self._size], self._texts[: -self._size]
+
+
+def _sse(event: Event) -> str:
+    data = views.event_data(event.message)
+    return f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n"
+
+
 async def _events(state: ApiState, request: Request, after: int) -> AsyncIterator[str]:
     metrics = state.metrics
     metrics.stream_clients.inc()
@@ -349,14 +402,23 @@ async def _events(state: ApiState, request: Request, after: int) -> AsyncIterato
                     quiet_since = time.monotonic()
                 await asyncio.sleep(STREAM_IDLE_S)
                 continue
-            batch = await run_in_threadpool(state.store.events, last, STREAM_BATCH)
-            if len(batch) < STREAM_BATCH:
-                seen = version  # drained up to this version; more may follow the next one
-            for event in batch:
-                data = views.event_data(event.message)
-                yield f"id: {event.seq}\nevent: {event.kind}\ndata: {data}\n\n"
-                last = event.seq
-                metrics.streamed.inc()
+            shared = await state.recent.after(last)
+            if shared is None:
+                # Behind the shared ring (a resumed or replaying client): from the store.
+                batch = await run_in_threadpool(state.store.events, last, STREAM_BATCH)
+                shared = [(event.seq, _sse(event)) for event in batch]
+                if len(batch) < STREAM_BATCH:
+                    seen = version
+            else:
+                seen = version  # the ring holds everything up to this version
+            if shared:
+                # One chunk per batch, not per event: each chunk costs a trip through the
+                # server and the middlewares, whatever its size.
+                texts = [text for _, text in shared if text]
+                if texts:
+                    yield "".join(texts)
+                    metrics.streamed.inc(len(texts))
+                last = shared[-1][0]
             quiet_since = time.monotonic()
     finally:
         metrics.stream_clients.dec()

@@ -28,6 +28,7 @@ from rich.table import Table
 from agents.bars import BarBuilder
 from tests import data
 from tests.bench.agents import agent_rows
+from tests.bench.api import api_rows
 from tests.bench.executor import executor_rows
 from tests.bench.producer import producer_rows
 from tests.bench.rows import Row
@@ -184,6 +185,7 @@ BROKER_GROUPS: dict[str, Callable[[str], Iterator[Row]]] = {
     "agents": agent_rows,
     "producer": _producer_rows,
     "executor": executor_rows,
+    "api": api_rows,
 }
 GROUPS = (*LOCAL_GROUPS, *BROKER_GROUPS)
 REPORT = Path(".ticklane") / "bench.json"
