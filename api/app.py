@@ -16,7 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -47,6 +47,9 @@ STREAM_IDLE_S: Final = 0.05
 KEEPALIVE_S: Final = 15.0
 """A comment line this often keeps proxies from closing a quiet stream."""
 DAY_NS: Final = 86_400 * 1_000_000_000
+BarInterval = Literal["1s", "1m", "5m"]
+INTERVAL_NS: Final[dict[str, int]] = {"1s": 10**9, "1m": 60 * 10**9, "5m": 300 * 10**9}
+"""The bar topics' intervals (`ticklane.topics.BAR_INTERVALS`)."""
 LAG_STALE_S: Final = 10.0
 """/ready fails when the topics' ends were last read longer ago than this."""
 
@@ -271,6 +274,51 @@ def _orders(state: ApiState) -> APIRouter:
         if found is None:
             raise HTTPException(404, f"no order {client_order_id[:200]!r}")
         return views.order_view(found)
+
+    @router.get("/signals", tags=["signals"], responses=REFUSALS)
+    def signals(
+        *,
+        strategy: Name = None,
+        symbol: Name = None,
+        since: Since = None,
+        until: Until = None,
+        limit: Annotated[int | None, Query(ge=1, le=state.max_page_size)] = None,
+        cursor: Cursor = "",
+    ) -> views.SignalPage:
+        """The strategies' signals (target positions), newest first."""
+        page = state.store.signals(
+            limit=state.page_limit(limit),
+            cursor=cursor,
+            strategy=strategy,
+            symbol=symbol,
+            since=since,
+            until=until,
+        )
+        items = [views.signal_view(s) for s in page.items]
+        return views.SignalPage(items=items, next_cursor=page.next_cursor)
+
+    @router.get("/bars", tags=["bars"], responses=REFUSALS)
+    def bars(
+        *,
+        symbol: Annotated[str, Query(min_length=1, max_length=200)],
+        interval: Annotated[BarInterval, Query(description="One of the agents' intervals.")],
+        since: Annotated[int, Query(ge=0, le=NS_MAX, description="From this open time.")] = 0,
+        until: Until = None,
+        limit: Annotated[int | None, Query(ge=1, le=state.max_page_size)] = None,
+    ) -> views.BarsView:
+        """A symbol's bars for charts, oldest first, as the agents built them."""
+        size = state.page_limit(limit)
+        found = state.store.bars(
+            symbol, INTERVAL_NS[interval], since=since, until=until, limit=size + 1
+        )
+        more = len(found) > size
+        shown = found[:size]
+        return views.BarsView(
+            symbol=symbol,
+            interval=interval,
+            bars=[views.bar_view(b) for b in shown],
+            next_since=found[size].ts_event if more else None,
+        )
 
     @router.get("/fills", tags=["fills"], responses=REFUSALS)
     def fills(

@@ -33,7 +33,7 @@ from ticklane.control import ControlAck, ControlCommand
 from ticklane.market import Bar
 from ticklane.settings import Settings
 from ticklane.topics import BAR_INTERVALS, resolve
-from ticklane.trading import Fill, Order, Position
+from ticklane.trading import Fill, Order, Position, Signal
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ TOPICS: Final[dict[str, type[Stored]]] = {
     "fills": Fill,
     "control": ControlCommand,
     "control.acks": ControlAck,
+    "signals": Signal,
     **{f"bars.{interval}": Bar for interval in BAR_INTERVALS},
 }
 """The topics the store is made of, by base name, and what each carries."""

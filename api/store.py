@@ -30,9 +30,9 @@ import msgspec
 
 from ticklane.control import ControlAck, ControlCommand
 from ticklane.market import Bar
-from ticklane.trading import Fill, Order, Position
+from ticklane.trading import Fill, Order, Position, Signal
 
-Stored = Position | Order | Fill | ControlCommand | ControlAck | Bar
+Stored = Position | Order | Fill | ControlCommand | ControlAck | Bar | Signal
 """What the store keeps, one table each."""
 
 _SCHEMA: Final = (
@@ -59,8 +59,15 @@ _SCHEMA: Final = (
     " seq INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (command_id, by))",
     "CREATE TABLE IF NOT EXISTS marks (symbol TEXT PRIMARY KEY, bar_end INTEGER NOT NULL,"
     " close INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS bars (symbol TEXT NOT NULL, interval_ns INTEGER NOT NULL,"
+    " ts_event INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (symbol, interval_ns, ts_event))",
+    "CREATE TABLE IF NOT EXISTS signals (signal_id TEXT PRIMARY KEY, strategy TEXT NOT NULL,"
+    " symbol TEXT NOT NULL, ts_event INTEGER NOT NULL, body BLOB NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS signals_time ON signals (ts_event, signal_id)",
 )
-Streamed = Position | Order | Fill | ControlCommand | ControlAck
+_BAR: Final = msgspec.msgpack.Decoder(Bar)
+_SIGNAL: Final = msgspec.msgpack.Decoder(Signal)
+Streamed = Position | Order | Fill | ControlCommand | ControlAck | Signal
 """What the live stream carries (bars only move the marks)."""
 KINDS: Final[dict[type[Streamed], str]] = {
     Position: "position",
@@ -68,6 +75,7 @@ KINDS: Final[dict[type[Streamed], str]] = {
     Fill: "fill",
     ControlCommand: "command",
     ControlAck: "ack",
+    Signal: "signal",
 }
 """The live stream's event kinds, by what changed."""
 _DECODERS: Final[dict[str, msgspec.msgpack.Decoder[Any]]] = {
@@ -102,7 +110,7 @@ class Event(msgspec.Struct, frozen=True):
 
     seq: int
     kind: str
-    """`position`, `order`, `fill`, `command` or `ack`."""
+    """`position`, `order`, `fill`, `command`, `ack` or `signal`."""
     message: Streamed
 
 
@@ -184,8 +192,27 @@ class Store:
     @staticmethod
     def _apply_one(cur: sqlite3.Cursor, located: Located) -> None:
         message, where = located.message, (located.partition, located.offset)
-        if isinstance(message, Bar):
-            # Only the latest close per symbol is kept: the mark unrealized P&L is taken at.
+        if isinstance(message, Signal):
+            cur.execute(
+                "INSERT INTO signals (signal_id, strategy, symbol, ts_event, body)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (signal_id) DO NOTHING",
+                (
+                    message.signal_id,
+                    message.strategy,
+                    message.symbol,
+                    message.ts_event,
+                    _ENCODE(message),
+                ),
+            )
+        elif isinstance(message, Bar):
+            symbol = located.key.decode(errors="replace")
+            # A bar is republished as it grows until it closes: the latest version wins.
+            cur.execute(
+                "INSERT INTO bars (symbol, interval_ns, ts_event, body) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (symbol, interval_ns, ts_event) DO UPDATE SET body = excluded.body",
+                (symbol, message.interval_ns, message.ts_event, _ENCODE(message)),
+            )
+            # The latest close per symbol is the mark unrealized P&L is taken at.
             cur.execute(
                 "INSERT INTO marks (symbol, bar_end, close) VALUES (?, ?, ?)"
                 " ON CONFLICT (symbol) DO UPDATE SET bar_end = excluded.bar_end,"
@@ -348,6 +375,40 @@ class Store:
             "SELECT body FROM acks WHERE command_id = ? ORDER BY by", (command.command_id,)
         )
         return CommandState(command, [_DECODERS["ack"].decode(row[0]) for row in rows])
+
+    def signals(
+        self,
+        *,
+        limit: int,
+        cursor: str = "",
+        strategy: str | None = None,
+        symbol: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+    ) -> Page:
+        """Signals, newest first."""
+        return self._page(
+            "signals",
+            "signal_id",
+            _SIGNAL,
+            limit,
+            cursor,
+            strategy=strategy,
+            symbol=symbol,
+            since=since,
+            until=until,
+        )
+
+    def bars(
+        self, symbol: str, interval_ns: int, *, since: int, until: int | None, limit: int
+    ) -> list[Bar]:
+        """A symbol's bars of one interval opening in [since, until), oldest first."""
+        rows = self._query(
+            "SELECT body FROM bars WHERE symbol = ? AND interval_ns = ? AND ts_event >= ?"
+            " AND ts_event < ? ORDER BY ts_event LIMIT ?",
+            (symbol, interval_ns, since, until if until is not None else 2**63 - 1, limit),
+        )
+        return [_BAR.decode(row[0]) for row in rows]
 
     def marks(self) -> dict[str, tuple[int, int]]:
         """Per symbol, the latest bar's close and the time it closed (ns)."""

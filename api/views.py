@@ -11,7 +11,8 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from ticklane.control import ControlAck, ControlCommand
-from ticklane.trading import Fill, Order, Position
+from ticklane.market import Bar
+from ticklane.trading import Fill, Order, Position, Signal
 from ticklane.units import price_to_decimal
 
 
@@ -252,8 +253,10 @@ def command_status(command: ControlCommand, acks: list[ControlAck]) -> CommandSt
     )
 
 
-def event_data(message: Position | Order | Fill | ControlCommand | ControlAck) -> str:
+def event_data(message: Position | Order | Fill | ControlCommand | ControlAck | Signal) -> str:
     """A stream event's data: the message's response model as JSON."""
+    if isinstance(message, Signal):
+        return signal_view(message).model_dump_json()
     if isinstance(message, Position):
         return position_view(message).model_dump_json()
     if isinstance(message, Order):
@@ -322,3 +325,73 @@ def pnl_row(p: Position, mark: tuple[int, int] | None, multiplier: int) -> tuple
         total=units(total),
     )
     return row, unrealized, total
+
+
+class SignalView(BaseModel):
+    """A strategy's target position, as it stated it."""
+
+    signal_id: str
+    strategy: str
+    symbol: str
+    ts_event: int
+    sequence: int
+    target_position: int
+    reference_price: str | None
+    reason: str
+    legs: list[LegView]
+
+
+class SignalPage(BaseModel):
+    """A page of signals, newest first."""
+
+    items: list[SignalView]
+    next_cursor: str
+
+
+class BarView(BaseModel):
+    """One bar, prices in price units; `ts_event` is its open time (ns)."""
+
+    ts_event: int
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: int
+    trade_count: int
+
+
+class BarsView(BaseModel):
+    """A symbol's bars of one interval, oldest first; ask again from `next_since` for more."""
+
+    symbol: str
+    interval: str
+    bars: list[BarView]
+    next_since: int | None = Field(description="None when the range is exhausted.")
+
+
+def signal_view(s: Signal) -> SignalView:
+    """The response model of a signal."""
+    return SignalView(
+        signal_id=s.signal_id,
+        strategy=s.strategy,
+        symbol=s.symbol,
+        ts_event=s.ts_event,
+        sequence=s.sequence,
+        target_position=s.target_position,
+        reference_price=maybe_units(s.reference_price),
+        reason=s.reason,
+        legs=[LegView(symbol=leg.symbol, ratio=leg.ratio) for leg in s.legs],
+    )
+
+
+def bar_view(b: Bar) -> BarView:
+    """The response model of a bar."""
+    return BarView(
+        ts_event=b.ts_event,
+        open=units(b.open),
+        high=units(b.high),
+        low=units(b.low),
+        close=units(b.close),
+        volume=b.volume,
+        trade_count=b.trade_count,
+    )
