@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal
 
+import msgspec
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
@@ -225,6 +226,15 @@ def _positions(state: ApiState) -> APIRouter:
         """P&L per strategy and symbol: realized from fills (net of fees), unrealized at the
         latest bar's close; the totals; and one day's realized P&L."""
         return _pnl(state, day)
+
+    @router.get("/dead-letters", tags=["operations"], responses=REFUSALS)
+    def dead_letters(
+        limit: Annotated[int, Query(ge=1, le=state.max_page_size)] = 20,
+    ) -> views.DeadLetters:
+        """How many messages went to `dlq`, and the latest with their reasons."""
+        count, latest = state.store.dead_letters(limit)
+        items = [views.DeadLetterView(**msgspec.structs.asdict(d)) for d in latest]
+        return views.DeadLetters(count=count, latest=items)
 
     @router.get("/positions/net", responses=UNAUTHENTICATED)
     def net_positions() -> list[views.NetPositionView]:

@@ -27,7 +27,7 @@ from confluent_kafka import (
 from confluent_kafka import TopicPartition as Partition
 
 from api.metrics import ApiMetrics
-from api.store import Located, Store, Stored
+from api.store import DeadLetter, Located, Store
 from ticklane import kafka, wire
 from ticklane.control import ControlAck, ControlCommand
 from ticklane.market import Bar
@@ -37,7 +37,9 @@ from ticklane.trading import Fill, Order, Position, Signal
 
 log = logging.getLogger(__name__)
 
-TOPICS: Final[dict[str, type[Stored]]] = {
+Decoded = Position | Order | Fill | ControlCommand | ControlAck | Bar | Signal
+"""What the decoded topics carry (`dlq` is read raw)."""
+TOPICS: Final[dict[str, type[Decoded]]] = {
     "positions": Position,
     "orders": Order,
     "fills": Fill,
@@ -72,6 +74,8 @@ class Materializer:
         self._producer = Producer(kafka.producer_config(settings.kafka, bootstrap))
         self._types = {resolve(settings.topics, name): kind for name, kind in TOPICS.items()}
         self._dlq = resolve(settings.topics, "dlq")
+        self._topics: list[str] = [*self._types, self._dlq]
+        """Read: the decoded topics, and `dlq` raw (by its headers)."""
         self._partitions: list[Partition] = []
         self._at_end: set[tuple[str, int]] = set()
         """Partitions read to their end, with nothing arrived since."""
@@ -87,7 +91,7 @@ class Materializer:
         may take a moment to show its partitions; one that never does stops start-up)."""
         stored = self._store.offsets()
         partitions: list[Partition] = []
-        for topic in self._types:
+        for topic in self._topics:
             found = self._partition_ids(topic, timeout_s)
             partitions += [
                 Partition(topic, p, stored.get((topic, p), OFFSET_BEGINNING)) for p in found
@@ -96,7 +100,7 @@ class Materializer:
         self._partitions = partitions
         log.info(
             "materializing %s from %s",
-            ", ".join(self._types),
+            ", ".join(self._topics),
             "the beginning" if not stored else "the stored offsets",
         )
 
@@ -130,6 +134,9 @@ class Materializer:
             self._at_end.discard((topic, partition))
             offset = int(message.offset() or 0)
             offsets[(topic, partition)] = offset + 1
+            if topic == self._dlq:
+                batch.append(Located(partition, offset, dead_letter(message)))
+                continue
             try:
                 decoded = wire.decode_as(message.value() or b"", self._types[topic])
             except wire.WireError as exc:
@@ -203,3 +210,32 @@ class Materializer:
         """Close the Kafka clients (the store stays the caller's)."""
         self._producer.flush(10)
         self._consumer.close()
+
+
+def dead_letter(message: Message) -> DeadLetter:
+    """A `dlq` message as the store keeps it. Processes write `reason`, `topic`, `partition`
+    and `offset` headers (the executor, for now, `error` and `source`, `topic:partition:offset`).
+    """
+    given = message.headers() or []
+    pairs = list(given.items()) if isinstance(given, dict) else list(given)
+    headers: dict[str, str] = {}
+    for name, value in pairs:
+        text = value.decode(errors="replace") if isinstance(value, bytes) else str(value or "")
+        headers[str(name)] = text
+    topic = headers.get("topic", "")
+    partition, offset = headers.get("partition", ""), headers.get("offset", "")
+    if not topic and "source" in headers:
+        parts = headers["source"].rsplit(":", 2)
+        if len(parts) == 3:
+            topic, partition, offset = parts
+    key = message.key() or b""
+    _, ts_ms = message.timestamp()
+    return DeadLetter(
+        reason=headers.get("reason") or headers.get("error") or "(no reason given)",
+        topic=topic,
+        partition=int(partition) if partition.lstrip("-").isdigit() else -1,
+        offset=int(offset) if offset.lstrip("-").isdigit() else -1,
+        key=key.decode(errors="replace"),
+        size=len(message.value() or b""),
+        ts_ms=max(int(ts_ms), 0),
+    )

@@ -1,6 +1,7 @@
 """The API process: the materializer in a thread, the HTTP server in the main one."""
 
 import logging
+import os
 import socket
 import threading
 from pathlib import Path
@@ -134,7 +135,10 @@ class ApiService:
         threading.Thread(target=stop_server, name="api-stop", daemon=True).start()
         url = f"http://{host}:{port}"
         url_file = self.store.path.parent / URL_FILE
-        url_file.write_text(url + "\n")
+        # Written whole, then renamed: a reader polling for the file never sees half a URL.
+        partial = url_file.with_name(f".{URL_FILE}.{os.getpid()}")
+        partial.write_text(url + "\n")
+        partial.replace(url_file)
         log.info("api answering at %s", url)
         print(f"api answering at {url}", flush=True)
         try:

@@ -32,7 +32,22 @@ from ticklane.control import ControlAck, ControlCommand
 from ticklane.market import Bar
 from ticklane.trading import Fill, Order, Position, Signal
 
-Stored = Position | Order | Fill | ControlCommand | ControlAck | Bar | Signal
+
+class DeadLetter(msgspec.Struct, frozen=True):
+    """A message some process could not use, as `dlq` holds it: why, and where it was read."""
+
+    reason: str
+    topic: str
+    partition: int
+    offset: int
+    key: str
+    size: int
+    """The undecodable value's length in bytes (the bytes stay in `dlq`)."""
+    ts_ms: int
+    """When it was dead-lettered (the dlq message's timestamp, ms)."""
+
+
+Stored = Position | Order | Fill | ControlCommand | ControlAck | Bar | Signal | DeadLetter
 """What the store keeps, one table each."""
 
 _SCHEMA: Final = (
@@ -64,7 +79,10 @@ _SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS signals (signal_id TEXT PRIMARY KEY, strategy TEXT NOT NULL,"
     " symbol TEXT NOT NULL, ts_event INTEGER NOT NULL, body BLOB NOT NULL)",
     "CREATE INDEX IF NOT EXISTS signals_time ON signals (ts_event, signal_id)",
+    "CREATE TABLE IF NOT EXISTS dead_letters (part INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " body BLOB NOT NULL, PRIMARY KEY (part, seq))",
 )
+_DEAD: Final = msgspec.msgpack.Decoder(DeadLetter)
 _BAR: Final = msgspec.msgpack.Decoder(Bar)
 _SIGNAL: Final = msgspec.msgpack.Decoder(Signal)
 Streamed = Position | Order | Fill | ControlCommand | ControlAck | Signal
@@ -174,7 +192,7 @@ class Store:
         with self._transaction() as cur:
             for located in batch:
                 self._apply_one(cur, located)
-                if cur.rowcount > 0 and not isinstance(located.message, Bar):
+                if cur.rowcount > 0 and not isinstance(located.message, Bar | DeadLetter):
                     kind = KINDS[type(located.message)]
                     cur.execute(
                         "INSERT INTO events (kind, body) VALUES (?, ?)",
@@ -192,7 +210,13 @@ class Store:
     @staticmethod
     def _apply_one(cur: sqlite3.Cursor, located: Located) -> None:
         message, where = located.message, (located.partition, located.offset)
-        if isinstance(message, Signal):
+        if isinstance(message, DeadLetter):
+            cur.execute(
+                "INSERT INTO dead_letters (part, seq, body) VALUES (?, ?, ?)"
+                " ON CONFLICT (part, seq) DO NOTHING",
+                (*where, _ENCODE(message)),
+            )
+        elif isinstance(message, Signal):
             cur.execute(
                 "INSERT INTO signals (signal_id, strategy, symbol, ts_event, body)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (signal_id) DO NOTHING",
@@ -409,6 +433,14 @@ class Store:
             (symbol, interval_ns, since, until if until is not None else 2**63 - 1, limit),
         )
         return [_BAR.decode(row[0]) for row in rows]
+
+    def dead_letters(self, limit: int) -> tuple[int, list[DeadLetter]]:
+        """How many dead letters there are, and the latest `limit`, newest first."""
+        count = int(self._query("SELECT COUNT(*) FROM dead_letters")[0][0])
+        rows = self._query(
+            "SELECT body FROM dead_letters ORDER BY seq DESC, part DESC LIMIT ?", (limit,)
+        )
+        return count, [_DEAD.decode(row[0]) for row in rows]
 
     def marks(self) -> dict[str, tuple[int, int]]:
         """Per symbol, the latest bar's close and the time it closed (ns)."""

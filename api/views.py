@@ -395,3 +395,22 @@ def bar_view(b: Bar) -> BarView:
         volume=b.volume,
         trade_count=b.trade_count,
     )
+
+
+class DeadLetterView(BaseModel):
+    """A message a process could not use: why, and where it was read."""
+
+    reason: str
+    topic: str
+    partition: int
+    offset: int
+    key: str
+    size: int = Field(description="The value's length in bytes (the bytes stay in `dlq`).")
+    ts_ms: int = Field(description="When it was dead-lettered, ms since the epoch.")
+
+
+class DeadLetters(BaseModel):
+    """How many messages are in `dlq`, and the latest of them."""
+
+    count: int
+    latest: list[DeadLetterView]

@@ -83,7 +83,10 @@ async def _serve(fake: FakeSchwab, port: int, url_file: Path) -> None:
         loop.add_signal_handler(signum, stop.set)
     url = f"http://127.0.0.1:{bound}"
     try:
-        url_file.write_text(f"{url} {os.getpid()}\n")
+        # Whole, then renamed: whoever polls for the file never reads half a URL.
+        partial = url_file.with_name(f".{url_file.name}.{os.getpid()}")
+        partial.write_text(f"{url} {os.getpid()}\n")
+        partial.replace(url_file)
         print(url, flush=True)  # alone on stdout, so scripts can capture it
         err.print(
             f"fake Schwab answering at {url}, accounts {', '.join(fake.config.accounts)}, "

@@ -13,7 +13,7 @@ from agents.controls import ControlBook
 from executors.service import ExecutorService
 from tests.conftest import poll_until
 from tests.integration.api.harness import AS_TRADER, PASSWORD, TRADER_KEY, VIEWER_KEY, Api
-from tests.integration.executors.scenario import create_topics
+from tests.integration.executors.scenario import create_topics, producer
 from ticklane import wire
 from ticklane.control import ControlAction, ControlCommand, KillSwitchState
 from ticklane.settings import Settings
@@ -193,3 +193,30 @@ def test_a_command_is_pending_until_each_process_that_acts_on_it_answers(api, se
     one = api.client.get(f"/api/v1/controls/commands/{halt['command_id']}").json()
     assert (one["kill_switch"], one["issued_by"]) == ("halted", "ann")
     assert api.client.get("/api/v1/controls/commands/nope").status_code == 404
+
+
+def test_dead_letters_are_counted_with_their_reasons(api, settings):
+    out = producer(settings)
+    out.produce(resolve(settings.topics, "orders"), key=b"ES", value=b"not an order")
+    # As the executor writes one today: `error` and `source` headers.
+    out.produce(
+        resolve(settings.topics, "dlq"),
+        key=None,
+        value=b"\x00\x01",
+        headers=[("error", b"bad magic"), ("source", b"t.signals:3:17")],
+    )
+    assert out.flush(10) == 0
+
+    def counted() -> dict | None:
+        answer = api.client.get("/api/v1/dead-letters").json()
+        return answer if answer["count"] == 2 else None
+
+    answer = poll_until(counted, what="both dead letters in the API")
+    by_topic = {d["topic"]: d for d in answer["latest"]}
+    ours = by_topic[resolve(settings.topics, "orders")]
+    assert (ours["key"], ours["size"]) == ("ES", len(b"not an order"))
+    assert ours["reason"]  # the wire codec's own words
+    theirs = by_topic["t.signals"]
+    assert (theirs["reason"], theirs["partition"], theirs["offset"]) == ("bad magic", 3, 17)
+    # The undecodable order changed nothing the API answers.
+    assert api.client.get("/api/v1/orders").json()["items"] == []
