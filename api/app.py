@@ -32,8 +32,10 @@ from api.controls import Publisher, controls_router
 from api.materializer import Materializer
 from api.metrics import ApiMetrics
 from api.store import CursorError, Event, Store
+from api.strategies import strategies_view
 from executors.risk import daily_pnl
 from ticklane import __version__
+from ticklane.settings import StrategyConfig
 from ticklane.trading import OrderStatus
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,8 @@ class ApiState:
     publisher: Publisher | None = None
     """Where commands and audit records go (None: controls answer 503)."""
     registry: StrategyRegistry = field(default_factory=StrategyRegistry)
+    strategies: list[StrategyConfig] = field(default_factory=list)
+    """The agents' `[[agents.strategies]]`, for the strategies view."""
     multipliers: dict[str, int] = field(default_factory=dict)
     """Contract multipliers per symbol (the executor's), for P&L; others `default_multiplier`."""
     default_multiplier: int = 1
@@ -226,6 +230,12 @@ def _positions(state: ApiState) -> APIRouter:
         """P&L per strategy and symbol: realized from fills (net of fees), unrealized at the
         latest bar's close; the totals; and one day's realized P&L."""
         return _pnl(state, day)
+
+    @router.get("/strategies", tags=["strategies"], responses=REFUSALS)
+    def strategies() -> views.StrategiesView:
+        """Each configured strategy per symbol: enabled, effective parameters (the declared
+        defaults, the config's, then control commands'), last signal; and what each declares."""
+        return strategies_view(state.store, state.registry, state.strategies)
 
     @router.get("/dead-letters", tags=["operations"], responses=REFUSALS)
     def dead_letters(

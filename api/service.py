@@ -106,6 +106,7 @@ class ApiService:
             access=access_for(settings),
             publisher=self.publisher,
             registry=StrategyRegistry(),
+            strategies=list(settings.agents.strategies),
             multipliers=dict(settings.executor.multipliers),
             default_multiplier=settings.executor.default_multiplier,
             page_size=min(api.page_size, api.max_page_size),

@@ -434,6 +434,27 @@ class Store:
         )
         return [_BAR.decode(row[0]) for row in rows]
 
+    def all_commands(self) -> list[ControlCommand]:
+        """Every command, in issue order (the order the agents apply them in)."""
+        rows = self._query("SELECT body FROM commands ORDER BY ts_event, command_id")
+        return [_DECODERS["command"].decode(row[0]) for row in rows]
+
+    def last_signal(self, strategy: str, symbol: str) -> Signal | None:
+        """A strategy's latest signal in a symbol."""
+        rows = self._query(
+            "SELECT body FROM signals WHERE strategy = ? AND symbol = ?"
+            " ORDER BY ts_event DESC, signal_id DESC LIMIT 1",
+            (strategy, symbol),
+        )
+        return _SIGNAL.decode(rows[0][0]) if rows else None
+
+    def signalled_symbols(self, strategy: str) -> list[str]:
+        """The symbols a strategy has signalled in."""
+        rows = self._query(
+            "SELECT DISTINCT symbol FROM signals WHERE strategy = ? ORDER BY symbol", (strategy,)
+        )
+        return [str(row[0]) for row in rows]
+
     def dead_letters(self, limit: int) -> tuple[int, list[DeadLetter]]:
         """How many dead letters there are, and the latest `limit`, newest first."""
         count = int(self._query("SELECT COUNT(*) FROM dead_letters")[0][0])

@@ -414,3 +414,31 @@ class DeadLetters(BaseModel):
 
     count: int
     latest: list[DeadLetterView]
+
+
+class ParamSpec(BaseModel):
+    """A parameter a strategy declares: its name, type and default."""
+
+    name: str
+    type: str
+    default: bool | int | float | str | None
+
+
+class StrategyView(BaseModel):
+    """A strategy on one symbol: whether it runs, its effective parameters, its last signal."""
+
+    strategy: str
+    symbol: str
+    enabled: bool
+    params: dict[str, bool | int | float | str] = Field(
+        description="Effective: the declared defaults, the config's, then control commands'."
+    )
+    bar_interval: str
+    last_signal: SignalView | None
+
+
+class StrategiesView(BaseModel):
+    """Every configured strategy: its declared parameters, and its state per symbol."""
+
+    declared: dict[str, list[ParamSpec]]
+    strategies: list[StrategyView]
