@@ -16,7 +16,6 @@ import hmac
 import json
 import os
 import secrets
-import stat
 import threading
 import time
 from collections import deque
@@ -28,6 +27,8 @@ from typing import Final
 import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from ticklane.secrets import exposure
 
 KEY_PREFIX: Final = "tl_"
 SESSION_COOKIE: Final = "ticklane_session"
@@ -96,11 +97,9 @@ class Users:
             data = path.read_bytes()
         except OSError as exc:
             raise AuthError(f"the API users file {path} cannot be read: {exc.strerror}") from None
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise AuthError(
-                f"the API users file {path} is readable by others (mode "
-                f"{stat.S_IMODE(mode):o}); run `chmod 600 {path}`"
-            )
+        exposed = exposure(f"the API users file {path}", path, mode)
+        if exposed:
+            raise AuthError(exposed)
         try:
             return cls(msgspec.json.decode(data, type=UsersFile).users)
         except msgspec.DecodeError as exc:

@@ -27,12 +27,18 @@ def read_secret(name: str) -> SecretStr:
         mode = path.stat().st_mode
     except OSError as exc:
         raise SecretError(f"{name}_FILE={path} cannot be read: {exc.strerror}") from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise SecretError(
-            f"{name}_FILE={path} is readable by others (mode {stat.S_IMODE(mode):o}); "
-            f"run `chmod 600 {path}`"
-        )
+    exposed = exposure(f"{name}_FILE={path}", path, mode)
+    if exposed:
+        raise SecretError(exposed)
     secret = path.read_text().strip()
     if not secret:
         raise SecretError(f"{name}_FILE={path} is empty")
     return SecretStr(secret)
+
+
+def exposure(what: str, path: Path, mode: int) -> str:
+    """Why a file holding secrets (`what`, with `mode`) is unsafe, with the fix; "" if only its
+    owner may read or write it."""
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return f"{what} is readable by others (mode {stat.S_IMODE(mode):o}); run `chmod 600 {path}`"
+    return ""
