@@ -18,6 +18,7 @@ from agents.strategies.base import ParamError
 from agents.strategies.registry import StrategyRegistry, UnknownStrategyError
 from api.access import FORBIDDEN
 from api.auth import User
+from api.views import CommandStatus, command_status
 from ticklane import wire
 from ticklane.control import ControlAction, ControlCommand, KillSwitchState, ParamValue
 
@@ -64,32 +65,6 @@ class FlattenScope(BaseModel):
     symbol: Scope = ""
 
 
-class CommandView(BaseModel):
-    """A command as written to `control`."""
-
-    command_id: str
-    action: str
-    strategy: str
-    symbol: str
-    params: dict[str, ParamValue]
-    kill_switch: str | None
-    issued_by: str
-    ts_event: int
-
-
-def _view(command: ControlCommand) -> CommandView:
-    return CommandView(
-        command_id=command.command_id,
-        action=command.action.value,
-        strategy=command.strategy,
-        symbol=command.symbol,
-        params=dict(command.params),
-        kill_switch=None if command.kill_switch is None else command.kill_switch.value,
-        issued_by=command.issued_by,
-        ts_event=command.ts_event,
-    )
-
-
 @dataclass
 class Commands:
     """Checks a command against the known strategies and writes it to `control`."""
@@ -97,13 +72,14 @@ class Commands:
     publisher: Callable[[], Publisher | None]
     registry: StrategyRegistry
 
-    def write(self, command: ControlCommand, response: Response) -> CommandView:
-        """Write one command (503 when Kafka does not take it); its id in `X-Command-Id`."""
+    def write(self, command: ControlCommand, response: Response) -> CommandStatus:
+        """Write one command (503 when Kafka does not take it), pending until a process
+        answers; its id also in `X-Command-Id`."""
         sink = self.publisher()
         if sink is None or not sink.publish("control", command.key.encode(), wire.encode(command)):
             raise HTTPException(503, KAFKA_REFUSED)
         response.headers["X-Command-Id"] = command.command_id
-        return _view(command)
+        return command_status(command, [])
 
     def known(self, strategy: str) -> None:
         """422 unless `strategy` is empty (every one) or a strategy this install has."""
@@ -140,7 +116,7 @@ def controls_router(
         scope: SymbolScope,
         response: Response,
         user: Annotated[User, as_trader],
-    ) -> CommandView:
+    ) -> CommandStatus:
         """Let a strategy signal again, for a symbol or every one."""
         commands.known(strategy)
         command = _command(ControlAction.ENABLE, user, strategy=strategy, symbol=scope.symbol)
@@ -152,7 +128,7 @@ def controls_router(
         scope: SymbolScope,
         response: Response,
         user: Annotated[User, as_trader],
-    ) -> CommandView:
+    ) -> CommandStatus:
         """Stop a strategy signalling, for a symbol or every one."""
         commands.known(strategy)
         command = _command(ControlAction.DISABLE, user, strategy=strategy, symbol=scope.symbol)
@@ -164,7 +140,7 @@ def controls_router(
         change: ParamsChange,
         response: Response,
         user: Annotated[User, as_trader],
-    ) -> CommandView:
+    ) -> CommandStatus:
         """Change parameters, checked against those the strategy declares first."""
         params: dict[str, ParamValue] = dict(change.params)
         commands.check_params(strategy, params)
@@ -176,7 +152,7 @@ def controls_router(
     @router.post("/kill-switch")
     def kill_switch(
         change: KillSwitchChange, response: Response, user: Annotated[User, as_trader]
-    ) -> CommandView:
+    ) -> CommandStatus:
         """Trade normally (active), only reduce positions (reducing), or not at all (halted)."""
         commands.known(change.strategy)
         command = _command(
@@ -191,7 +167,7 @@ def controls_router(
     @router.post("/flatten")
     def flatten(
         scope: FlattenScope, response: Response, user: Annotated[User, as_trader]
-    ) -> CommandView:
+    ) -> CommandStatus:
         """Close every position in the scope (the executor sends the orders)."""
         commands.known(scope.strategy)
         command = _command(
