@@ -31,7 +31,7 @@ from api.auth import LoginLimiter, Sessions, Users
 from api.controls import Publisher, controls_router
 from api.materializer import Materializer
 from api.metrics import ApiMetrics
-from api.store import CursorError, Event, Store
+from api.store import CursorError, Event, Store, Window
 from api.strategies import strategies_view
 from executors.risk import daily_pnl
 from ticklane import __version__
@@ -64,6 +64,16 @@ Until = Annotated[
     int | None, Query(ge=0, le=NS_MAX, description="Before this time (ns since the epoch).")
 ]
 Cursor = Annotated[str, Query(max_length=500, description="`next_cursor` of the last page.")]
+
+
+def _window(
+    strategy: Name = None, symbol: Name = None, since: Since = None, until: Until = None
+) -> Window:
+    """The filters every list route takes, as query parameters."""
+    return Window(strategy, symbol, since, until)
+
+
+ListWindow = Annotated[Window, Depends(_window)]
 REFUSALS: Final[dict[int | str, dict[str, Any]]] = {
     **UNAUTHENTICATED,
     400: {"model": views.Problem, "description": "A cursor this API did not make."},
@@ -260,11 +270,8 @@ def _orders(state: ApiState) -> APIRouter:
     @router.get("/orders", responses=REFUSALS)
     def orders(
         *,
-        strategy: Name = None,
-        symbol: Name = None,
+        window: ListWindow,
         status: OrderStatus | None = None,
-        since: Since = None,
-        until: Until = None,
         limit: Annotated[int | None, Query(ge=1, le=state.max_page_size)] = None,
         cursor: Cursor = "",
     ) -> views.OrderPage:
@@ -272,11 +279,8 @@ def _orders(state: ApiState) -> APIRouter:
         page = state.store.orders(
             limit=state.page_limit(limit),
             cursor=cursor,
-            strategy=strategy,
-            symbol=symbol,
-            status=None if status is None else status.value,
-            since=since,
-            until=until,
+            window=window,
+            status="" if status is None else status.value,
         )
         items = [views.order_view(o) for o in page.items]
         return views.OrderPage(items=items, next_cursor=page.next_cursor)
@@ -298,22 +302,12 @@ def _orders(state: ApiState) -> APIRouter:
     @router.get("/signals", tags=["signals"], responses=REFUSALS)
     def signals(
         *,
-        strategy: Name = None,
-        symbol: Name = None,
-        since: Since = None,
-        until: Until = None,
+        window: ListWindow,
         limit: Annotated[int | None, Query(ge=1, le=state.max_page_size)] = None,
         cursor: Cursor = "",
     ) -> views.SignalPage:
         """The strategies' signals (target positions), newest first."""
-        page = state.store.signals(
-            limit=state.page_limit(limit),
-            cursor=cursor,
-            strategy=strategy,
-            symbol=symbol,
-            since=since,
-            until=until,
-        )
+        page = state.store.signals(limit=state.page_limit(limit), cursor=cursor, window=window)
         items = [views.signal_view(s) for s in page.items]
         return views.SignalPage(items=items, next_cursor=page.next_cursor)
 
@@ -343,22 +337,12 @@ def _orders(state: ApiState) -> APIRouter:
     @router.get("/fills", tags=["fills"], responses=REFUSALS)
     def fills(
         *,
-        strategy: Name = None,
-        symbol: Name = None,
-        since: Since = None,
-        until: Until = None,
+        window: ListWindow,
         limit: Annotated[int | None, Query(ge=1, le=state.max_page_size)] = None,
         cursor: Cursor = "",
     ) -> views.FillPage:
         """Fills, newest first."""
-        page = state.store.fills(
-            limit=state.page_limit(limit),
-            cursor=cursor,
-            strategy=strategy,
-            symbol=symbol,
-            since=since,
-            until=until,
-        )
+        page = state.store.fills(limit=state.page_limit(limit), cursor=cursor, window=window)
         items = [views.fill_view(f) for f in page.items]
         return views.FillPage(items=items, next_cursor=page.next_cursor)
 

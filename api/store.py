@@ -139,6 +139,15 @@ class CommandState(msgspec.Struct, frozen=True):
     acks: list[ControlAck]
 
 
+class Window(msgspec.Struct, frozen=True):
+    """Which items a list holds: a strategy's, a symbol's (None: any), in [since, until) ns."""
+
+    strategy: str | None = None
+    symbol: str | None = None
+    since: int | None = None
+    until: int | None = None
+
+
 class Page(msgspec.Struct, frozen=True):
     """One page of a list, newest first, and the cursor of the next ("" at the end)."""
 
@@ -318,59 +327,24 @@ class Store:
 
     def positions(self, strategy: str | None = None, symbol: str | None = None) -> list[Position]:
         """Every position as last published, by strategy and symbol."""
-        where, params = _filters(strategy=strategy, symbol=symbol)
+        where, params = _filters(Window(strategy, symbol), {})
         # Column names are this module's own; every value is a parameter.
         text = f"SELECT body FROM positions{where} ORDER BY strategy, symbol"  # noqa: S608
         rows = self._query(text, params)
         return [_POSITION.decode(row[0]) for row in rows]
 
     def orders(
-        self,
-        *,
-        limit: int,
-        cursor: str = "",
-        strategy: str | None = None,
-        symbol: str | None = None,
-        status: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
+        self, *, limit: int, cursor: str = "", window: Window | None = None, status: str = ""
     ) -> Page:
         """Orders in their latest state, newest first (by signal time, then id)."""
+        extra = {"status": status} if status else {}
         return self._page(
-            "orders",
-            "client_order_id",
-            _ORDER,
-            limit,
-            cursor,
-            strategy=strategy,
-            symbol=symbol,
-            status=status,
-            since=since,
-            until=until,
+            "orders", "client_order_id", _ORDER, limit, cursor, window=window, extra=extra
         )
 
-    def fills(
-        self,
-        *,
-        limit: int,
-        cursor: str = "",
-        strategy: str | None = None,
-        symbol: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
-    ) -> Page:
+    def fills(self, *, limit: int, cursor: str = "", window: Window | None = None) -> Page:
         """Fills, newest first."""
-        return self._page(
-            "fills",
-            "fill_id",
-            _FILL,
-            limit,
-            cursor,
-            strategy=strategy,
-            symbol=symbol,
-            since=since,
-            until=until,
-        )
+        return self._page("fills", "fill_id", _FILL, limit, cursor, window=window)
 
     def events(self, after: int, limit: int) -> list[Event]:
         """The changes numbered after `after`, oldest first, at most `limit`."""
@@ -400,28 +374,9 @@ class Store:
         )
         return CommandState(command, [_DECODERS["ack"].decode(row[0]) for row in rows])
 
-    def signals(
-        self,
-        *,
-        limit: int,
-        cursor: str = "",
-        strategy: str | None = None,
-        symbol: str | None = None,
-        since: int | None = None,
-        until: int | None = None,
-    ) -> Page:
+    def signals(self, *, limit: int, cursor: str = "", window: Window | None = None) -> Page:
         """Signals, newest first."""
-        return self._page(
-            "signals",
-            "signal_id",
-            _SIGNAL,
-            limit,
-            cursor,
-            strategy=strategy,
-            symbol=symbol,
-            since=since,
-            until=until,
-        )
+        return self._page("signals", "signal_id", _SIGNAL, limit, cursor, window=window)
 
     def bars(
         self, symbol: str, interval_ns: int, *, since: int, until: int | None, limit: int
@@ -485,9 +440,11 @@ class Store:
         decoder: msgspec.msgpack.Decoder[Any],
         limit: int,
         cursor: str,
-        **filters: str | int | None,
+        *,
+        window: Window | None = None,
+        extra: dict[str, str] | None = None,
     ) -> Page:
-        where, params = _filters(**filters)
+        where, params = _filters(window or Window(), extra or {})
         if cursor:
             ts, last = decode_cursor(cursor)
             where += " AND " if where else " WHERE "
@@ -512,20 +469,20 @@ class Store:
             self._db.close()
 
 
-def _filters(**given: str | int | None) -> tuple[str, list[Any]]:
-    """A WHERE clause for the filters given; `since` and `until` bound ts_event (ns)."""
+def _filters(window: Window, equal: dict[str, str]) -> tuple[str, list[Any]]:
+    """A WHERE clause: the window's strategy, symbol and time bounds, and `equal` columns."""
     clauses: list[str] = []
     params: list[Any] = []
-    for name, value in given.items():
-        if value is None:
-            continue
-        if name == "since":
-            clauses.append("ts_event >= ?")
-        elif name == "until":
-            clauses.append("ts_event < ?")
-        else:
-            clauses.append(f"{name} = ?")
-        params.append(value)
+    for column, value in (("strategy", window.strategy), ("symbol", window.symbol), *equal.items()):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if window.since is not None:
+        clauses.append("ts_event >= ?")
+        params.append(window.since)
+    if window.until is not None:
+        clauses.append("ts_event < ?")
+        params.append(window.until)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from api.store import CursorError, Located, Store, decode_cursor, encode_cursor
+from api.store import CursorError, Located, Store, Window, decode_cursor, encode_cursor
 from ticklane.trading import Fill, Order, OrderStatus, OrderType, Position, Side
 
 
@@ -73,10 +73,15 @@ def test_filters_combine(store):
         ],
         {},
     )
-    found = store.orders(limit=10, symbol="ES", status="filled")
+    found = store.orders(limit=10, window=Window(symbol="ES"), status="filled")
     assert [o.client_order_id for o in found.items] == ["a"]
-    assert [o.client_order_id for o in store.orders(limit=10, since=6).items] == ["c", "b"]
-    assert [o.client_order_id for o in store.orders(limit=10, until=6).items] == ["a"]
+    assert [o.client_order_id for o in store.orders(limit=10, window=Window(since=6)).items] == [
+        "c",
+        "b",
+    ]
+    assert [o.client_order_id for o in store.orders(limit=10, window=Window(until=6)).items] == [
+        "a"
+    ]
 
 
 def test_a_cursor_round_trips_and_a_forged_one_is_refused():
