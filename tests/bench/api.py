@@ -35,6 +35,7 @@ READS: Final = 300
 CLIENTS: Final = int(os.environ.get("TICKLANE_BENCH_STREAM_CLIENTS", "100"))
 STREAM_RATE: Final = 1_000
 STREAM_SECONDS: Final = 3.0
+VISIBILITY_SAMPLES: Final = 100
 
 
 def _order(n: int) -> Order:
@@ -86,6 +87,55 @@ def _materializer_row(settings: Settings, bootstrap: str, store: Store) -> Row:
         value=store.last_event() / elapsed,
         note=f"{ORDERS:,} orders, one transaction per batch",
     )
+
+
+def _visibility_row(settings: Settings, bootstrap: str, store: Store) -> Row:
+    """From a fill's write to Kafka to the API answering it, with the materializer running."""
+    from confluent_kafka import Producer  # noqa: PLC0415 - only this row writes
+
+    producer = Producer(kafka.producer_config(settings.kafka, bootstrap))
+    materializer = Materializer(settings, bootstrap, store, ApiMetrics())
+    stop = threading.Event()
+    started = threading.Event()
+    reader = threading.Thread(target=materializer.run, args=(stop, started.set), daemon=True)
+    reader.start()
+    client = TestClient(create_app(ApiState(store, ApiMetrics(), access=_open_access())))
+    topic = resolve(settings.topics, "fills")
+    times: list[float] = []
+    try:
+        if not started.wait(60):
+            raise RuntimeError("the materializer did not start")
+        for n in range(VISIBILITY_SAMPLES):
+            fill = Fill(f"seen-{n}", "c", "v", "S001", Side.BUY, 1, 10**9, n, strategy="seen")
+            sent = time.perf_counter()
+            producer.produce(topic, key=b"S001", value=wire.encode(fill))
+            producer.flush(10)
+            deadline = time.monotonic() + 10
+            while [f["fill_id"] for f in newest(client)] != [fill.fill_id]:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{fill.fill_id} not in the API within 10 s")
+                time.sleep(0.001)  # polling the API as a client would
+            times.append((time.perf_counter() - sent) * 1000)
+    finally:
+        stop.set()
+        reader.join(10)
+        materializer.close()
+    cuts = statistics.quantiles(times, n=100)
+    return Row(
+        "api: a fill written to Kafka → in GET /fills",
+        "ms",
+        p50=statistics.median(times),
+        p99=cuts[98],
+        note=f"{VISIBILITY_SAMPLES} fills, one at a time (issue 13: within 1 s)",
+        decimals=1,
+    )
+
+
+def newest(client: TestClient) -> list[dict[str, object]]:
+    """The newest of the row's fills, as the API answers it."""
+    page = client.get("/api/v1/fills", params={"strategy": "seen", "limit": 1})
+    items: list[dict[str, object]] = page.json()["items"]
+    return items
 
 
 def _read_rows(store: Store) -> Iterator[Row]:
@@ -190,6 +240,10 @@ def api_rows(bootstrap: str) -> Iterator[Row]:
             yield guard(
                 "api materializer, orders topic → store",
                 lambda: _materializer_row(settings, bootstrap, store),
+            )
+            yield guard(
+                "api: a fill written to Kafka → in GET /fills",
+                lambda: _visibility_row(settings, bootstrap, store),
             )
             try:
                 yield from _read_rows(store)

@@ -55,11 +55,9 @@ def traded(settings: Settings, tmp_path: Path) -> Iterator[tuple[Settings, Api]]
         produce_market_data(settings, scenario)
         produce_signals(producer(settings), settings, scenario.signals)
         run_until_done(settings, scenario)
-        finished = time.monotonic()
         truth = ledger_view(settings)
+        # How soon is `make bench`'s to measure ("api: a fill in Kafka → in the API").
         poll_until(lambda: api_view(answers(api.client)) == truth, timeout_s=10, what="the API")
-        # Every event was in Kafka when the executor stopped: the API had it within a second.
-        assert time.monotonic() - finished < 1.0
         yield settings, api
     finally:
         api.close()
