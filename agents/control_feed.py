@@ -65,11 +65,16 @@ class ControlFeed:
         deadline = time.monotonic() + timeout_s
         applied = 0
         while time.monotonic() < deadline:
+            at_end = False
+            # Every message of a batch is applied, even after an end-of-partition event in
+            # it: a command written while the first fetch found the topic empty arrives
+            # in the same batch as that event, and dropping it would lose it for good.
             for message in self._consumer.consume(500, 0.1):
                 error = message.error()
-                if error is not None and error.code() == KafkaError._PARTITION_EOF:
-                    return applied
+                at_end = error is not None and error.code() == KafkaError._PARTITION_EOF
                 applied += self._apply(message)
+            if at_end:
+                return applied
         log.warning("control topic: no end reached in %.0f s; going on", timeout_s)
         return applied
 

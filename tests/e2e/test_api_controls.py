@@ -61,8 +61,11 @@ def test_controls_reach_the_agents_and_the_executor_and_come_back_applied(
         )
         assert (off.status_code, halt.status_code) == (200, 200)
 
+        seen: list[object] = []
+
         def applied() -> dict[str, tuple[str, list[str]]] | None:
             items = api.get("/api/v1/controls/commands").json()["items"]
+            seen[:] = [items]
             found = {
                 c["action"]: (c["status"], [a["by"].split("/")[0] for a in c["acks"]])
                 for c in items
@@ -73,7 +76,13 @@ def test_controls_reach_the_agents_and_the_executor_and_come_back_applied(
             }
             return found if done else None
 
-        poll_until(applied, timeout_s=60, what="both commands applied by their processes")
+        try:
+            poll_until(applied, timeout_s=60, what="both commands applied by their processes")
+        except BaseException:
+            print("last seen:", seen)  # shown with the failure, with each process's log
+            for name in ("agents", "executor", "api"):
+                print(f"--- {name}.log", (logs / f"{name}.log").read_text()[-4000:], sep="\n")
+            raise
         subprocess.run(
             [TICKLANE, "produce", "file", str(data), "--speed", "max"],
             env=env,
