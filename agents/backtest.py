@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-import msgspec
-
 from agents.chains import ChainEngine, ChainEntry
 from agents.engine import Engine, Outcome, SymbolEntry
-from agents.indicators import ATR, EMA, SMA, Supertrend
+from agents.indicators import readings
 from agents.roster import INTERVALS_NS, Roster, RosterError, Slot, is_chain_strategy
 from agents.strategies.registry import StrategyRegistry
 from agents.ticks import SOURCE_RTYPES, frame_bars, is_bars, trade_columns
@@ -63,23 +61,11 @@ class BacktestError(ValueError):
 
 
 def indicator_values(state: Any) -> dict[str, float | None]:
-    """A strategy state's indicators, named by kind and parameters (`ema_12`, `supertrend_10_3`)."""
-    values: dict[str, float | None] = {}
-    if not isinstance(state, msgspec.Struct):
-        return values
-    for name in state.__struct_fields__:
-        ind = getattr(state, name)
-        if isinstance(ind, EMA):
-            values[f"ema_{ind.period}"] = ind.value
-        elif isinstance(ind, SMA):
-            values[f"sma_{ind.period}"] = ind.value
-        elif isinstance(ind, ATR):
-            values[f"atr_{ind.period}"] = ind.value
-        elif isinstance(ind, Supertrend):
-            label = f"supertrend_{ind.length}_{ind.multiplier:g}"
-            values[label] = ind.value
-            values[f"{label}_direction"] = float(ind.direction) if ind.ready else None
-    return values
+    """A strategy state's indicators as the CSV holds them: values, then `<name>_direction`."""
+    values, directions = readings(state)
+    return values | {
+        f"{name}_direction": None if d is None else float(d) for name, d in directions.items()
+    }
 
 
 @dataclass

@@ -25,6 +25,7 @@ class Channels:
     bars: dict[int, TopicT]
     """bars.<interval> by interval in ns."""
     signals: TopicT
+    indicators: TopicT
     dlq: TopicT
     control_name: str
     symbols: TableT[bytes, bytes]
@@ -57,6 +58,7 @@ def declare(app: AgentsApp, settings: Settings, *, chains: bool = False) -> Chan
         source=topic(f"md.{settings.agents.source}"),
         bars={ns: topic(f"bars.{name}") for name, ns in INTERVALS_NS.items()},
         signals=topic("signals"),
+        indicators=topic("indicators"),
         dlq=topic("dlq", 1),
         control_name=names["control"],
         symbols=table("symbols"),

@@ -23,10 +23,11 @@ import msgspec
 
 from agents.bars import BarBuilder, BarState
 from agents.controls import ControlBook, EffectiveParams
+from agents.indicators import readings
 from agents.roster import Roster, Slot
 from agents.strategies.base import Context
 from ticklane.market import Bar
-from ticklane.trading import Signal
+from ticklane.trading import Indicators, Signal
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class Outcome:
     bars: list[Bar] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
     ticks: int = 0
+    indicators: list[Indicators] = field(default_factory=list)
+    """Each strategy's indicators after each bar it absorbed (when the engine publishes them)."""
 
 
 BarObserver = Callable[[str, Slot, Bar, Any], None]
@@ -89,11 +92,14 @@ class Engine:
         *,
         publish_intervals: Iterable[int] = (),
         observer: BarObserver | None = None,
+        indicators: bool = False,
     ) -> None:
         self._roster = roster
         self._controls = controls or ControlBook()
         self._publish = tuple(sorted(set(publish_intervals)))
         self._observer = observer
+        self._indicators: list[Indicators] | None = [] if indicators else None
+        """Collects the current frame's indicator snapshots; None: not wanted."""
         self._intervals: dict[str, tuple[int, ...]] = {}
         self._contexts: dict[str, Context] = {}
         self._effective = EffectiveParams(self._controls)
@@ -128,7 +134,7 @@ class Engine:
         slots, signals = self._run_slots(symbol, entry.slots, built.get)
         bars = [bar for interval in self._publish for bar in built[interval]]
         new = SymbolEntry(position[0], position[1], tuple(states), slots)
-        return Outcome(new, bars, signals, len(ts))
+        return Outcome(new, bars, signals, len(ts), self._take_indicators())
 
     def absorb_bars(
         self, symbol: str, entry: SymbolEntry, position: tuple[int, int], bars: list[Bar]
@@ -138,7 +144,14 @@ class Engine:
             return None
         slots, signals = self._run_slots(symbol, entry.slots, lambda _interval: bars)
         new = SymbolEntry(position[0], position[1], entry.bars, slots)
-        return Outcome(new, [], signals, len(bars))
+        return Outcome(new, [], signals, len(bars), self._take_indicators())
+
+    def _take_indicators(self) -> list[Indicators]:
+        taken = self._indicators
+        if not taken:
+            return []
+        self._indicators = []
+        return taken
 
     def _run_slots(
         self,
@@ -175,14 +188,29 @@ class Engine:
         ctx = self._contexts.get(symbol)
         if ctx is None:
             ctx = self._contexts[symbol] = Context(symbol=symbol)
-        on_bar, observer = slot.strategy.on_bar, self._observer
+        on_bar, observer, indicators = slot.strategy.on_bar, self._observer, self._indicators
         for bar in bars:
             state, signals = on_bar(state, bar, ctx)
             if signals:
                 out += signals
             if observer is not None:
                 observer(symbol, slot, bar, state)
+            if indicators is not None:
+                indicators.append(snapshot(slot.name, symbol, bar, state))
         return state
+
+
+def snapshot(strategy: str, symbol: str, bar: Bar, state: Any) -> Indicators:
+    """A strategy's indicators after `bar`, as published: prices rounded to integer 1e-9."""
+    values, directions = readings(state)
+    return Indicators(
+        strategy,
+        symbol,
+        bar.interval_ns,
+        bar.ts_event,
+        {name: None if v is None else round(v) for name, v in values.items()},
+        {name: d for name, d in directions.items() if d is not None},
+    )
 
 
 def restored_state(

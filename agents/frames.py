@@ -27,7 +27,7 @@ consumer goes on.
 import logging
 import time
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from agents import metrics
@@ -43,7 +43,7 @@ from ticklane import dbn as tdbn
 from ticklane import wire
 from ticklane.dbn import DbnRecordError
 from ticklane.market import Bar, MarketFrame
-from ticklane.trading import Signal
+from ticklane.trading import Indicators, Signal
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class FrameHandler:
         self._outbox = outbox
         self._bar_topics = {ns: topic.get_topic_name() for ns, topic in channels.bars.items()}
         self._signal_topic = channels.signals.get_topic_name()
+        self._indicator_topic = channels.indicators.get_topic_name()
         self._dlq_topic = channels.dlq.get_topic_name()
         self._table = table
         self._store = store
@@ -151,7 +152,7 @@ class FrameHandler:
         return delivery
 
     async def _publish(self, key: bytes, outcome: "Absorbed") -> None:
-        if not outcome.bars and not outcome.signals:
+        if not outcome.bars and not outcome.signals and not outcome.indicators:
             return
         send = self._outbox.send
         pending: list[Delivered] = []
@@ -164,6 +165,9 @@ class FrameHandler:
             value = wire.encode(signal)
             pending.append(send(self._signal_topic, signal.symbol.encode(), value, awaited=True))
             metrics.SIGNALS_OUT.labels(signal.strategy).inc()
+        for snapshot in outcome.indicators:
+            value = wire.encode(snapshot)
+            pending.append(send(self._indicator_topic, key, value, awaited=True))
         for delivered in pending:
             await delivered.confirmed()  # in Kafka before the entry can say this frame is done
 
@@ -208,6 +212,7 @@ class Absorbed:
     bars: list[Bar]
     signals: list[Signal]
     ticks: int
+    indicators: list[Indicators] = field(default_factory=list)
 
 
 Absorb = Callable[[bytes, MarketFrame, bytes | None, tuple[int, int]], Absorbed | None]
@@ -229,7 +234,13 @@ def symbol_absorber(engine: Engine) -> Absorb:
             outcome = engine.absorb_trades(frame.symbol, entry, position, trade_columns(records))
         if outcome is None:
             return None
-        return Absorbed(encode_entry(outcome.entry), outcome.bars, outcome.signals, outcome.ticks)
+        return Absorbed(
+            encode_entry(outcome.entry),
+            outcome.bars,
+            outcome.signals,
+            outcome.ticks,
+            outcome.indicators,
+        )
 
     return absorb
 

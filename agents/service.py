@@ -26,7 +26,9 @@ from agents.refetch import PartitionReader
 from agents.roster import INTERVALS_NS, Roster, split_by_kind
 from agents.strategies.registry import registry
 from ticklane import kafka
+from ticklane.beacon import Beacon, Report, metric_total
 from ticklane.settings import Settings
+from ticklane.status import ProcessState, instance_name
 from ticklane.topic_admin import TopicAdmin
 from ticklane.topics import catalogue, resolve
 
@@ -66,7 +68,9 @@ def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
     per_symbol, per_chain = split_by_kind(settings.agents.strategies, strategies)
     book = ControlBook()
     publish = [INTERVALS_NS[name] for name in settings.agents.bar_intervals]
-    engine = Engine(Roster(per_symbol, strategies), book, publish_intervals=publish)
+    engine = Engine(
+        Roster(per_symbol, strategies), book, publish_intervals=publish, indicators=True
+    )
     app = make_app(settings, bootstrap, state_dir)
     channels = declare(app, settings, chains=bool(per_chain))
     topics = [channels.source] + ([channels.chain] if channels.chain else [])
@@ -106,6 +110,14 @@ def run_worker(settings: Settings, bootstrap: str, state_dir: Path) -> None:
     """Run one worker until SIGTERM or Ctrl-C."""
     ensure_topics(settings, bootstrap)
     worker = build_worker(settings, bootstrap, state_dir)
+    beacon = Beacon(
+        settings,
+        bootstrap,
+        "agents",
+        instance_name("agents", settings.agents.app_id),
+        AgentsProbe(),
+    )
+    beacon.start()
     applied = worker.feed.catch_up()
     log.info("applied %d control command(s) before start", applied)
     worker.feed.start()
@@ -116,3 +128,27 @@ def run_worker(settings: Settings, bootstrap: str, state_dir: Path) -> None:
     finally:
         worker.feed.stop()
         worker.outbox.close()
+        beacon.stop()
+
+
+class AgentsProbe:
+    """The agents' status, from their own metrics: degraded while outputs fail to reach Kafka."""
+
+    def __init__(self) -> None:
+        self._failed = 0.0
+
+    def __call__(self) -> Report:
+        total = metric_total
+        failed = total("ticklane_agent_failed_deliveries")
+        details = {
+            "ticks": f"{total('ticklane_agent_ticks'):.0f}",
+            "signals": f"{total('ticklane_agent_signals'):.0f}",
+            "symbols": f"{total('ticklane_agent_symbols'):.0f}",
+            "control_commands": f"{total('ticklane_agent_control_commands'):.0f}",
+            "dead_letters": f"{total('ticklane_agent_dlq'):.0f}",
+        }
+        new, self._failed = failed - self._failed, failed
+        if new > 0:
+            why = f"{new:.0f} output message(s) Kafka did not take since the last status"
+            return Report(ProcessState.DEGRADED, why, -1, details)
+        return Report(details=details)

@@ -120,7 +120,7 @@ class ApiState:
         reasons: list[str] = []
         behind = 0
         if not self.store.writable():
-            reasons.append(f"the store at {self.store.path} cannot be written")
+            reasons.append(f"the store {self.store.where} cannot be written")
         materializer = self.materializer
         if materializer is not None:
             behind = materializer.behind()
@@ -261,6 +261,29 @@ def _positions(state: ApiState) -> APIRouter:
         """Per symbol, the position summed over strategies."""
         return views.net_positions(state.store.positions())
 
+    @router.get("/processes", tags=["operations"], responses=REFUSALS)
+    def processes() -> list[views.ProcessView]:
+        """Every process that has reported (producer, agents, executor, api), by kind and
+        instance: up, degraded, silent or stopped, with what it last said."""
+        now = time.time_ns()
+        return [views.process_view(s, now) for s in state.store.statuses()]
+
+    @router.get("/instruments", tags=["instruments"], responses=REFUSALS)
+    def instruments(
+        *,
+        symbol: Name = None,
+        underlying: Name = None,
+        limit: Annotated[int | None, Query(ge=1, le=state.max_page_size)] = None,
+        cursor: Cursor = "",
+    ) -> views.InstrumentPage:
+        """Instruments by symbol, as their latest definitions on `md.definition` describe
+        them (tick size, multiplier, expiry, strike)."""
+        page = state.store.instruments(
+            limit=state.page_limit(limit), cursor=cursor, symbol=symbol, underlying=underlying
+        )
+        items = [views.instrument_view(d) for d in page.items]
+        return views.InstrumentPage(items=items, next_cursor=page.next_cursor)
+
     return router
 
 
@@ -331,6 +354,35 @@ def _orders(state: ApiState) -> APIRouter:
             symbol=symbol,
             interval=interval,
             bars=[views.bar_view(b) for b in shown],
+            next_since=found[size].ts_event if more else None,
+        )
+
+    @router.get("/indicators", tags=["bars"], responses=REFUSALS)
+    def indicators(
+        *,
+        symbol: Annotated[str, Query(min_length=1, max_length=200)],
+        interval: Annotated[BarInterval, Query(description="The strategies' bar interval.")],
+        strategy: Name = None,
+        since: Annotated[int, Query(ge=0, le=NS_MAX, description="From this bar open.")] = 0,
+        until: Until = None,
+        limit: Annotated[int | None, Query(ge=1, le=state.max_page_size)] = None,
+    ) -> views.IndicatorsView:
+        """The strategies' indicator values per bar of a symbol, oldest first: the EMA or
+        Supertrend each acted on, to draw beside `/bars`."""
+        size = state.page_limit(limit)
+        found = state.store.indicators(
+            symbol,
+            INTERVAL_NS[interval],
+            strategy=strategy,
+            since=since,
+            until=until,
+            limit=size + 1,
+        )
+        more = len(found) > size
+        return views.IndicatorsView(
+            symbol=symbol,
+            interval=interval,
+            points=[views.indicator_view(i) for i in found[:size]],
             next_since=found[size].ts_event if more else None,
         )
 

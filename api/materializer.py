@@ -1,6 +1,7 @@
-"""Kafka to the API's store: the `positions`, `orders`, `fills`, `control` and `control.acks`
-topics, read to their end and followed, each batch written with its offsets in one
-transaction (`api.store`).
+"""Kafka to the API's store: positions, orders, fills, signals, bars, the strategies'
+indicators, control commands and their acknowledgements, processes' status, instrument
+definitions (`md.definition`) and dead letters, read to their end and followed, each batch
+written with its offsets in one transaction (`api.store`).
 
 A plain consumer assigned every partition from the offsets in the store (from the beginning
 for a new store), so a restarted API resumes where its last commit ended and a new one
@@ -30,14 +31,27 @@ from api.metrics import ApiMetrics
 from api.store import DeadLetter, Located, Store
 from ticklane import kafka, wire
 from ticklane.control import ControlAck, ControlCommand
-from ticklane.market import Bar
+from ticklane.dbn import DbnRecordError, to_instruments
+from ticklane.market import Bar, MarketFrame
 from ticklane.settings import Settings
+from ticklane.status import ProcessStatus
 from ticklane.topics import BAR_INTERVALS, resolve
-from ticklane.trading import Fill, Order, Position, Signal
+from ticklane.trading import Fill, Indicators, Order, Position, Signal
 
 log = logging.getLogger(__name__)
 
-Decoded = Position | Order | Fill | ControlCommand | ControlAck | Bar | Signal
+Decoded = (
+    Position
+    | Order
+    | Fill
+    | ControlCommand
+    | ControlAck
+    | Bar
+    | Signal
+    | Indicators
+    | ProcessStatus
+    | MarketFrame
+)
 """What the decoded topics carry (`dlq` is read raw)."""
 TOPICS: Final[dict[str, type[Decoded]]] = {
     "positions": Position,
@@ -46,6 +60,9 @@ TOPICS: Final[dict[str, type[Decoded]]] = {
     "control": ControlCommand,
     "control.acks": ControlAck,
     "signals": Signal,
+    "indicators": Indicators,
+    "status": ProcessStatus,
+    "md.definition": MarketFrame,
     **{f"bars.{interval}": Bar for interval in BAR_INTERVALS},
 }
 """The topics the store is made of, by base name, and what each carries."""
@@ -137,9 +154,17 @@ class Materializer:
             if topic == self._dlq:
                 batch.append(Located(partition, offset, dead_letter(message)))
                 continue
+            if message.value() is None:
+                continue  # a compaction tombstone: nothing to keep
             try:
                 decoded = wire.decode_as(message.value() or b"", self._types[topic])
-            except wire.WireError as exc:
+                if isinstance(decoded, MarketFrame):
+                    # Definitions: each instrument's latest, by symbol.
+                    batch += [
+                        Located(partition, offset, d) for d in to_instruments(decoded.records)
+                    ]
+                    continue
+            except (wire.WireError, DbnRecordError) as exc:
                 self._dead_letter(message, str(exc))
                 continue
             batch.append(Located(partition, offset, decoded, message.key() or b""))

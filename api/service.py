@@ -14,11 +14,14 @@ from agents.strategies.registry import StrategyRegistry
 from api.access import Access
 from api.app import ApiState, create_app
 from api.auth import LoginLimiter, Sessions, Users
+from api.dashboard import mount_dashboard
 from api.materializer import Materializer
 from api.metrics import ApiMetrics
-from api.store import Store
+from api.store import open_store
 from ticklane import kafka
+from ticklane.beacon import Beacon, Report
 from ticklane.settings import Settings
+from ticklane.status import ProcessState, instance_name
 from ticklane.topics import resolve
 
 log = logging.getLogger(__name__)
@@ -28,11 +31,6 @@ URL_FILE: Final = "server.url"
 
 
 PUBLISH_TIMEOUT_S: Final = 10.0
-
-
-def store_path(settings: Settings) -> Path:
-    """Where the API keeps its store."""
-    return settings.api.store_path or settings.data_dir / "api" / "api.sqlite"
 
 
 def users_path(settings: Settings) -> Path:
@@ -89,12 +87,24 @@ class KafkaPublisher:
         self._producer.flush(PUBLISH_TIMEOUT_S)
 
 
+def api_report(materializer: Materializer, max_lag: int) -> Report:
+    """The API's status: degraded while its store is behind the topics or cannot read them."""
+    behind = materializer.behind()
+    details = {"store_behind": str(behind)}
+    if materializer.error:
+        return Report(ProcessState.DEGRADED, materializer.error, behind, details)
+    if behind > max_lag:
+        why = f"store {behind} message(s) behind the topics"
+        return Report(ProcessState.DEGRADED, why, behind, details)
+    return Report(ProcessState.RUNNING, "", behind, details)
+
+
 class ApiService:
     """Store, materializer and HTTP server of one API process."""
 
     def __init__(self, settings: Settings, bootstrap: str) -> None:
-        self.settings = settings
-        self.store = Store(store_path(settings))
+        self.settings, self.bootstrap = settings, bootstrap
+        self.store = open_store(settings)
         self.metrics = ApiMetrics()
         self.materializer = Materializer(settings, bootstrap, self.store, self.metrics)
         self.publisher = KafkaPublisher(settings, bootstrap)
@@ -114,6 +124,8 @@ class ApiService:
             ready_max_lag=api.ready_max_lag,
         )
         self.app = create_app(self.state)
+        if not mount_dashboard(self.app, api.web_dir):
+            log.warning("the dashboard is not built (make web): / says so; the API works")
 
     def serve(self, stop: threading.Event) -> None:
         """Materialize and answer until `stop` is set (or the server stops)."""
@@ -121,6 +133,9 @@ class ApiService:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((api.host, api.port))
+        # Listening before the URL is published: a client that reads it can connect at once
+        # (the kernel queues connections until the server accepts them).
+        sock.listen(2048)
         host, port = sock.getsockname()[:2]
         config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
         server = uvicorn.Server(config)
@@ -128,6 +143,14 @@ class ApiService:
             target=self._materialize, args=(stop,), name="materializer", daemon=True
         )
         reader.start()
+        beacon = Beacon(
+            self.settings,
+            self.bootstrap,
+            "api",
+            instance_name("api", str(port)),
+            lambda: api_report(self.materializer, self.settings.api.ready_max_lag),
+        )
+        beacon.start()
 
         def stop_server() -> None:
             stop.wait()
@@ -147,6 +170,7 @@ class ApiService:
         finally:
             stop.set()
             reader.join(timeout=10)
+            beacon.stop()
             url_file.unlink(missing_ok=True)
 
     def _materialize(self, stop: threading.Event) -> None:

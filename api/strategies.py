@@ -1,9 +1,11 @@
-"""What the strategies are doing, per symbol: enabled or not, their effective parameters and
-their last signal, from the settings' `[[agents.strategies]]`, the `control` commands the API
-has read (applied in issue order by the agents' own `ControlBook`) and the `signals` topic.
-
-Indicator values are not here yet: the agents do not publish them (issue 13).
+"""What the strategies are doing, per symbol: enabled or not, their effective parameters,
+their last signal and their indicators, from the settings' `[[agents.strategies]]`, the
+`control` commands the API has read (applied in issue order by the agents' own
+`ControlBook`), the `signals` topic and the `indicators` topic (what each strategy acted on
+at its last bar).
 """
+
+from typing import Annotated, get_origin
 
 import msgspec
 
@@ -21,9 +23,19 @@ def declared(registry: StrategyRegistry, name: str) -> list[views.ParamSpec]:
     specs = []
     for field in msgspec.structs.fields(params_type):
         default = None if field.default is msgspec.NODEFAULT else field.default
-        kind = getattr(field.type, "__name__", None) or str(field.type)
+        kind = _type_name(field.type)
         specs.append(views.ParamSpec(name=field.name, type=kind, default=default))
     return specs
+
+
+def _type_name(annotation: object) -> str:
+    """`int` for `int` and for `Annotated[int, Meta(ge=1)]` alike: what a form needs."""
+    base = (
+        getattr(annotation, "__origin__", annotation)
+        if get_origin(annotation) is Annotated
+        else annotation
+    )
+    return getattr(base, "__name__", None) or str(base)
 
 
 def strategies_view(
@@ -46,6 +58,7 @@ def strategies_view(
             params: dict[str, ParamValue] = {**defaults, **entry.params}
             params.update(book.params(entry.name, symbol))
             last = store.last_signal(entry.name, symbol)
+            latest = store.latest_indicators(entry.name, symbol)
             rows.append(
                 views.StrategyView(
                     strategy=entry.name,
@@ -54,6 +67,7 @@ def strategies_view(
                     params=params,
                     bar_interval=entry.bar_interval,
                     last_signal=None if last is None else views.signal_view(last),
+                    indicators=None if latest is None else views.indicator_view(latest),
                 )
             )
     return views.StrategiesView(declared=known, strategies=rows)

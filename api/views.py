@@ -6,14 +6,20 @@ integer nanoseconds since the epoch.
 """
 
 import json
+import time
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any, Final
 
 from pydantic import BaseModel, Field
 
+from api.store import KeyedBar, Streamed
 from ticklane.control import ControlAck, ControlCommand
-from ticklane.market import Bar
-from ticklane.trading import Fill, Order, Position, Signal
-from ticklane.units import price_to_decimal
+from ticklane.market import Bar, InstrumentDef
+from ticklane.status import Health as ProcessHealth
+from ticklane.status import ProcessStatus, health
+from ticklane.trading import Fill, Indicators, Order, Position, Signal
+from ticklane.units import UNDEF_PRICE, UNDEF_TIMESTAMP, price_to_decimal
 
 
 def units(value: int) -> str:
@@ -253,25 +259,43 @@ def command_status(command: ControlCommand, acks: list[ControlAck]) -> CommandSt
     )
 
 
-def event_data(message: Position | Order | Fill | ControlCommand | ControlAck | Signal) -> str:
-    """A stream event's data: the message's response model as JSON."""
-    if isinstance(message, Signal):
-        return signal_view(message).model_dump_json()
-    if isinstance(message, Position):
-        return position_view(message).model_dump_json()
-    if isinstance(message, Order):
-        return order_view(message).model_dump_json()
-    if isinstance(message, Fill):
-        return fill_view(message).model_dump_json()
-    if isinstance(message, ControlCommand):
-        return command_status(message, []).model_dump_json()
-    return _ack_json(message)
+def event_data(message: Streamed) -> str:
+    """A stream event's data: the message's response model as JSON (a bar and indicators
+    with the symbol and interval they belong to)."""
+    return _EVENT_JSON[type(message)](message)
+
+
+def _bar_json(keyed: KeyedBar) -> str:
+    bar = bar_view(keyed.bar).model_dump()
+    return _json({"symbol": keyed.symbol, "interval_ns": keyed.bar.interval_ns, **bar})
+
+
+def _indicators_json(snapshot: Indicators) -> str:
+    body = indicator_view(snapshot).model_dump()
+    return _json({"symbol": snapshot.symbol, "interval_ns": snapshot.interval_ns, **body})
 
 
 def _ack_json(ack: ControlAck) -> str:
     body = ack_view(ack).model_dump()
     body["command_id"] = ack.command_id
+    return _json(body)
+
+
+def _json(body: dict[str, object]) -> str:
     return json.dumps(body, separators=(",", ":"))
+
+
+_EVENT_JSON: Final[dict[type, Callable[[Any], str]]] = {
+    KeyedBar: _bar_json,
+    Indicators: _indicators_json,
+    ProcessStatus: lambda s: process_view(s, time.time_ns()).model_dump_json(),
+    Signal: lambda s: signal_view(s).model_dump_json(),
+    Position: lambda p: position_view(p).model_dump_json(),
+    Order: lambda o: order_view(o).model_dump_json(),
+    Fill: lambda f: fill_view(f).model_dump_json(),
+    ControlCommand: lambda c: command_status(c, []).model_dump_json(),
+    ControlAck: _ack_json,
+}
 
 
 class PnlRow(BaseModel):
@@ -424,8 +448,41 @@ class ParamSpec(BaseModel):
     default: bool | int | float | str | None
 
 
+class IndicatorView(BaseModel):
+    """A strategy's indicators after one bar of a symbol: what it acted on."""
+
+    strategy: str
+    ts_event: int = Field(description="The bar's open time, ns since the epoch.")
+    values: dict[str, str | None] = Field(
+        description="By name (`ema_12`, `supertrend_10_3`), in price units; null while warming up."
+    )
+    directions: dict[str, int] = Field(
+        description="Trend directions by name: 1 up, -1 down (once defined)."
+    )
+
+
+def indicator_view(snapshot: Indicators) -> IndicatorView:
+    """The response model of one indicator snapshot."""
+    return IndicatorView(
+        strategy=snapshot.strategy,
+        ts_event=snapshot.ts_event,
+        values={name: maybe_units(v) for name, v in snapshot.prices.items()},
+        directions=dict(snapshot.directions),
+    )
+
+
+class IndicatorsView(BaseModel):
+    """A symbol's indicator values per bar, oldest first; ask again from `next_since`."""
+
+    symbol: str
+    interval: str
+    points: list[IndicatorView]
+    next_since: int | None
+
+
 class StrategyView(BaseModel):
-    """A strategy on one symbol: whether it runs, its effective parameters, its last signal."""
+    """A strategy on one symbol: whether it runs, its effective parameters, its last signal
+    and its indicators after the last bar it absorbed."""
 
     strategy: str
     symbol: str
@@ -435,6 +492,7 @@ class StrategyView(BaseModel):
     )
     bar_interval: str
     last_signal: SignalView | None
+    indicators: IndicatorView | None
 
 
 class StrategiesView(BaseModel):
@@ -442,3 +500,81 @@ class StrategiesView(BaseModel):
 
     declared: dict[str, list[ParamSpec]]
     strategies: list[StrategyView]
+
+
+class ProcessView(BaseModel):
+    """A process as its latest status shows it."""
+
+    process: str = Field(description="`producer`, `agents`, `executor` or `api`.")
+    instance: str
+    health: ProcessHealth = Field(
+        description="up; degraded (reporting, but not running normally); silent (no status "
+        "for three intervals: crashed, hung or cut off); stopped (said so on a clean exit)."
+    )
+    state: str = Field(description="What the process last said of itself.")
+    reason: str
+    lag: int | None = Field(description="Messages behind its input, where it measures that.")
+    details: dict[str, str]
+    last_seen: int = Field(description="When it last reported, ns since the epoch.")
+    seconds_since: float
+
+
+def process_view(status: ProcessStatus, now_ns: int) -> ProcessView:
+    """The response model of a process's latest status, judged at `now_ns`."""
+    return ProcessView(
+        process=status.process,
+        instance=status.instance,
+        health=health(status, now_ns),
+        state=status.state.value,
+        reason=status.reason,
+        lag=None if status.lag < 0 else status.lag,
+        details=dict(status.details),
+        last_seen=status.ts_event,
+        seconds_since=round(max(now_ns - status.ts_event, 0) / 1e9, 3),
+    )
+
+
+class InstrumentView(BaseModel):
+    """An instrument as its latest definition on `md.definition` describes it."""
+
+    symbol: str
+    instrument_id: int
+    instrument_class: str
+    exchange: str
+    currency: str
+    asset: str
+    underlying: str
+    tick_size: str | None = Field(description="Minimum price increment, in price units.")
+    multiplier: str | None = Field(description="Contract size (unit of measure quantity).")
+    expiration: int | None = Field(description="ns since the epoch; null when it never expires.")
+    strike: str | None = Field(description="Options: the strike, in price units.")
+    ts_recv: int = Field(description="When the definition was received, ns since the epoch.")
+
+
+def instrument_view(d: InstrumentDef) -> InstrumentView:
+    """The response model of an instrument definition."""
+
+    def price(value: int) -> str | None:
+        return None if value == UNDEF_PRICE else units(value)
+
+    return InstrumentView(
+        symbol=d.raw_symbol,
+        instrument_id=d.instrument_id,
+        instrument_class=d.instrument_class.name.lower(),
+        exchange=d.exchange,
+        currency=d.currency,
+        asset=d.asset,
+        underlying=d.underlying,
+        tick_size=price(d.min_price_increment),
+        multiplier=price(d.unit_of_measure_qty),
+        expiration=None if d.expiration == UNDEF_TIMESTAMP else d.expiration,
+        strike=price(d.strike_price),
+        ts_recv=d.ts_recv,
+    )
+
+
+class InstrumentPage(BaseModel):
+    """A page of instruments, by symbol; ask again with `next_cursor` for more."""
+
+    items: list[InstrumentView]
+    next_cursor: str

@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol, runtime_checkable
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -37,8 +37,10 @@ from executors.risk import RiskLimits
 from executors.routing import Route
 from executors.stores import open_ledger
 from ticklane import kafka, wire
-from ticklane.control import ControlAck, ControlAction, ControlCommand
+from ticklane.beacon import Beacon, Report
+from ticklane.control import ControlAck, ControlAction, ControlCommand, KillSwitchState
 from ticklane.settings import OrderStyleSettings, Settings
+from ticklane.status import ProcessState, instance_name
 from ticklane.topics import resolve
 from ticklane.trading import Signal, TimeInForce
 
@@ -116,6 +118,13 @@ class ExecutorService:
         self._next_reconcile = 0.0
         self._next_resolve = 0.0
         self._next_permit = 0.0
+        self.beacon = Beacon(
+            settings,
+            bootstrap,
+            "executor",
+            instance_name("executor", settings.executor.group_id),
+            lambda: executor_report(self.engine),
+        )
 
     def _topic(self, base: str) -> str:
         return resolve(self.settings.topics, base)
@@ -131,6 +140,7 @@ class ExecutorService:
         self._publish()
         self._assign_signals()
         self._next_reconcile = time.monotonic() + self.settings.executor.reconcile_interval_s
+        self.beacon.beat(force=True)
 
     def _assign_signals(self) -> None:
         topic = self._topic("signals")
@@ -179,6 +189,7 @@ class ExecutorService:
         if time.monotonic() >= self._next_reconcile:
             reconcile(self.engine)
             self._next_reconcile = time.monotonic() + self.settings.executor.reconcile_interval_s
+        self.beacon.beat()
         return len(messages)
 
     def _on_signal(self, message: Message) -> None:
@@ -260,12 +271,46 @@ class ExecutorService:
             self.ledger.outbox_done(events[-1].seq)
 
     def close(self) -> None:
-        """Commit nothing more; close clients, broker and ledger."""
+        """Commit nothing more; say so on `status`; close clients, broker and ledger."""
+        self.beacon.stop()
         self._producer.flush(10)
         self._signals.close()
         self._control.close()
         self.broker.close()
         self.ledger.close()
+
+
+@runtime_checkable
+class _HasTokenAge(Protocol):
+    def token_age_s(self) -> float: ...
+
+
+def executor_report(engine: Engine) -> Report:
+    """The executor's status: halted by reconciliation, the kill switch or the venue, or
+    degraded while the venue allows only reducing or an order's fate is unknown."""
+    permit, everything = engine.venue_permit, engine.kill_switch.state_for("", "")
+    details = {
+        "venue": engine.broker.name,
+        "venue_permit": permit.state.value,
+        "kill_switch": everything.value,
+        "reconciliation": "halted" if engine.halted_reason else "clean",
+        "open_orders": str(len(engine.open_orders())),
+        "unresolved_orders": str(engine.unresolved),
+    }
+    if isinstance(engine.broker, _HasTokenAge):
+        details["token_age_s"] = f"{engine.broker.token_age_s():.0f}"
+    if engine.halted_reason:
+        return Report(ProcessState.HALTED, f"reconciliation: {engine.halted_reason}", -1, details)
+    if permit.state is KillSwitchState.HALTED:
+        return Report(ProcessState.HALTED, f"venue: {permit.reason}", -1, details)
+    if everything is KillSwitchState.HALTED:
+        return Report(ProcessState.HALTED, "kill switch halted for everything", -1, details)
+    if permit.state is KillSwitchState.REDUCING:
+        return Report(ProcessState.DEGRADED, f"venue: {permit.reason}", -1, details)
+    if engine.unresolved:
+        why = f"{engine.unresolved} order(s) whose fate the venue has not told yet"
+        return Report(ProcessState.DEGRADED, why, -1, details)
+    return Report(ProcessState.RUNNING, "", -1, details)
 
 
 def serve_metrics(metrics: ExecutorMetrics, port: int) -> None:

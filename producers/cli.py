@@ -17,6 +17,7 @@ from producers.live import LiveProducer, LiveRequest, parse_gateway
 from producers.pipeline import ProducerError, parse_speed, produce_file
 from producers.sessions import CalendarError, calendar_for, session_clock
 from producers.sink import DeliveryError
+from producers.status import producer_beacon
 from ticklane.cli import ConfigOption, bootstrap_or_exit, err, fail, settings_or_exit
 from ticklane.dbn_files import DbnFileError, source_name
 from ticklane.secrets import SecretError, read_secret
@@ -72,7 +73,7 @@ def produce_file_command(
 ) -> None:
     """Replay a DBN file; run it again after a crash and it continues where Kafka ends."""
     settings = settings_or_exit(config)
-    bootstrap_or_exit(settings)
+    bootstrap = bootstrap_or_exit(settings)
     try:
         factor = parse_speed(speed)
     except ValueError as exc:
@@ -84,6 +85,8 @@ def produce_file_command(
     if metrics_port:
         start_http_server(metrics_port)
     stopped = _stop_flag()
+    beacon = producer_beacon(settings, bootstrap, f"file:{source_name(paths)}")
+    beacon.start()
     try:
         report = produce_file(
             paths,
@@ -97,6 +100,8 @@ def produce_file_command(
         fail(f"{exc}; every record before it was produced")
     except (ProducerError, DeliveryError) as exc:
         fail(str(exc))
+    finally:
+        beacon.stop()
     rate = report.records / report.seconds if report.seconds else 0.0
     err.print(
         f"{source_name(paths)}: {report.records:,} records read, "
@@ -201,7 +206,7 @@ def produce_live_command(
 ) -> None:
     """Stream a live subscription; reconnects replay the gap, restarts continue from Kafka."""
     settings = settings_or_exit(config)
-    bootstrap_or_exit(settings)
+    bootstrap = bootstrap_or_exit(settings)
     key = _api_key()
     request = LiveRequest(dataset, schema, _split_symbols(symbols), stype_in, start)
     try:
@@ -222,9 +227,19 @@ def produce_live_command(
             stale_after_s=stale_after_s,
             in_session=in_session,
         )
+    except (ProducerError, DeliveryError) as exc:
+        fail(str(exc))
+    live = producer
+    beacon = producer_beacon(
+        settings, bootstrap, f"live:{dataset}.{schema}", lambda: live.condition
+    )
+    beacon.start()
+    try:
         report = producer.run(stopped.is_set)
     except (ProducerError, DeliveryError) as exc:
         fail(str(exc))
+    finally:
+        beacon.stop()
     err.print(
         f"live {dataset} {schema}: {report.records:,} records produced in {report.frames:,} "
         f"frames over {producer.sessions} session(s), {producer.gaps} gap(s)",
@@ -252,10 +267,12 @@ def produce_historical_command(
 ) -> None:
     """Download a time range and produce it; run again after a crash to finish it exactly."""
     settings = settings_or_exit(config)
-    bootstrap_or_exit(settings)
+    bootstrap = bootstrap_or_exit(settings)
     key = _api_key()
     request = HistoricalRequest(dataset, schema, _split_symbols(symbols), start, end, stype_in)
     stopped = _stop_flag()
+    beacon = producer_beacon(settings, bootstrap, f"historical:{dataset}.{schema}")
+    beacon.start()
     try:
         report = produce_historical(
             request,
@@ -269,6 +286,8 @@ def produce_historical_command(
         fail(f"the downloaded data is damaged: {exc}")
     except (ProducerError, DeliveryError) as exc:
         fail(str(exc))
+    finally:
+        beacon.stop()
     err.print(
         f"historical {dataset} {schema}: {report.records:,} records, {report.published:,} "
         f"produced, {report.skipped_written:,} already in Kafka",

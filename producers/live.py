@@ -139,6 +139,8 @@ class LiveProducer:
         self.report = Report(source=request.source)
         self.sessions = 0
         self.gaps = 0
+        self.condition = "connecting"
+        """`connecting`, `streaming`, `stale` (no data in session hours) or `reconnecting`."""
 
     @property
     def latencies(self) -> list[float]:
@@ -207,6 +209,7 @@ class LiveProducer:
     def _session(self, start: int | None, stop: Stop) -> int:
         """One connection: returns how many records it delivered."""
         self.sessions += 1
+        self.condition = "connecting" if self.sessions == 1 else "reconnecting"
         try:
             client, records = self._connect(start)
         except databento.BentoError as exc:
@@ -221,6 +224,7 @@ class LiveProducer:
         checked_gap = False
         last_data = time.monotonic()
         stale = False
+        self.condition = "streaming"
         try:
             while True:
                 batch = _take(records, 0.05, self._producer.sink.poll)
@@ -233,6 +237,7 @@ class LiveProducer:
                         silent = time.monotonic() - last_data > self._stale_after_s
                         if silent and not stale and self._in_session(time.time_ns()):
                             stale = True
+                            self.condition = "stale"
                             metrics.QUALITY.labels("stale").inc()
                             log.warning(
                                 "no live data for %.0fs in session hours", self._stale_after_s
@@ -244,8 +249,10 @@ class LiveProducer:
                     checked_gap = self._check_gap(client, start)
                 delivered += self._handle(batch, received)
                 last_data, stale = received, False
+                self.condition = "streaming"
         finally:
             client.terminate()
+            self.condition = "reconnecting"
         return delivered
 
     def _handle(self, batch: list[Any], received: float) -> int:

@@ -280,8 +280,14 @@ class ApiSettings(_Section):
     """Address to listen on; 0.0.0.0 to serve beyond this machine."""
     port: int = Field(default=8080, ge=0, le=65535)
     """0: any free port (the chosen one is printed)."""
+    store: Literal["sqlite", "postgres"] = "sqlite"
+    """Where its store lives; either way it is rebuilt from the topics if lost."""
     store_path: Path | None = None
     """Its SQLite store; unset: `<data_dir>/api/api.sqlite`. Rebuilt from the topics if lost."""
+    postgres_dsn: SecretStr | None = None
+    """libpq connection string, e.g. `host=127.0.0.1 dbname=test user=postgres`."""
+    postgres_schema: str = Field(default="ticklane_api", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    """Schema holding the store's tables; created if missing. Never the ledger's schema."""
     group_id: str = "ticklane-api"
     """Client id prefix; the API keeps its offsets in its store, not in a consumer group."""
     ready_max_lag: int = Field(default=1_000, ge=0)
@@ -300,6 +306,8 @@ class ApiSettings(_Section):
     login_attempts: int = Field(default=5, ge=1)
     """Failed logins allowed per user and address in `login_window_s`; then 429."""
     login_window_s: float = Field(default=60.0, gt=0)
+    web_dir: Path | None = None
+    """The dashboard's static export served at `/`; unset: the checkout's `web/out` (`make web`)."""
 
 
 class Settings(BaseSettings):
@@ -317,6 +325,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".ticklane")
     """Local state: embedded broker address and log, RocksDB tables, SQLite ledger."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    status_interval_s: float = Field(default=5.0, gt=0, le=3600)
+    """Every process publishes its status this often; one silent for three is shown silent."""
 
     @classmethod
     def settings_customise_sources(

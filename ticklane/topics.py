@@ -49,6 +49,7 @@ class KeyKind(StrEnum):
     CONTROL_KEY = "control key"
     SOURCE = "source"
     UNDERLYING = "underlying"
+    INSTANCE = "process instance"
     NONE = "none"
 
 
@@ -106,6 +107,14 @@ def catalogue(settings: TopicSettings) -> tuple[TopicSpec, ...]:
     )
     specs += [
         ("signals", n, KeyKind.SYMBOL, "signal", "target positions from strategies", _FOREVER),
+        (
+            "indicators",
+            n,
+            KeyKind.SYMBOL,
+            "indicators",
+            "strategies' indicator values per bar",
+            _retention(30),
+        ),
         ("orders", n, KeyKind.SYMBOL, "order", "order state changes", _FOREVER),
         ("fills", n, KeyKind.SYMBOL, "fill", "executions reported by the venue", _FOREVER),
         ("positions", n, KeyKind.STRATEGY_SYMBOL, "position", "latest position", _COMPACT),
@@ -120,6 +129,8 @@ def catalogue(settings: TopicSettings) -> tuple[TopicSpec, ...]:
             "commands applied or refused",
             _COMPACT,
         ),
+        # Each process's latest heartbeat (key: its instance name).
+        ("status", 1, KeyKind.INSTANCE, "status", "process heartbeats", _COMPACT),
         ("dlq", 1, KeyKind.NONE, "raw bytes", "undecodable or failed messages", _retention(14)),
         # Who called which control, allowed or refused: kept, as an audit trail must be.
         ("audit", 1, KeyKind.NONE, "json", "API control calls, allowed or refused", _FOREVER),

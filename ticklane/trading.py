@@ -75,6 +75,22 @@ class ComboLeg(msgspec.Struct, frozen=True, array_like=True):
     instrument_id: UInt32 = 0
 
 
+class Indicators(msgspec.Struct, frozen=True, array_like=True):
+    """A strategy's indicator values right after it absorbed one bar of a symbol: what it
+    acted on, for charts beside the bars (`indicators` topic, keyed by symbol)."""
+
+    strategy: str
+    symbol: str
+    interval_ns: int
+    ts_event: Nanos
+    """The bar's open time, as `Bar.ts_event`."""
+    prices: dict[str, Price | None]
+    """Price-valued indicators by name (`ema_12`, `atr_14`, `supertrend_10_3`), in 1e-9
+    units; None while one is still warming up."""
+    directions: dict[str, int] = msgspec.field(default_factory=dict)
+    """Trend directions by name (`supertrend_10_3`: +1 up, -1 down), once defined."""
+
+
 class Signal(msgspec.Struct, frozen=True, array_like=True):
     """A strategy's statement of the position it wants in a symbol, not a buy or a sell.
 

@@ -19,7 +19,8 @@ import msgspec
 from ticklane.control import ControlAck, ControlCommand
 from ticklane.dbn import DbnRecordError, check_records
 from ticklane.market import Bar, DataGap, InstrumentDef, MarketFrame, Quote, Trade
-from ticklane.trading import Fill, Order, Position, Signal
+from ticklane.status import ProcessStatus
+from ticklane.trading import Fill, Indicators, Order, Position, Signal
 
 MAGIC: Final = b"TL"
 VERSION: Final = 1
@@ -27,7 +28,7 @@ _HEADER: Final = struct.Struct(">2sBBI")
 HEADER_SIZE: Final = _HEADER.size
 
 Message = (MarketFrame | Trade | Quote | Bar | InstrumentDef | Signal | Order | Fill | Position) | (
-    ControlCommand | DataGap | ControlAck
+    ControlCommand | DataGap | ControlAck | ProcessStatus | Indicators
 )
 
 # Kind byte on the wire -> (name shown to people, type). Never renumber: add at the end.
@@ -44,6 +45,8 @@ KINDS: Final[dict[int, tuple[str, type[Message]]]] = {
     10: ("control", ControlCommand),
     11: ("data_gap", DataGap),
     12: ("control_ack", ControlAck),
+    13: ("status", ProcessStatus),
+    14: ("indicators", Indicators),
 }
 _KIND_OF: Final[dict[type[Message], int]] = {typ: kind for kind, (_, typ) in KINDS.items()}
 _DECODERS: Final = {kind: msgspec.msgpack.Decoder(typ) for kind, (_, typ) in KINDS.items()}

@@ -15,6 +15,7 @@ from tests.conftest import poll_until
 from tests.integration.executors.scenario import create_topics, sqlite_progress
 from ticklane import wire
 from ticklane.demo import demo_config, process
+from ticklane.market import Bar
 from ticklane.settings import Settings
 from ticklane.topics import resolve
 from ticklane.trading import Order, OrderStatus, Signal
@@ -50,7 +51,7 @@ def test_controls_reach_the_agents_and_the_executor_and_come_back_applied(
     with (
         process(["agents", "--config", str(config)], env, logs / "agents.log"),
         process(["execute", "--config", str(config)], env, logs / "executor.log"),
-        process(["api", "--port", "0"], env, logs / "api.log"),
+        process(["api", "--config", str(config), "--port", "0"], env, logs / "api.log"),
     ):
         url_file = settings.data_dir / "api" / "server.url"
         url = poll_until(lambda: url_file.exists() and url_file.read_text().strip(), what="the API")
@@ -105,7 +106,41 @@ def test_controls_reach_the_agents_and_the_executor_and_come_back_applied(
             return signals if ready else None
 
         signals = poll_until(answered, timeout_s=240, interval_s=0.5, what="every signal answered")
+
+        def reporting() -> dict[str, str] | None:
+            found = {p["process"]: p["health"] for p in api.get("/api/v1/processes").json()}
+            want = {"agents": "up", "executor": "up", "api": "up", "producer": "stopped"}
+            return found if found == want else None
+
+        # Each process's heartbeat: the three running ones up, the finished replay stopped.
+        poll_until(reporting, timeout_s=30, interval_s=0.2, what="every process's status")
+        shown = api.get("/api/v1/strategies").json()["strategies"]
+
+        def charted() -> list[dict[str, object]] | None:
+            query = {"symbol": "SYN000", "interval": "1s", "strategy": "ema_cross"}
+            points = api.get("/api/v1/indicators", params=query | {"limit": 1000}).json()
+            return points["points"] or None
+
+        points = poll_until(charted, timeout_s=30, interval_s=0.2, what="SYN000's indicators")
         api.close()
+    indicators = {(row["strategy"], row["symbol"]): row["indicators"] for row in shown}
+    assert indicators[("ema_cross", "SYN001")] is None  # disabled from the start: never ran
+    ema = indicators[("ema_cross", "SYN000")]
+    assert ema is not None
+    assert set(ema["values"]) == {"ema_8", "ema_21"}
+    trend = indicators[("supertrend", "SYN002")]
+    assert trend is not None
+    assert trend["directions"]["supertrend_10_3"] in (1, -1)
+    # The chart's indicator points are the strategy's, at the times of its bars.
+    warm = [p for p in points if p["values"]["ema_21"] is not None]
+    assert warm
+    assert len(warm) < len(points)
+    bar_times = {
+        wire.decode_as(v, Bar).ts_event
+        for _, _, key, v in read_topic(resolve(settings.topics, "bars.1s"))
+        if key == b"SYN000"
+    }
+    assert {p["ts_event"] for p in points} <= bar_times
 
     made = {(s.strategy, s.symbol) for s in signals}
     assert ("ema_cross", "SYN000") in made  # the agents ran, and signalled where allowed

@@ -161,3 +161,44 @@ def test_symbols_do_not_share_state(symbols: list[str]) -> None:
         assert [s.target_position for s in signals] == [
             s.target_position for s in reference(columns)[1]
         ]
+
+
+def test_indicators_are_published_per_bar_as_the_strategy_saw_them() -> None:
+    columns = trades()
+    eng = Engine(Roster([CONFIG], registry()), publish_intervals=(SECOND,), indicators=True)
+    entry, snapshots, bars = SymbolEntry(), [], []
+    for offset, start in enumerate(range(0, 3000, 250)):
+        chunk = tuple(c[start : start + 250] for c in columns)
+        out = eng.absorb_trades("ES", entry, (0, offset), chunk)
+        assert out is not None
+        entry, snapshots, bars = out.entry, snapshots + out.indicators, bars + out.bars
+    # One snapshot per completed bar, at that bar, equal to the EMAs computed afresh.
+    assert [s.ts_event for s in snapshots] == [b.ts_event for b in bars]
+    strategy = EmaCross()
+    state = strategy.initial_state(strategy.parse_params(CONFIG.params))
+    ctx = Context(symbol="ES")
+    for bar, snap in zip(bars, snapshots, strict=True):
+        state, _ = strategy.on_bar(state, bar, ctx)
+        assert (snap.strategy, snap.symbol, snap.interval_ns) == ("ema_cross", "ES", SECOND)
+        fast, slow = state.fast.value, state.slow.value
+        assert snap.prices == {
+            "ema_3": None if fast is None else round(fast),
+            "ema_8": None if slow is None else round(slow),
+        }
+    assert snapshots[-1].prices["ema_8"] is not None  # warmed up by the end
+    assert snapshots[0].prices["ema_8"] is None  # ...and not at the first bar
+
+
+def test_no_indicators_unless_asked_and_none_for_a_disabled_strategy() -> None:
+    columns = trades(600)
+    out = engine().absorb_trades("ES", SymbolEntry(), (0, 0), columns)
+    assert out is not None
+    assert out.bars
+    assert not out.indicators
+    book = ControlBook()
+    book.apply(command(ControlAction.DISABLE, 1))
+    eng = Engine(Roster([CONFIG], registry()), book, publish_intervals=(SECOND,), indicators=True)
+    out = eng.absorb_trades("ES", SymbolEntry(), (0, 0), columns)
+    assert out is not None
+    assert out.bars
+    assert not out.indicators

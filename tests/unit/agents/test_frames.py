@@ -70,7 +70,7 @@ def _handler(table: dict[bytes, bytes], seen: list[bytes | None], reader: _Reade
         return _Done()
 
     topic = SimpleNamespace(get_topic_name=lambda: "out")
-    channels: Any = SimpleNamespace(bars={}, signals=topic, dlq=topic)
+    channels: Any = SimpleNamespace(bars={}, signals=topic, indicators=topic, dlq=topic)
     outbox: Any = None  # nothing is published: the absorber emits no bars or signals
     progress = Progress(frozenset({TOPIC}))
     return FrameHandler(

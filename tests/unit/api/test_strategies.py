@@ -43,4 +43,8 @@ def test_each_strategy_per_symbol_with_its_effective_params_state_and_last_signa
     assert not any(s == "supertrend" for s, _ in rows)  # "*" and no signal yet: no symbol
     names = {p["name"] for p in answer["declared"]["ema_cross"]}
     assert {"fast", "slow", "quantity"} <= names
+    # The types a form needs, through the bounds the parameters are declared with.
+    kinds = {p["name"]: p["type"] for p in answer["declared"]["supertrend"]}
+    assert kinds == {"length": "int", "multiplier": "float", "quantity": "int", "long_only": "bool"}
+    assert es["indicators"] is None  # no indicators published for it in this store
     store.close()
