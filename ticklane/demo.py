@@ -415,7 +415,7 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str] = sys.stderr
             )
             execute = ["execute", "--config", str(config), "--broker", options.broker]
             executor = stack.enter_context(process(execute, executor_env, logs / "executor.log"))
-            _start_api(settings, env, stack, out, deadline=started + options.timeout_s)
+            _start_api(settings, env, stack, out, config, deadline=started + options.timeout_s)
             producer = stack.enter_context(process(produce, env, logs / "producer.log"))
             ticks = _run(
                 settings,
@@ -448,10 +448,12 @@ def _start_api(
     env: dict[str, str],
     stack: contextlib.ExitStack,
     out: IO[str],
+    config: Path,
     *,
     deadline: float,
 ) -> str:
-    """Start `ticklane api` with a login made for this demo only; print both; its URL."""
+    """Start `ticklane api` on the demo's config (so it shows the strategies the agents run)
+    with a login made for this demo only; print both; its URL."""
     import secrets  # noqa: PLC0415 - the demo's login only
 
     from api.auth import Role, User, hash_api_key, hash_password, new_api_key, save_users  # noqa: PLC0415
@@ -463,7 +465,7 @@ def _start_api(
     url_file = directory / "server.url"
     url_file.unlink(missing_ok=True)
     log = settings.data_dir / "logs" / "api.log"
-    stack.enter_context(process(["api", "--port", "0"], env, log))
+    stack.enter_context(process(["api", "--config", str(config), "--port", "0"], env, log))
     wait_for(url_file.exists, max(30.0, deadline - time.monotonic()), "the API")
     url = url_file.read_text().split()[0]
     print(
