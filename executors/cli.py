@@ -12,7 +12,7 @@ from executors.brokers.base import BrokerError
 from executors.brokers.factory import VENUES, paper_dir, venue_store_path, with_venue
 from executors.brokers.paper.store import VenueStore
 from executors.ledger import LedgerError
-from executors.service import ExecutorService, serve_metrics
+from executors.service import ExecutorService, serve_health
 from ticklane.cli import ConfigOption, bootstrap_or_exit, fail, print_records, settings_or_exit
 from ticklane.secrets import SecretError
 
@@ -59,12 +59,14 @@ def execute(
         service = ExecutorService(settings, bootstrap)
     except (LedgerError, BrokerError, SecretError) as exc:
         fail(str(exc))
-    serve_metrics(service.metrics, settings.executor.metrics_port)
+    health = serve_health(service, settings.executor.metrics_port)
     try:
         with contextlib.suppress(KeyboardInterrupt):
             service.run(stop)
     finally:
         service.close()
+        if health is not None:
+            health.stop()
 
 
 def _open_store(data_dir: Path | None, config: Path | None) -> VenueStore:

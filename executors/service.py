@@ -24,7 +24,6 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
-from prometheus_client import start_http_server
 
 from executors.brokers.base import Broker
 from executors.brokers.factory import build_broker
@@ -39,6 +38,7 @@ from executors.stores import open_ledger
 from ticklane import kafka, wire
 from ticklane.beacon import Beacon, Report
 from ticklane.control import ControlAck, ControlAction, ControlCommand, KillSwitchState
+from ticklane.health import HealthServer
 from ticklane.settings import OrderStyleSettings, Settings
 from ticklane.status import ProcessState, instance_name
 from ticklane.topics import resolve
@@ -313,7 +313,11 @@ def executor_report(engine: Engine) -> Report:
     return Report(ProcessState.RUNNING, "", -1, details)
 
 
-def serve_metrics(metrics: ExecutorMetrics, port: int) -> None:
-    """Expose /metrics on a port (0: not at all)."""
-    if port:
-        start_http_server(port, registry=metrics.registry)
+def serve_health(service: ExecutorService, port: int) -> HealthServer | None:
+    """/metrics, /health and /ready on a port (0: not at all); ready while the executor's
+    status is `running`: reconciled, not halted, no order of unknown fate."""
+    if not port:
+        return None
+    return HealthServer(
+        port, lambda: service.beacon.latest, registry=service.metrics.registry
+    ).start()

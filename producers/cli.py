@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from prometheus_client import start_http_server
 from pydantic import SecretStr
 
 from producers.dedupe import DEFAULT_WINDOW_NS
@@ -17,7 +16,7 @@ from producers.live import LiveProducer, LiveRequest, parse_gateway
 from producers.pipeline import ProducerError, parse_speed, produce_file
 from producers.sessions import CalendarError, calendar_for, session_clock
 from producers.sink import DeliveryError
-from producers.status import producer_beacon
+from producers.status import producer_beacon, serve_health
 from ticklane.cli import ConfigOption, bootstrap_or_exit, err, fail, settings_or_exit
 from ticklane.dbn_files import DbnFileError, source_name
 from ticklane.secrets import SecretError, read_secret
@@ -35,7 +34,10 @@ MaxBytes = Annotated[
     int, typer.Option("--max-frame-bytes", min=64, help="Most bytes in one frame.")
 ]
 MetricsPort = Annotated[
-    int | None, typer.Option("--metrics-port", min=1, max=65535, help="Serve /metrics here.")
+    int | None,
+    typer.Option(
+        "--metrics-port", min=1, max=65535, help="Serve /metrics, /health and /ready here."
+    ),
 ]
 
 
@@ -82,11 +84,10 @@ def produce_file_command(
         if not path.is_file():
             fail(f"{path} is not a file", 2)
     chain_set = _chains(chains)
-    if metrics_port:
-        start_http_server(metrics_port)
     stopped = _stop_flag()
     beacon = producer_beacon(settings, bootstrap, f"file:{source_name(paths)}")
     beacon.start()
+    health = serve_health(beacon, metrics_port)
     try:
         report = produce_file(
             paths,
@@ -102,6 +103,8 @@ def produce_file_command(
         fail(str(exc))
     finally:
         beacon.stop()
+        if health is not None:
+            health.stop()
     rate = report.records / report.seconds if report.seconds else 0.0
     err.print(
         f"{source_name(paths)}: {report.records:,} records read, "
@@ -213,8 +216,6 @@ def produce_live_command(
         in_session = session_clock(calendar_for(dataset, calendar))
     except CalendarError as exc:
         fail(str(exc), 2)
-    if metrics_port:
-        start_http_server(metrics_port)
     stopped = _stop_flag()
     try:
         producer = LiveProducer(
@@ -234,12 +235,15 @@ def produce_live_command(
         settings, bootstrap, f"live:{dataset}.{schema}", lambda: live.condition
     )
     beacon.start()
+    health = serve_health(beacon, metrics_port)
     try:
         report = producer.run(stopped.is_set)
     except (ProducerError, DeliveryError) as exc:
         fail(str(exc))
     finally:
         beacon.stop()
+        if health is not None:
+            health.stop()
     err.print(
         f"live {dataset} {schema}: {report.records:,} records produced in {report.frames:,} "
         f"frames over {producer.sessions} session(s), {producer.gaps} gap(s)",

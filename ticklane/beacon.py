@@ -58,6 +58,8 @@ class Beacon:
         self._process, self.instance, self._probe = process, instance, probe
         self._producer = Producer(kafka.producer_config(settings.kafka, bootstrap))
         self._next = 0.0
+        self.latest: Report | None = None
+        """The last report made (None before the first): what `/ready` answers from."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -71,6 +73,7 @@ class Beacon:
             report = self._probe()
         except Exception as exc:  # noqa: BLE001 - a failing probe is itself the news
             report = Report(ProcessState.DEGRADED, f"status probe failed: {exc}")
+        self.latest = report
         self._send(report)
         return True
 
@@ -106,5 +109,6 @@ class Beacon:
         self._stop.set()
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=5)
-        self._send(Report(ProcessState.STOPPED, reason))
+        self.latest = Report(ProcessState.STOPPED, reason)
+        self._send(self.latest)
         self._producer.flush(5)

@@ -266,7 +266,8 @@ class ExecutorSettings(_Section):
     """Tick size per symbol in 1e-9 units, for marketable limits where the venue does not
     say (TastyTrade does; the paper venue does not)."""
     metrics_port: int = Field(default=0, ge=0, le=65535)
-    """Prometheus /metrics port; 0: no HTTP endpoint."""
+    """Port of /metrics, /health and /ready (ready: reconciled, not halted, no order of unknown
+    fate); 0: no HTTP endpoint."""
     ledger: LedgerSettings = LedgerSettings()
     paper: PaperSettings = PaperSettings()
     tastytrade: TastytradeSettings = TastytradeSettings()

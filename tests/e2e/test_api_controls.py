@@ -14,6 +14,7 @@ from api.auth import Role, User, hash_api_key, save_users
 from tests.conftest import poll_until
 from tests.integration.executors.scenario import create_topics, sqlite_progress
 from ticklane import wire
+from ticklane.broker import free_port
 from ticklane.demo import demo_config, process
 from ticklane.market import Bar
 from ticklane.settings import Settings
@@ -48,9 +49,12 @@ def test_controls_reach_the_agents_and_the_executor_and_come_back_applied(
     )
     logs = tmp_path / "logs"
     env = cli_env | {"TICKLANE_AGENTS__APP_ID": f"agents-{os.getpid()}"}
+    ports = {"agents": free_port(), "executor": free_port()}
+    agents_port = ["--metrics-port", str(ports["agents"])]
+    executor_env = env | {"TICKLANE_EXECUTOR__METRICS_PORT": str(ports["executor"])}
     with (
-        process(["agents", "--config", str(config)], env, logs / "agents.log"),
-        process(["execute", "--config", str(config)], env, logs / "executor.log"),
+        process(["agents", "--config", str(config), *agents_port], env, logs / "agents.log"),
+        process(["execute", "--config", str(config)], executor_env, logs / "executor.log"),
         process(["api", "--config", str(config), "--port", "0"], env, logs / "api.log"),
     ):
         url_file = settings.data_dir / "api" / "server.url"
@@ -114,6 +118,12 @@ def test_controls_reach_the_agents_and_the_executor_and_come_back_applied(
 
         # Each process's heartbeat: the three running ones up, the finished replay stopped.
         poll_until(reporting, timeout_s=30, interval_s=0.2, what="every process's status")
+        # Each process's own probes and scrape, beside its metrics.
+        for name, port in ports.items():
+            base = f"http://127.0.0.1:{port}"
+            assert httpx.get(f"{base}/health").json() == {"alive": True}
+            assert httpx.get(f"{base}/ready").json() == {"ready": True, "reasons": []}, name
+            assert f"ticklane_{name.rstrip('s')}" in httpx.get(f"{base}/metrics").text
         shown = api.get("/api/v1/strategies").json()["strategies"]
 
         def charted() -> list[dict[str, object]] | None:

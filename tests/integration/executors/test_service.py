@@ -3,13 +3,16 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from executors.brokers.factory import paper_dir
 from executors.brokers.paper.store import VenueStore
+from executors.service import ExecutorService
 from executors.stores import open_sqlite, sqlite_path
 from tests.integration.executors.scenario import (
     Scenario,
@@ -20,6 +23,8 @@ from tests.integration.executors.scenario import (
     run_until_done,
 )
 from ticklane import kafka, wire
+from ticklane.control import ControlAction, ControlCommand, KillSwitchState
+from ticklane.health import HealthServer
 from ticklane.topics import resolve
 from ticklane.trading import Fill, Order, OrderStatus, Position
 
@@ -124,3 +129,25 @@ def test_paper_cli_prints_the_venues_record(settings, cli_env):
         assert lines, f"no {what}"
         assert all(keys <= set(line) for line in lines)
         assert all(isinstance(line["quantity"], int) for line in lines)
+
+
+def test_the_executor_is_ready_until_a_kill_switch_halts_everything(settings):
+    create_topics(settings)
+    service = ExecutorService(settings, str(settings.kafka.bootstrap_servers))
+    server = HealthServer(0, lambda: service.beacon.latest, host="127.0.0.1").start()
+    ready = f"http://127.0.0.1:{server.port}/ready"
+    try:
+        assert httpx.get(ready).status_code == 503  # not started: no status yet
+        service.start()
+        assert httpx.get(ready).json() == {"ready": True, "reasons": []}
+        halt = ControlCommand.create(
+            ControlAction.KILL_SWITCH, time.time_ns(), kill_switch=KillSwitchState.HALTED
+        )
+        service.engine.on_control(halt)
+        service.beacon.beat(force=True)  # the executor's loop does this every interval
+        answer = httpx.get(ready)
+        assert answer.status_code == 503
+        assert answer.json()["reasons"] == ["halted: kill switch halted for everything"]
+    finally:
+        server.stop()
+        service.close()
