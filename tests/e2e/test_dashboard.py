@@ -148,9 +148,10 @@ def test_the_dashboard_watches_and_controls_a_replay(
             timeout_s=60,
             what="the kill switch applied by the executor",
         )
-        page.locator(
-            '[data-testid="command-row"][data-action="kill_switch"][data-status="applied"]'
-        ).wait_for(timeout=30_000)
+        for action in ("kill_switch", "disable"):  # the view shows each command applied
+            page.locator(
+                f'[data-testid="command-row"][data-action="{action}"][data-status="applied"]'
+            ).wait_for(timeout=30_000)
         shoot(page, "controls")
 
         # The overview while the replay runs: positions and P&L change with no reload.
