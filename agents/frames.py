@@ -42,6 +42,7 @@ from agents.ticks import NotTicksError, frame_bars, is_bars, trade_columns
 from ticklane import dbn as tdbn
 from ticklane import wire
 from ticklane.dbn import DbnRecordError
+from ticklane.dead_letters import dead_letter_headers
 from ticklane.market import Bar, MarketFrame
 from ticklane.trading import Indicators, Signal
 
@@ -181,12 +182,7 @@ class FrameHandler:
 
     async def _dead_letter(self, message: Any, reason: str) -> None:
         log.warning("dlq: %s[%d]@%d: %s", message.topic, message.partition, message.offset, reason)
-        headers = [
-            ("reason", reason.encode()),
-            ("topic", str(message.topic).encode()),
-            ("partition", str(message.partition).encode()),
-            ("offset", str(message.offset).encode()),
-        ]
+        headers = dead_letter_headers(reason, str(message.topic), message.partition, message.offset)
         await self._outbox.deliver(
             self._dlq_topic, message.key, message.value or b"", headers=headers
         )

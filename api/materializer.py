@@ -15,7 +15,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -32,6 +32,7 @@ from api.store import DeadLetter, Located, Store
 from ticklane import kafka, wire
 from ticklane.control import ControlAck, ControlCommand
 from ticklane.dbn import DbnRecordError, to_instruments
+from ticklane.dead_letters import send_dead_letter
 from ticklane.market import Bar, MarketFrame
 from ticklane.settings import Settings
 from ticklane.status import ProcessStatus
@@ -218,18 +219,8 @@ class Materializer:
                 next_lag = time.monotonic() + LAG_EVERY_S
 
     def _dead_letter(self, message: Message, reason: str) -> None:
-        topic, partition, offset = message.topic(), message.partition(), message.offset()
-        log.warning("dlq: %s[%s]@%s: %s", topic, partition, offset, reason)
-        headers: list[tuple[str, Any]] = [
-            ("reason", reason.encode()),
-            ("topic", str(topic).encode()),
-            ("partition", str(partition).encode()),
-            ("offset", str(offset).encode()),
-        ]
-        self._producer.produce(
-            self._dlq, key=message.key(), value=message.value() or b"", headers=headers
-        )
-        self._metrics.dead_letters.labels(str(topic)).inc()
+        send_dead_letter(self._producer, self._dlq, message, reason)
+        self._metrics.dead_letters.labels(str(message.topic())).inc()
 
     def close(self) -> None:
         """Close the Kafka clients (the store stays the caller's)."""
@@ -238,9 +229,9 @@ class Materializer:
 
 
 def dead_letter(message: Message) -> DeadLetter:
-    """A `dlq` message as the store keeps it. Processes write `reason`, `topic`, `partition`
-    and `offset` headers (the executor, for now, `error` and `source`, `topic:partition:offset`).
-    """
+    """A `dlq` message as the store keeps it, from the headers every process writes
+    (`ticklane.dead_letters`); `error` and `source` (`topic:partition:offset`), as executors
+    before that format wrote them, are still understood."""
     given = message.headers() or []
     pairs = list(given.items()) if isinstance(given, dict) else list(given)
     headers: dict[str, str] = {}

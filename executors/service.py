@@ -38,6 +38,7 @@ from executors.stores import open_ledger
 from ticklane import kafka, wire
 from ticklane.beacon import Beacon, Report
 from ticklane.control import ControlAck, ControlAction, ControlCommand, KillSwitchState
+from ticklane.dead_letters import send_dead_letter
 from ticklane.health import HealthServer
 from ticklane.settings import OrderStyleSettings, Settings
 from ticklane.status import ProcessState, instance_name
@@ -201,6 +202,13 @@ class ExecutorService:
         except wire.WireError as exc:
             self._dead_letter(message, str(exc))
             return
+        key = message.key() or b""
+        if key != signal.symbol.encode():
+            # Keyed elsewhere, it sits in another symbol's partition, out of order with the
+            # rest of its own: not traded, as the agents refuse such market data.
+            why = f"key {key!r} does not match the signal's symbol {signal.symbol!r}"
+            self._dead_letter(message, why, "misrouted")
+            return
         kind, ts_ms = message.timestamp()
         origin = ts_ms * 1_000_000 if kind and ts_ms > 0 else time.time_ns()
         self.engine.on_signal(signal, origin)
@@ -241,23 +249,9 @@ class ExecutorService:
         if offsets:
             self._signals.commit(offsets=offsets, asynchronous=True)
 
-    def _dead_letter(self, message: Message, error: str) -> None:
-        self.metrics.signals.labels("undecodable").inc()
-        log.warning(
-            "%s[%s]@%s undecodable: %s",
-            message.topic(),
-            message.partition(),
-            message.offset(),
-            error,
-        )
-        self._producer.produce(
-            self._topic("dlq"),
-            value=message.value(),
-            headers=[
-                ("error", error.encode()),
-                ("source", f"{message.topic()}:{message.partition()}:{message.offset()}".encode()),
-            ],
-        )
+    def _dead_letter(self, message: Message, reason: str, outcome: str = "undecodable") -> None:
+        self.metrics.signals.labels(outcome).inc()
+        send_dead_letter(self._producer, self._topic("dlq"), message, reason)
 
     def _publish(self) -> None:
         """Send the outbox's events, then forget them once the broker has them all."""

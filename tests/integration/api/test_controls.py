@@ -198,7 +198,7 @@ def test_a_command_is_pending_until_each_process_that_acts_on_it_answers(api, se
 def test_dead_letters_are_counted_with_their_reasons(api, settings):
     out = producer(settings)
     out.produce(resolve(settings.topics, "orders"), key=b"ES", value=b"not an order")
-    # As the executor writes one today: `error` and `source` headers.
+    # As executors wrote them before the shared format: `error` and `source` headers.
     out.produce(
         resolve(settings.topics, "dlq"),
         key=None,

@@ -26,11 +26,30 @@ from ticklane import kafka, wire
 from ticklane.control import ControlAction, ControlCommand, KillSwitchState
 from ticklane.health import HealthServer
 from ticklane.topics import resolve
-from ticklane.trading import Fill, Order, OrderStatus, Position
+from ticklane.trading import Fill, Order, OrderStatus, Position, Signal
 
 pytestmark = pytest.mark.integration
 
 TICKLANE = str(Path(sys.executable).with_name("ticklane"))
+
+
+def dlq_headers(settings) -> list[dict[str, str]]:
+    """Each dead letter's headers, decoded."""
+    config = kafka.consumer_config(
+        settings.kafka, str(settings.kafka.bootstrap_servers), f"dlq-{time.time_ns()}"
+    )
+    consumer = Consumer(config | {"enable.partition.eof": True})
+    consumer.assign([TopicPartition(resolve(settings.topics, "dlq"), 0, 0)])
+    found: list[dict[str, str]] = []
+    try:
+        while True:
+            message = consumer.poll(10)
+            assert message is not None, "dlq: no end reached"
+            if message.error() is not None:
+                return found
+            found.append({k: (v or b"").decode() for k, v in message.headers() or []})
+    finally:
+        consumer.close()
 
 
 def test_signals_become_paper_orders_fills_and_events(settings, read_topic):
@@ -40,6 +59,9 @@ def test_signals_become_paper_orders_fills_and_events(settings, read_topic):
     produce_signals(producer(settings), settings, [*scenario.signals, scenario.signals[0]])
     bad = producer(settings)
     bad.produce(resolve(settings.topics, "signals"), key=b"AAA", value=b"not a signal")
+    # A signal keyed under another symbol: in that symbol's partition, out of its own order.
+    misrouted = wire.encode(Signal.create("s1", "AAA", 1, 99, reference_price=10**11))
+    bad.produce(resolve(settings.topics, "signals"), key=b"BBB", value=misrouted)
     bad.flush(10)
     run_until_done(settings, scenario)
 
@@ -86,7 +108,16 @@ def test_signals_become_paper_orders_fills_and_events(settings, read_topic):
         f"{s}/{sym}": q for (s, sym), q in expected.items() if q
     }
     dlq = read_topic(resolve(settings.topics, "dlq"))
-    assert [v for _, _, _, v in dlq] == [b"not a signal"]
+    assert sorted((k, v) for _, _, k, v in dlq) == [(b"AAA", b"not a signal"), (b"BBB", misrouted)]
+    reasons = {h["reason"].split(":")[0] for h in dlq_headers(settings)}
+    assert "key b'BBB' does not match the signal's symbol 'AAA'" in {
+        h["reason"] for h in dlq_headers(settings)
+    }
+    assert len(reasons) == 2
+    for headers in dlq_headers(settings):  # one format for every process's dead letters
+        assert headers["topic"] == resolve(settings.topics, "signals")
+        assert int(headers["partition"]) >= 0
+        assert int(headers["offset"]) >= 0
 
     # Offsets were committed: a consumer of the executor's group starts at the end.
     config = kafka.consumer_config(
@@ -97,7 +128,7 @@ def test_signals_become_paper_orders_fills_and_events(settings, read_topic):
     parts = [TopicPartition(topic, p) for p in range(settings.topics.partitions)]
     committed = consumer.committed(parts, timeout=10)
     consumer.close()
-    assert sum(max(tp.offset, 0) for tp in committed) == len(scenario.signals) + 2
+    assert sum(max(tp.offset, 0) for tp in committed) == len(scenario.signals) + 3
 
 
 def test_paper_cli_prints_the_venues_record(settings, cli_env):
