@@ -45,7 +45,7 @@ web: $(WEB_OUT)
 browser:
 	@[ -n "$$TICKLANE_CHROMIUM" ] || command -v chromium >/dev/null || \
 		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-		  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } || \
+		  { apt-get update -q >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; } || \
 		{ echo "the dashboard's browser tests need Chromium: apt-get install chromium" \
 		       "(Debian), or TICKLANE_CHROMIUM=/path/to/chrome"; exit 1; }
 

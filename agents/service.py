@@ -27,7 +27,7 @@ from agents.roster import INTERVALS_NS, Roster, split_by_kind
 from agents.strategies.registry import registry
 from ticklane import kafka
 from ticklane.beacon import Beacon, Report, metric_total
-from ticklane.health import HealthServer
+from ticklane.health import reporting
 from ticklane.settings import Settings
 from ticklane.status import ProcessState, instance_name
 from ticklane.topic_admin import TopicAdmin
@@ -120,21 +120,17 @@ def run_worker(
         instance_name("agents", settings.agents.app_id),
         AgentsProbe(),
     )
-    beacon.start()
-    health = HealthServer(metrics_port, lambda: beacon.latest).start() if metrics_port else None
-    applied = worker.feed.catch_up()
-    log.info("applied %d control command(s) before start", applied)
-    worker.feed.start()
-    try:
-        faust.Worker(
-            worker.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False
-        ).execute_from_commandline()
-    finally:
-        worker.feed.stop()
-        worker.outbox.close()
-        beacon.stop()
-        if health is not None:
-            health.stop()
+    with reporting(beacon, metrics_port):
+        applied = worker.feed.catch_up()
+        log.info("applied %d control command(s) before start", applied)
+        worker.feed.start()
+        try:
+            faust.Worker(
+                worker.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False
+            ).execute_from_commandline()
+        finally:
+            worker.feed.stop()
+            worker.outbox.close()
 
 
 class AgentsProbe:

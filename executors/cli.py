@@ -12,8 +12,9 @@ from executors.brokers.base import BrokerError
 from executors.brokers.factory import VENUES, paper_dir, venue_store_path, with_venue
 from executors.brokers.paper.store import VenueStore
 from executors.ledger import LedgerError
-from executors.service import ExecutorService, serve_health
+from executors.service import ExecutorService
 from ticklane.cli import ConfigOption, bootstrap_or_exit, fail, print_records, settings_or_exit
+from ticklane.health import serve
 from ticklane.secrets import SecretError
 
 paper_app = typer.Typer(
@@ -59,7 +60,10 @@ def execute(
         service = ExecutorService(settings, bootstrap)
     except (LedgerError, BrokerError, SecretError) as exc:
         fail(str(exc))
-    health = serve_health(service, settings.executor.metrics_port)
+    # Ready while the executor's status is `running`: reconciled, not halted, nothing unknown.
+    health = serve(
+        service.beacon, settings.executor.metrics_port, registry=service.metrics.registry
+    )
     try:
         with contextlib.suppress(KeyboardInterrupt):
             service.run(stop)

@@ -39,7 +39,6 @@ from ticklane import kafka, wire
 from ticklane.beacon import Beacon, Report
 from ticklane.control import ControlAck, ControlAction, ControlCommand, KillSwitchState
 from ticklane.dead_letters import send_dead_letter
-from ticklane.health import HealthServer
 from ticklane.settings import OrderStyleSettings, Settings
 from ticklane.status import ProcessState, instance_name
 from ticklane.topics import resolve
@@ -305,13 +304,3 @@ def executor_report(engine: Engine) -> Report:
         why = f"{engine.unresolved} order(s) whose fate the venue has not told yet"
         return Report(ProcessState.DEGRADED, why, -1, details)
     return Report(ProcessState.RUNNING, "", -1, details)
-
-
-def serve_health(service: ExecutorService, port: int) -> HealthServer | None:
-    """/metrics, /health and /ready on a port (0: not at all); ready while the executor's
-    status is `running`: reconciled, not halted, no order of unknown fate."""
-    if not port:
-        return None
-    return HealthServer(
-        port, lambda: service.beacon.latest, registry=service.metrics.registry
-    ).start()

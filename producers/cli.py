@@ -16,9 +16,10 @@ from producers.live import LiveProducer, LiveRequest, parse_gateway
 from producers.pipeline import ProducerError, parse_speed, produce_file
 from producers.sessions import CalendarError, calendar_for, session_clock
 from producers.sink import DeliveryError
-from producers.status import producer_beacon, serve_health
+from producers.status import producer_beacon
 from ticklane.cli import ConfigOption, bootstrap_or_exit, err, fail, settings_or_exit
 from ticklane.dbn_files import DbnFileError, source_name
+from ticklane.health import reporting
 from ticklane.secrets import SecretError, read_secret
 
 log = logging.getLogger(__name__)
@@ -86,25 +87,20 @@ def produce_file_command(
     chain_set = _chains(chains)
     stopped = _stop_flag()
     beacon = producer_beacon(settings, bootstrap, f"file:{source_name(paths)}")
-    beacon.start()
-    health = serve_health(beacon, metrics_port)
-    try:
-        report = produce_file(
-            paths,
-            settings,
-            limits=FrameLimits(max_frame_records, max_frame_bytes),
-            speed=factor,
-            stop=stopped.is_set,
-            chains=chain_set,
-        )
-    except DbnFileError as exc:
-        fail(f"{exc}; every record before it was produced")
-    except (ProducerError, DeliveryError) as exc:
-        fail(str(exc))
-    finally:
-        beacon.stop()
-        if health is not None:
-            health.stop()
+    with reporting(beacon, metrics_port):
+        try:
+            report = produce_file(
+                paths,
+                settings,
+                limits=FrameLimits(max_frame_records, max_frame_bytes),
+                speed=factor,
+                stop=stopped.is_set,
+                chains=chain_set,
+            )
+        except DbnFileError as exc:
+            fail(f"{exc}; every record before it was produced")
+        except (ProducerError, DeliveryError) as exc:
+            fail(str(exc))
     rate = report.records / report.seconds if report.seconds else 0.0
     err.print(
         f"{source_name(paths)}: {report.records:,} records read, "
@@ -234,16 +230,11 @@ def produce_live_command(
     beacon = producer_beacon(
         settings, bootstrap, f"live:{dataset}.{schema}", lambda: live.condition
     )
-    beacon.start()
-    health = serve_health(beacon, metrics_port)
-    try:
-        report = producer.run(stopped.is_set)
-    except (ProducerError, DeliveryError) as exc:
-        fail(str(exc))
-    finally:
-        beacon.stop()
-        if health is not None:
-            health.stop()
+    with reporting(beacon, metrics_port):
+        try:
+            report = producer.run(stopped.is_set)
+        except (ProducerError, DeliveryError) as exc:
+            fail(str(exc))
     err.print(
         f"live {dataset} {schema}: {report.records:,} records produced in {report.frames:,} "
         f"frames over {producer.sessions} session(s), {producer.gaps} gap(s)",
@@ -276,22 +267,20 @@ def produce_historical_command(
     request = HistoricalRequest(dataset, schema, _split_symbols(symbols), start, end, stype_in)
     stopped = _stop_flag()
     beacon = producer_beacon(settings, bootstrap, f"historical:{dataset}.{schema}")
-    beacon.start()
-    try:
-        report = produce_historical(
-            request,
-            settings,
-            key,
-            gateway=gateway,
-            limits=FrameLimits(max_frame_records, max_frame_bytes),
-            stop=stopped.is_set,
-        )
-    except DbnFileError as exc:
-        fail(f"the downloaded data is damaged: {exc}")
-    except (ProducerError, DeliveryError) as exc:
-        fail(str(exc))
-    finally:
-        beacon.stop()
+    with reporting(beacon, None):
+        try:
+            report = produce_historical(
+                request,
+                settings,
+                key,
+                gateway=gateway,
+                limits=FrameLimits(max_frame_records, max_frame_bytes),
+                stop=stopped.is_set,
+            )
+        except DbnFileError as exc:
+            fail(f"the downloaded data is damaged: {exc}")
+        except (ProducerError, DeliveryError) as exc:
+            fail(str(exc))
     err.print(
         f"historical {dataset} {schema}: {report.records:,} records, {report.published:,} "
         f"produced, {report.skipped_written:,} already in Kafka",

@@ -4,7 +4,6 @@ counts, and for a live feed whether it is streaming, stale or reconnecting."""
 from collections.abc import Callable
 
 from ticklane.beacon import Beacon, Report, metric_total
-from ticklane.health import HealthServer
 from ticklane.settings import Settings
 from ticklane.status import ProcessState, instance_name
 
@@ -32,8 +31,3 @@ def producer_beacon(
         return Report(ProcessState.DEGRADED, f"live feed {now}", -1, details)
 
     return Beacon(settings, bootstrap, "producer", instance_name("producer", source), probe)
-
-
-def serve_health(beacon: Beacon, port: int | None) -> HealthServer | None:
-    """/metrics, /health and /ready on `port` (None: not at all); ready while streaming."""
-    return HealthServer(port, lambda: beacon.latest).start() if port else None

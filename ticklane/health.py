@@ -8,9 +8,10 @@ kill switch, the venue). The report is the one its heartbeat publishes, made on 
 own thread, so answering a probe never touches the process's state from another thread.
 """
 
+import contextlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
@@ -18,7 +19,7 @@ from typing import Final
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from ticklane.beacon import Report
+from ticklane.beacon import Beacon, Report
 from ticklane.status import ProcessState
 
 READY_STATES: Final = frozenset({ProcessState.RUNNING})
@@ -61,6 +62,27 @@ class HealthServer:
         """Stop serving and close the socket."""
         self._server.shutdown()
         self._server.server_close()
+
+
+def serve(
+    beacon: Beacon, port: int | None, *, registry: CollectorRegistry = REGISTRY
+) -> HealthServer | None:
+    """The probes and scrape of the process `beacon` reports for, on `port` (None or 0: none)."""
+    return HealthServer(port, lambda: beacon.latest, registry=registry).start() if port else None
+
+
+@contextlib.contextmanager
+def reporting(beacon: Beacon, port: int | None) -> Iterator[None]:
+    """For the body's duration: heartbeats from the beacon's own thread and, on `port`, the
+    probes; at the end the beacon says `stopped` and the server closes."""
+    beacon.start()
+    server = serve(beacon, port)
+    try:
+        yield
+    finally:
+        beacon.stop()
+        if server is not None:
+            server.stop()
 
 
 def _handler(
