@@ -101,8 +101,10 @@ def test_controls_reach_the_agents_and_the_executor_and_come_back_applied(
             # Every signal the agents made is in the executor's ledger, with its orders done.
             signals = [wire.decode_as(v, Signal) for *_, v in read_topic(signals_topic)]
             progress = sqlite_progress(settings)
+            # Both strategies' symbols are worked on in parallel: all of one's signals may be
+            # answered before the other's first arrives, so wait until both have signalled.
             ready = (
-                signals
+                {s.strategy for s in signals} == {"ema_cross", "supertrend"}
                 and progress is not None
                 and progress[0] == len(signals)
                 and progress[1] == 0
