@@ -32,3 +32,8 @@ STATE_BYTES = Gauge(
     "ticklane_agent_state_bytes", "Bytes of per-symbol state this worker last wrote, all symbols"
 )
 SYMBOLS = Gauge("ticklane_agent_symbols", "Symbols whose state this worker has written")
+CONSUMER_LAG = Gauge(
+    "ticklane_agent_consumer_lag_messages",
+    "md.* messages behind the end of the partitions this worker reads",
+    ["topic"],
+)

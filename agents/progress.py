@@ -80,6 +80,11 @@ class Progress:
         """Start a partition's account for an assignment at its committed offset."""
         self._parts[tp] = _Partition(generation, next_offset)
 
+    def position(self, tp: TopicPartition) -> int | None:
+        """The offset of the partition's next frame, or None before its first frame."""
+        part = self._parts.get(tp)
+        return None if part is None else part.next_offset
+
     def next_offset(self, tp: TopicPartition) -> int:
         """The offset the partition's next frame must have (after `begin`)."""
         return self._parts[tp].next_offset

@@ -9,11 +9,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import faust
 
-from agents.app import AgentsApp, make_app
+from agents import metrics
+from agents.app import AgentsApp, aiokafka_security, make_app
 from agents.chains import ChainEngine
 from agents.channels import Channels, declare
 from agents.control_feed import ControlFeed
@@ -28,12 +29,16 @@ from agents.strategies.registry import registry
 from ticklane import kafka
 from ticklane.beacon import Beacon, Report, metric_total
 from ticklane.health import reporting
+from ticklane.lag import LagGauge
 from ticklane.settings import Settings
 from ticklane.status import ProcessState, instance_name
 from ticklane.topic_admin import TopicAdmin
 from ticklane.topics import catalogue, resolve
 
 log = logging.getLogger(__name__)
+
+LAG_EVERY_S: Final = 1.0
+"""How often the worker's consumer lag gauge is measured."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,10 @@ def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
     progress = Progress(frozenset(t.get_topic_name() for t in topics))
     app.progress = progress  # the consumer commits md.* offsets from this account only
     reader = PartitionReader(
-        [str(server) for server in bootstrap.split(",")], app.conf.id, settings.kafka.client_id
+        [str(server) for server in bootstrap.split(",")],
+        app.conf.id,
+        settings.kafka.client_id,
+        security=aiokafka_security(settings.kafka),
     )
     handlers = [(channels.source, symbol_absorber(engine), channels.symbols)]
     if channels.chain is not None and channels.chains is not None:
@@ -86,6 +94,8 @@ def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
         handlers.append((channels.chain, chain_absorber(chain_engine), channels.chains))
     outbox = Outbox(kafka.producer_config(settings.kafka, bootstrap))
     for topic, absorber, table in handlers:
+        # At 0 from the start, so an alert on its increase sees the first dead letter.
+        metrics.DLQ.labels(topic.get_topic_name())
         # The table's changelog delivery is not awaited: the commit waits for it instead
         # (agents.progress), so the worker goes straight on to the next frame.
         store = ChangelogStore(table, outbox)
@@ -96,6 +106,13 @@ def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
         # (docs/design.md, "Agent concurrency 1").
         app.agent(topic, name=f"absorb-{topic.get_topic_name()}", concurrency=1)(_agent(handler))
 
+    lag = LagGauge(metrics.CONSUMER_LAG)
+
+    async def measure_lag() -> None:
+        lag.set(consumer_lags(app, progress))
+
+    app.timer(LAG_EVERY_S)(measure_lag)
+
     feed = ControlFeed(
         book,
         settings.kafka,
@@ -105,6 +122,20 @@ def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
         app_id=settings.agents.app_id,
     )
     return Worker(app, channels, feed, outbox)
+
+
+def consumer_lags(app: AgentsApp, progress: Progress) -> list[tuple[str, int]]:
+    """Per md.* partition this worker holds: frames between the next to absorb and the end
+    its consumer last fetched (partitions not yet started or fetched are left out)."""
+    consumer = app.consumer
+    lags = []
+    for tp in consumer.assignment():
+        if not progress.tracks(tp.topic):
+            continue  # the tables' changelogs, read back by Faust itself
+        position, high = progress.position(tp), consumer.highwater(tp)
+        if position is not None and high is not None:
+            lags.append((tp.topic, int(high) - position))
+    return lags
 
 
 def run_worker(

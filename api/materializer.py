@@ -94,6 +94,8 @@ class Materializer:
         self._dlq = resolve(settings.topics, "dlq")
         self._topics: list[str] = [*self._types, self._dlq]
         """Read: the decoded topics, and `dlq` raw (by its headers)."""
+        for topic in self._types:  # at 0 from the start, so a first one is an increase
+            metrics.dead_letters.labels(topic)
         self._partitions: list[Partition] = []
         self._at_end: set[tuple[str, int]] = set()
         """Partitions read to their end, with nothing arrived since."""

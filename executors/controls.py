@@ -22,12 +22,13 @@ class KillSwitchBook:
     def __init__(self) -> None:
         self._states: dict[tuple[str, str], KillSwitchState] = {}
 
-    def apply(self, command: ControlCommand) -> bool:
-        """Take a kill switch command into account; False for any other command."""
+    def apply(self, command: ControlCommand) -> KillSwitchState | None:
+        """Take a kill switch command into account: the state its scope is now in; None for
+        any other command."""
         if command.action is not ControlAction.KILL_SWITCH or command.kill_switch is None:
-            return False
+            return None
         self._states[(command.strategy, command.symbol)] = command.kill_switch
-        return True
+        return command.kill_switch
 
     def state_for(self, strategy: str, symbol: str) -> KillSwitchState:
         """The strictest state among the scopes an order for (strategy, symbol) falls in."""

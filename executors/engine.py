@@ -144,6 +144,8 @@ class Engine:
         self.broker = broker
         self.config = config
         self.metrics = metrics or ExecutorMetrics()
+        for reason in RejectReason:  # at 0 from the start, so a first reject is an increase
+            self.metrics.rejects.labels(reason.value)
         self.kill_switch = KillSwitchBook()
         self.halted_reason = ""
         """Set while a reconciliation mismatch halts trading."""
@@ -265,7 +267,11 @@ class Engine:
 
     def on_control(self, command: ControlCommand) -> None:
         """A kill switch state, or a flatten of every position in the command's scope."""
-        if self.kill_switch.apply(command):
+        state = self.kill_switch.apply(command)
+        if state is not None:
+            self.metrics.kill_switch.labels(command.strategy, command.symbol).set(
+                _STATE_LEVELS[state]
+            )
             log.warning(
                 "kill switch %s for %r/%r", command.kill_switch, command.strategy, command.symbol
             )

@@ -83,6 +83,30 @@ class ExecutorMetrics:
             ["symbol"],
             registry=r,
         )
+        self.kill_switch = Gauge(
+            "ticklane_executor_kill_switch",
+            "The kill switch per scope: 0 active, 1 reducing only, 2 halted (an empty strategy"
+            " or symbol is every one).",
+            ["strategy", "symbol"],
+            registry=r,
+        )
+        self.venue_connected = Gauge(
+            "ticklane_executor_venue_connected",
+            "1 while the venue's stream of order updates and fills is connected.",
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "ticklane_executor_consumer_lag_messages",
+            "Signals behind the end of the partitions this executor reads.",
+            ["topic"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "ticklane_executor_dead_letters",
+            "Messages sent to dlq, by the topic they were read from.",
+            ["topic"],
+            registry=r,
+        )
         self.errors = Counter(
             "ticklane_executor_errors",
             "Messages or venue facts that could not be used.",

@@ -39,12 +39,16 @@ from ticklane import kafka, wire
 from ticklane.beacon import Beacon, Report
 from ticklane.control import ControlAck, ControlAction, ControlCommand, KillSwitchState
 from ticklane.dead_letters import send_dead_letter
+from ticklane.lag import LagGauge
 from ticklane.settings import OrderStyleSettings, Settings
 from ticklane.status import ProcessState, instance_name
 from ticklane.topics import resolve
 from ticklane.trading import Signal, TimeInForce
 
 log = logging.getLogger(__name__)
+
+HALTED: Final = ProcessState.HALTED
+DEGRADED: Final = ProcessState.DEGRADED
 
 BATCH: Final = 500
 POLL_S: Final = 0.005
@@ -115,6 +119,10 @@ class ExecutorService:
         self._signals = Consumer(base)
         self._control = Consumer(base | {"group.id": f"{settings.executor.group_id}-control"})
         self._producer = Producer(kafka.producer_config(settings.kafka, bootstrap))
+        self._lag = LagGauge(self.metrics.consumer_lag)
+        for read in ("signals", "control"):  # at 0 from the start: a first one is an increase
+            self.metrics.dead_letters.labels(self._topic(read))
+        self.metrics.venue_connected.set_function(lambda: float(venue_connected(self.broker)))
         self._next_reconcile = 0.0
         self._next_resolve = 0.0
         self._next_permit = 0.0
@@ -189,8 +197,21 @@ class ExecutorService:
         if time.monotonic() >= self._next_reconcile:
             reconcile(self.engine)
             self._next_reconcile = time.monotonic() + self.settings.executor.reconcile_interval_s
+        if self._lag.due():
+            self._lag.set(self._signal_lags())
         self.beacon.beat()
         return len(messages)
+
+    def _signal_lags(self) -> list[tuple[str, int]]:
+        """Messages behind each assigned partition's end, as the consumer last saw it."""
+        lags = []
+        for tp in self._signals.position(self._signals.assignment()):
+            if tp.offset < 0:  # nothing read from it yet: its position is not known
+                continue
+            _, high = self._signals.get_watermark_offsets(tp, cached=True)
+            if high >= 0:
+                lags.append((tp.topic, high - tp.offset))
+        return lags
 
     def _on_signal(self, message: Message) -> None:
         if message.error() is not None:
@@ -250,6 +271,7 @@ class ExecutorService:
 
     def _dead_letter(self, message: Message, reason: str, outcome: str = "undecodable") -> None:
         self.metrics.signals.labels(outcome).inc()
+        self.metrics.dead_letters.labels(str(message.topic())).inc()
         send_dead_letter(self._producer, self._topic("dlq"), message, reason)
 
     def _publish(self) -> None:
@@ -278,6 +300,17 @@ class _HasTokenAge(Protocol):
     def token_age_s(self) -> float: ...
 
 
+@runtime_checkable
+class _HasStream(Protocol):
+    stream_connected: bool
+
+
+def venue_connected(broker: Broker) -> bool:
+    """Whether the venue's pushed order updates and fills can reach us (a venue without a
+    stream, the paper one, always can)."""
+    return broker.stream_connected if isinstance(broker, _HasStream) else True
+
+
 def executor_report(engine: Engine) -> Report:
     """The executor's status: halted by reconciliation, the kill switch or the venue, or
     degraded while the venue allows only reducing or an order's fate is unknown."""
@@ -292,15 +325,24 @@ def executor_report(engine: Engine) -> Report:
     }
     if isinstance(engine.broker, _HasTokenAge):
         details["token_age_s"] = f"{engine.broker.token_age_s():.0f}"
-    if engine.halted_reason:
-        return Report(ProcessState.HALTED, f"reconciliation: {engine.halted_reason}", -1, details)
-    if permit.state is KillSwitchState.HALTED:
-        return Report(ProcessState.HALTED, f"venue: {permit.reason}", -1, details)
-    if everything is KillSwitchState.HALTED:
-        return Report(ProcessState.HALTED, "kill switch halted for everything", -1, details)
-    if permit.state is KillSwitchState.REDUCING:
-        return Report(ProcessState.DEGRADED, f"venue: {permit.reason}", -1, details)
-    if engine.unresolved:
-        why = f"{engine.unresolved} order(s) whose fate the venue has not told yet"
-        return Report(ProcessState.DEGRADED, why, -1, details)
+    # The first that holds says the state, from what stops all trading to what slows it.
+    checks = (
+        (bool(engine.halted_reason), HALTED, f"reconciliation: {engine.halted_reason}"),
+        (permit.state is KillSwitchState.HALTED, HALTED, f"venue: {permit.reason}"),
+        (everything is KillSwitchState.HALTED, HALTED, "kill switch halted for everything"),
+        (permit.state is KillSwitchState.REDUCING, DEGRADED, f"venue: {permit.reason}"),
+        (
+            not venue_connected(engine.broker),
+            DEGRADED,
+            "venue stream disconnected: fills and order updates wait for reconnection",
+        ),
+        (
+            engine.unresolved > 0,
+            DEGRADED,
+            f"{engine.unresolved} order(s) whose fate the venue has not told yet",
+        ),
+    )
+    for holds, state, why in checks:
+        if holds:
+            return Report(state, why, -1, details)
     return Report(ProcessState.RUNNING, "", -1, details)

@@ -234,26 +234,33 @@ class LiveProducer:
                         if not batch:
                             break
                     else:
-                        silent = time.monotonic() - last_data > self._stale_after_s
-                        if silent and not stale and self._in_session(time.time_ns()):
-                            stale = True
-                            self.condition = "stale"
-                            metrics.QUALITY.labels("stale").inc()
-                            log.warning(
-                                "no live data for %.0fs in session hours", self._stale_after_s
-                            )
+                        stale = stale or self._turned_stale(last_data)
                         continue
                 received = batch[0][0]
                 batch = [record for _, record in batch]
                 if not checked_gap:
                     checked_gap = self._check_gap(client, start)
                 delivered += self._handle(batch, received)
+                if stale:
+                    metrics.FEED_STALE.set(0)
                 last_data, stale = received, False
                 self.condition = "streaming"
         finally:
             client.terminate()
             self.condition = "reconnecting"
         return delivered
+
+    def _turned_stale(self, last_data: float) -> bool:
+        """Whether a feed silent since `last_data` (monotonic) is now stale: in session hours
+        and silent too long. Says so once: on the metrics, in `condition` and in the log."""
+        silent = time.monotonic() - last_data > self._stale_after_s
+        if not silent or not self._in_session(time.time_ns()):
+            return False
+        self.condition = "stale"
+        metrics.QUALITY.labels("stale").inc()
+        metrics.FEED_STALE.set(1)
+        log.warning("no live data for %.0fs in session hours", self._stale_after_s)
+        return True
 
     def _handle(self, batch: list[Any], received: float) -> int:
         raws: list[bytes] = []

@@ -27,6 +27,10 @@ QUALITY: Final = Counter(
     "Data-quality findings per kind (out_of_order, duplicate, sequence_regression, stale)",
     ["kind"],
 )
+FEED_STALE: Final = Gauge(
+    "ticklane_producer_feed_stale",
+    "1 while the live feed has sent nothing for stale_after_s in session hours",
+)
 RECONNECTS: Final = Counter("ticklane_producer_reconnects_total", "Live gateway reconnections")
 DELIVERY_ERRORS: Final = Counter(
     "ticklane_producer_delivery_errors_total", "Frames Kafka refused after retries"

@@ -172,3 +172,5 @@ def test_a_silent_feed_is_stale_only_in_session(
             poll(lambda: len(asked) >= (1 if trading else 3), timeout_s=30, what="silence")
     stale = REGISTRY.get_sample_value("ticklane_producer_quality_events_total", labels) or 0.0
     assert (stale - before == 1) is trading
+    if trading:  # and the gauge an alert reads says so while it lasts
+        assert REGISTRY.get_sample_value("ticklane_producer_feed_stale") == 1

@@ -58,3 +58,29 @@ def test_an_order_of_unknown_fate_degrades(tmp_path: Path) -> None:
     assert report.state is ProcessState.DEGRADED
     assert report.details["unresolved_orders"] == "1"
     rig.close()
+
+
+def test_a_kill_switch_shows_per_scope_on_its_gauge(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    reducing = ControlCommand.create(
+        ControlAction.KILL_SWITCH, T0, strategy="s1", kill_switch=KillSwitchState.REDUCING
+    )
+    rig.engine.on_control(reducing)
+    registry = rig.engine.metrics.registry
+    level = registry.get_sample_value
+    assert level("ticklane_executor_kill_switch", {"strategy": "s1", "symbol": ""}) == 1
+    active = ControlCommand.create(
+        ControlAction.KILL_SWITCH, T0, strategy="s1", kill_switch=KillSwitchState.ACTIVE
+    )
+    rig.engine.on_control(active)
+    assert level("ticklane_executor_kill_switch", {"strategy": "s1", "symbol": ""}) == 0
+    rig.close()
+
+
+def test_a_venue_whose_stream_is_down_degrades(tmp_path: Path) -> None:
+    rig = Rig(tmp_path)
+    rig.venue.stream_connected = False  # type: ignore[attr-defined]  # as a real venue's says
+    report = executor_report(rig.engine)
+    assert report.state is ProcessState.DEGRADED
+    assert "stream disconnected" in report.reason
+    rig.close()
