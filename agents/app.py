@@ -16,6 +16,7 @@ The app swaps in a transport that changes three things about Faust's aiokafka dr
   higher than the highwater") after a kill.
 """
 
+import ssl
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,7 +28,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, TransportT
 
 from agents.progress import Progress
-from ticklane.settings import Settings
+from ticklane.settings import KafkaSettings, Settings
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -127,6 +128,51 @@ def make_app(settings: Settings, bootstrap: str, state_dir: Path) -> AgentsApp:
         producer_linger_ms=1,
         table_standby_replicas=0,
         stream_wait_empty=False,
+        broker_credentials=faust_credentials(kafka),
     )
     app.fetch_wait_max_ms = kafka.fetch_wait_max_ms
     return app
+
+
+# Faust and aiokafka do not read librdkafka's settings: the same `kafka` settings, in their terms,
+# so the worker's consumer, its changelogs and its side reader reach a SASL/SSL cluster as the
+# rest of ticklane does.
+
+
+def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
+    """For SSL and SASL_SSL: the system's trusted CAs, or `ssl_ca_location`'s."""
+    if not kafka.security_protocol.endswith("SSL"):
+        return None
+    cafile = str(kafka.ssl_ca_location) if kafka.ssl_ca_location else None
+    return ssl.create_default_context(cafile=cafile)
+
+
+def faust_credentials(kafka: KafkaSettings) -> faust.auth.Credentials | None:
+    """The Faust app's `broker_credentials` for `kafka.security_protocol`."""
+    if kafka.security_protocol == "PLAINTEXT":
+        return None
+    if kafka.security_protocol == "SSL":
+        return faust.SSLCredentials(ssl_context(kafka))
+    password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+    return faust.SASLCredentials(
+        username=kafka.sasl_username,
+        password=password,
+        ssl_context=ssl_context(kafka),
+        mechanism=kafka.sasl_mechanism or "PLAIN",
+    )
+
+
+def aiokafka_security(kafka: KafkaSettings) -> dict[str, Any]:
+    """An aiokafka client's security arguments for `kafka.security_protocol`."""
+    config: dict[str, Any] = {"security_protocol": kafka.security_protocol}
+    if kafka.security_protocol.startswith("SASL"):
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+        config |= {
+            "sasl_mechanism": kafka.sasl_mechanism or "PLAIN",
+            "sasl_plain_username": kafka.sasl_username,
+            "sasl_plain_password": password,
+        }
+    context = ssl_context(kafka)
+    if context is not None:
+        config["ssl_context"] = context
+    return config

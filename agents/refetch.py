@@ -7,6 +7,7 @@ the agent was not given, so the worker can absorb it before going on.
 
 import asyncio
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
@@ -22,8 +23,16 @@ class RefetchError(RuntimeError):
 class PartitionReader:
     """Side consumer of one worker; started on first use, one request at a time."""
 
-    def __init__(self, servers: list[str], group_id: str, client_id: str) -> None:
+    def __init__(
+        self,
+        servers: list[str],
+        group_id: str,
+        client_id: str,
+        *,
+        security: Mapping[str, Any] | None = None,
+    ) -> None:
         self._servers = servers
+        self._security = dict(security or {})
         self._group_id = group_id
         self._client_id = client_id
         self._consumer: Any = None
@@ -38,6 +47,7 @@ class PartitionReader:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 fetch_max_wait_ms=10,
+                **self._security,
             )
             await consumer.start()
             self._consumer = consumer
