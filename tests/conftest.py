@@ -2,7 +2,9 @@
 
 import gc
 import itertools
+import json
 import os
+import shutil
 import subprocess
 import time
 import uuid
@@ -10,10 +12,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
 import pytest
 
 from tests import data
-from ticklane.broker import BrokerHandle, provide_broker
+from ticklane.broker import BrokerHandle, free_port, provide_broker
 from ticklane.settings import KafkaSettings, Settings, TopicSettings
 
 T = TypeVar("T")
@@ -169,3 +172,62 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         reporter.ensure_newline()
         reporter.write_line(f"FAILED: {len(skipped)} test(s) skipped ({names}); none may be")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def prometheus_tool(name: str) -> str:
+    """Debian's `prometheus` or `promtool` (`make prometheus`), or the one in
+    $TICKLANE_PROMETHEUS_BIN: the real tools the alert rules and the scrape test run on."""
+    found = shutil.which(name, path=os.environ.get("TICKLANE_PROMETHEUS_BIN")) or shutil.which(name)
+    if found is None:
+        pytest.fail(
+            f"{name} not found: `make prometheus` (apt-get install prometheus), or "
+            "TICKLANE_PROMETHEUS_BIN=/dir/with/prometheus/and/promtool"
+        )
+    return found
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[Callable[[dict[str, object]], str]]:
+    """`prometheus(config)`: a real Prometheus server (Debian's) with that configuration, on a
+    free local port, storing in the test's tmp dir; returns its base URL. Stopped at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(config: dict[str, object]) -> str:
+        directory = tmp_path / f"prometheus-{len(started)}"
+        directory.mkdir()
+        config_file = directory / "prometheus.yml"
+        config_file.write_text(json.dumps(config, indent=1))  # JSON is YAML
+        url = f"http://127.0.0.1:{free_port()}"
+        log = directory / "prometheus.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [
+                    prometheus_tool("prometheus"),
+                    f"--config.file={config_file}",
+                    f"--storage.tsdb.path={directory / 'data'}",
+                    f"--web.listen-address={url.removeprefix('http://')}",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        started.append(proc)
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                pytest.fail(f"prometheus exited {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                return httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        poll_until(ready, timeout_s=60, what="Prometheus ready")
+        return url
+
+    yield start
+    for proc in started:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

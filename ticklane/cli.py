@@ -254,6 +254,15 @@ def demo(
         str,
         typer.Option(help="Where orders go: paper, tastytrade or schwab (local fakes, real SDKs)."),
     ] = "paper",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65533,
+            help="Serve /metrics, /health and /ready: agents here, executor +1, producer +2; "
+            "writes Prometheus scrape targets to the data dir.",
+        ),
+    ] = None,
 ) -> None:
     """The whole pipeline locally: broker, replay, agents, executor on paper; then a summary."""
     from ticklane.demo import VENUES, DemoError, DemoOptions, run_demo  # noqa: PLC0415
@@ -264,7 +273,15 @@ def demo(
     if broker not in VENUES:
         fail(f"unknown broker {broker!r}; available: {', '.join(VENUES)}", EXIT_USAGE)
     options = DemoOptions(
-        data, symbols, minutes, seed, speed, until_done, summary_json, broker=broker
+        data,
+        symbols,
+        minutes,
+        seed,
+        speed,
+        until_done,
+        summary_json,
+        broker=broker,
+        metrics_port=metrics_port,
     )
     try:
         summary = run_demo(settings, options)

@@ -26,11 +26,12 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Any, ClassVar, Final
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -302,6 +303,8 @@ class DemoOptions:
     summary_json: Path | None = None
     timeout_s: float = 900.0
     broker: str = "paper"
+    metrics_port: int | None = None
+    """Where the first process's /metrics goes (agents; executor +1, producer +2); None: none."""
 
 
 def _count(settings: Settings, base: str) -> int:
@@ -410,12 +413,19 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str] = sys.stderr
                 deadline = started + options.timeout_s
                 executor_env = env | _fake_schwab(settings, env, stack, deadline=deadline)
                 executor_env["TICKLANE_EXECUTOR__SYMBOLS"] = json.dumps(equity_symbols(data))
-            stack.enter_context(
-                process(["agents", "--config", str(config)], env, logs / "agents.log")
-            )
+            ports = MetricsPorts(options.metrics_port)
+            agents = ["agents", "--config", str(config), *ports.flag("agents")]
+            stack.enter_context(process(agents, env, logs / "agents.log"))
             execute = ["execute", "--config", str(config), "--broker", options.broker]
+            executor_env |= ports.executor_env()
             executor = stack.enter_context(process(execute, executor_env, logs / "executor.log"))
-            _start_api(settings, env, stack, out, config, deadline=started + options.timeout_s)
+            url = _start_api(
+                settings, env, stack, out, config, deadline=started + options.timeout_s
+            )
+            if options.metrics_port is not None:
+                targets = write_scrape_targets(settings.data_dir, ports, url)
+                print(f"Prometheus targets (file_sd_configs): {targets}", file=out, flush=True)
+            produce += ports.flag("producer")
             producer = stack.enter_context(process(produce, env, logs / "producer.log"))
             ticks = _run(
                 settings,
@@ -441,6 +451,40 @@ def run_demo(settings: Settings, options: DemoOptions, out: IO[str] = sys.stderr
     if options.summary_json:
         options.summary_json.write_text(to_json(summary) + "\n")
     return summary
+
+
+@dataclass(frozen=True)
+class MetricsPorts:
+    """The demo's processes' /metrics, /health and /ready ports (none when `base` is None)."""
+
+    base: int | None = None
+    OFFSETS: ClassVar[dict[str, int]] = {"agents": 0, "executor": 1, "producer": 2}
+
+    def port(self, name: str) -> int | None:
+        return None if self.base is None else self.base + self.OFFSETS[name]
+
+    def flag(self, name: str) -> list[str]:
+        """`--metrics-port N` for the agents' or the producer's command line, or nothing."""
+        port = self.port(name)
+        return [] if port is None else ["--metrics-port", str(port)]
+
+    def executor_env(self) -> dict[str, str]:
+        port = self.port("executor")
+        return {} if port is None else {"TICKLANE_EXECUTOR__METRICS_PORT": str(port)}
+
+
+def write_scrape_targets(data_dir: Path, ports: MetricsPorts, api_url: str) -> Path:
+    """The demo's processes as Prometheus file-based service discovery targets, one job each
+    (named `ticklane-<process>`, as deploy/prometheus/rules.yml expects)."""
+    targets = [
+        {"targets": [f"127.0.0.1:{ports.port(name)}"], "labels": {"job": f"ticklane-{name}"}}
+        for name in MetricsPorts.OFFSETS
+    ]
+    api = urllib.parse.urlsplit(api_url)
+    targets.append({"targets": [str(api.netloc)], "labels": {"job": "ticklane-api"}})
+    path = data_dir / "prometheus-targets.json"
+    path.write_text(json.dumps(targets, indent=1) + "\n")
+    return path
 
 
 def _start_api(
