@@ -91,7 +91,7 @@ chaos: $(STAMP)
 ## steps in a fresh venv ending in a demo; the Helm chart linted, rendered and validated; the
 ## Grafana dashboards as generated; promtool on the alert rules and their unit tests.
 deploy-check: $(STAMP) prometheus
-	$(BIN)/python -m pytest tests/deploy -q
+	$(BIN)/python -m pytest tests/deploy tests/e2e/test_monitoring.py -q
 
 ## deploy/grafana/dashboards/*.json generated from deploy/grafana/generate.py; the Helm chart's
 ## copies of them and of deploy/prometheus/rules.yml (a chart reads no file outside itself).

@@ -47,6 +47,8 @@ ConfigOption = Annotated[
 
 EXIT_USAGE = 2
 EXIT_DRIFT = 3
+EXIT_KAFKA = 4
+"""Kafka did not answer at start within kafka.connect_timeout_s."""
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -81,11 +83,17 @@ def settings_or_exit(config: Path | None) -> Settings:
 
 
 def bootstrap_or_exit(settings: Settings) -> str:
-    """The Kafka address to use, or exit saying how to provide one."""
+    """The Kafka address to use once it answers, or exit saying how to provide one (2) or
+    that it did not answer within `kafka.connect_timeout_s` (4)."""
     try:
-        return kafka.bootstrap_servers(settings)
+        bootstrap = kafka.bootstrap_servers(settings)
     except kafka.NoBrokerError as exc:
         fail(str(exc), EXIT_USAGE)
+    try:
+        kafka.probe(settings.kafka, bootstrap)
+    except kafka.KafkaUnreachableError as exc:
+        fail(str(exc), EXIT_KAFKA)
+    return bootstrap
 
 
 @app.command()
@@ -265,11 +273,17 @@ def demo(
     ] = None,
 ) -> None:
     """The whole pipeline locally: broker, replay, agents, executor on paper; then a summary."""
+    from ticklane.dbn_files import DbnFileError, check_readable  # noqa: PLC0415
     from ticklane.demo import VENUES, DemoError, DemoOptions, run_demo  # noqa: PLC0415
 
     settings = settings_or_exit(config)
     if data is not None and not data.is_file():
         fail(f"{data} is not a file", EXIT_USAGE)
+    if data is not None:
+        try:
+            check_readable(data)
+        except DbnFileError as exc:
+            fail(f"--data: {exc}", EXIT_USAGE)
     if broker not in VENUES:
         fail(f"unknown broker {broker!r}; available: {', '.join(VENUES)}", EXIT_USAGE)
     options = DemoOptions(

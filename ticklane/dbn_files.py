@@ -297,6 +297,12 @@ class DbnFiles:
             yield Batch(pending, index)
 
 
+def check_readable(path: Path) -> None:
+    """Raise DbnFileError unless `path` begins as a DBN file (header and first records):
+    for commands that hand a file on to another process, to refuse it before starting."""
+    next(DbnFile(path).batches(), None)
+
+
 def open_dbn(paths: Path | list[Path]) -> DbnFile | DbnFiles:
     """One file as it is, several merged into one source."""
     if isinstance(paths, Path):

@@ -4,8 +4,12 @@ Every process builds its clients here, so the choices that keep the pipeline cor
 (idempotent producer, Java-compatible key partitioning, manual commits) are made once.
 """
 
+import logging
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 
 from ticklane.settings import KafkaSettings, Settings
 
@@ -16,6 +20,31 @@ ADDRESS_FILE: Final = "broker.addr"
 
 class NoBrokerError(Exception):
     """No Kafka bootstrap address is configured and no local broker is running."""
+
+
+class KafkaUnreachableError(Exception):
+    """Kafka did not answer within `kafka.connect_timeout_s` at start."""
+
+
+def probe(kafka: KafkaSettings, bootstrap: str) -> None:
+    """Return once a broker at `bootstrap` answers a metadata request; else raise
+    KafkaUnreachableError naming the address and what to check (never the credentials)."""
+    # librdkafka's own lines (one per failed connection attempt) say nothing this one does not.
+    quiet = logging.getLogger("ticklane.kafka.probe")
+    quiet.propagate = False
+    quiet.disabled = True
+    config: dict[str, Any] = {**client_config(kafka, bootstrap), "logger": quiet}
+    admin = AdminClient(config)
+    try:
+        admin.list_topics(timeout=kafka.connect_timeout_s)
+    except KafkaException as exc:
+        raise KafkaUnreachableError(
+            f"cannot reach Kafka at {bootstrap} within {kafka.connect_timeout_s:g}s "
+            f"({exc.args[0].str()}); check the address (KAFKA_BOOTSTRAP_SERVERS or "
+            "kafka.bootstrap_servers), the network, and for a secured cluster "
+            "kafka.security_protocol and the SASL/SSL settings; kafka.connect_timeout_s "
+            "sets how long to wait"
+        ) from None
 
 
 def bootstrap_servers(settings: Settings) -> str:

@@ -6,14 +6,21 @@ TOML file (`--config PATH` or `TICKLANE_CONFIG`), then the defaults below. Unkno
 are errors: a typo must not silently fall back to a default.
 """
 
+import json
 import os
 import re
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from ticklane.control import ParamValue
 
@@ -44,6 +51,8 @@ class KafkaSettings(_Section):
     ssl_ca_location: Path | None = None
     fetch_wait_max_ms: int = Field(default=10, ge=0, le=60_000)
     """A broker may hold a fetch this long when there is no data; low keeps latency low."""
+    connect_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    """At start, how long a process waits for Kafka to answer before it exits (code 4)."""
     session_timeout_ms: int = Field(default=10_000, ge=1_000, le=3_600_000)
     """Consumer-group liveness; group joins on the embedded broker wait about half of it."""
 
@@ -381,3 +390,53 @@ def load_settings(config_file: Path | None = None) -> Settings:
     except ValidationError as exc:
         source = f"config file {path} and environment" if path else "environment"
         raise ConfigError(_describe(exc, source)) from None
+    except SettingsError as exc:
+        raise ConfigError(_describe_unparsed(exc)) from None
+
+
+def _describe_unparsed(exc: SettingsError) -> str:
+    """pydantic-settings names only the top-level field when an environment variable for a
+    list or table setting is not JSON: name the variables themselves (never their values,
+    which may be secrets)."""
+    found = re.search(r'field "(\w+)"', str(exc))
+    prefix = f"TICKLANE_{found.group(1).upper() if found else ''}"
+    unparsed = sorted(
+        name
+        for name, value in os.environ.items()
+        if name.upper() == prefix or name.upper().startswith(prefix + "__")
+        if _takes_json(name.upper().removeprefix("TICKLANE_").split("__")) and not _is_json(value)
+    )
+    names = " and ".join(unparsed) or f"a {prefix}* variable"
+    return (
+        f"environment: {names} is not valid JSON; a list or table setting takes JSON in the "
+        """environment, e.g. TICKLANE_AGENTS__BAR_INTERVALS='["1s", "1m"]'"""
+    )
+
+
+def _takes_json(path: list[str]) -> bool:
+    """Whether the setting an environment variable's name leads to is a list or a table."""
+    model: type[BaseModel] = Settings
+    annotation: Any = None
+    for part in path:
+        field = model.model_fields.get(part.lower())
+        if field is None:
+            return False
+        annotation = field.annotation
+        nested = [a for a in (typing.get_args(annotation) or (annotation,)) if _is_model(a)]
+        if nested:
+            model = nested[0]
+    origins = {typing.get_origin(a) or a for a in (typing.get_args(annotation) or (annotation,))}
+    origins.add(typing.get_origin(annotation) or annotation)
+    return bool(origins & {list, dict, tuple, set, frozenset}) or any(map(_is_model, origins))
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _is_json(value: str) -> bool:
+    try:
+        json.loads(value)
+    except ValueError:
+        return False
+    return True

@@ -123,6 +123,59 @@ def test_bad_config_stops_start_up(bare_env: dict[str, str], tmp_path: Path) -> 
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", [["agents"], ["execute"], ["produce", "file", "x.dbn"]])
+def test_unreachable_kafka_at_start_is_one_line_and_exit_4(
+    bare_env: dict[str, str], command: list[str]
+) -> None:
+    # A closed port: nothing answers. The bound is the setting the message names.
+    env = bare_env | {
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "TICKLANE_KAFKA__CONNECT_TIMEOUT_S": "2",
+    }
+    result = run(*command, env=env)
+    assert result.returncode == 4, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr  # no librdkafka lines, no traceback
+    assert "cannot reach Kafka at 127.0.0.1:1 within 2s" in lines[0]
+    assert "kafka.connect_timeout_s" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TICKLANE_AGENTS__BAR_INTERVALS", "5m"),
+        ("TICKLANE_EXECUTOR__SYMBOLS", "[ES"),
+        ("TICKLANE_EXECUTOR__MULTIPLIERS", "ES=50"),
+    ],
+)
+def test_a_list_or_table_setting_not_json_names_its_variable(
+    bare_env: dict[str, str], variable: str, value: str
+) -> None:
+    # A plain setting beside it is fine as it is, and must not be blamed.
+    env = bare_env | {variable: value, "TICKLANE_EXECUTOR__BROKER": "paper"}
+    result = run("execute", env=env)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert f"{variable} is not valid JSON" in lines[0]
+    assert "TICKLANE_EXECUTOR__BROKER" not in lines[0]
+    assert value not in lines[0]  # values are never echoed: another could be a secret
+
+
+@pytest.mark.parametrize("content", [b"", os.urandom(4096)], ids=["empty", "random"])
+def test_demo_refuses_a_data_file_that_is_not_dbn(
+    bare_env: dict[str, str], tmp_path: Path, content: bytes
+) -> None:
+    data = tmp_path / "bad.dbn"
+    data.write_bytes(content)
+    result = run("demo", "--data", str(data), env=bare_env)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert f"--data: {data}" in lines[0]
+    assert "DBN" in lines[0]
+
+
 def test_tail_shows_every_field_exactly(settings: Settings, cli_env: dict[str, str]) -> None:
     bootstrap = str(settings.kafka.bootstrap_servers)
     specs = {s.base: s for s in catalogue(settings.topics)}
