@@ -20,7 +20,7 @@ from producers.status import producer_beacon
 from ticklane.cli import ConfigOption, bootstrap_or_exit, err, fail, settings_or_exit
 from ticklane.dbn_files import DbnFileError, source_name
 from ticklane.health import reporting
-from ticklane.secrets import SecretError, read_secret
+from ticklane.secrets import SecretError, read_secret, redact_logs
 
 log = logging.getLogger(__name__)
 
@@ -165,10 +165,14 @@ Symbols = Annotated[str, typer.Option(help="Comma-separated symbols (or ALL_SYMB
 
 
 def _api_key() -> SecretStr:
+    """The Databento key, masked from here on in every log line (the databento library
+    logs pieces of it at DEBUG)."""
     try:
-        return read_secret("DATABENTO_API_KEY")
+        key = read_secret("DATABENTO_API_KEY")
     except SecretError as exc:
         fail(str(exc), 2)
+    redact_logs(key)
+    return key
 
 
 @produce_app.command("live")

@@ -2,6 +2,9 @@
 
 import gc
 import random
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -11,6 +14,7 @@ from pydantic import SecretStr
 
 from producers.live import Backoff, Gateway, LiveProducer, LiveRequest
 from tests.fakes.databento_live import FAKE_API_KEY, FakeLiveGateway, load_dbn
+from tests.integration.executors.scenario import create_topics
 from ticklane import wire
 from ticklane.dbn import split_records
 from ticklane.market import DataGap, MarketFrame
@@ -20,6 +24,7 @@ pytestmark = pytest.mark.integration
 
 FILE = "glbx-esu4-20240701.mbp-1.dbn.zst"
 FAST = Backoff(initial_s=0.01, max_s=0.05)
+TICKLANE = str(Path(sys.executable).with_name("ticklane"))
 
 
 @pytest.fixture
@@ -174,3 +179,32 @@ def test_a_silent_feed_is_stale_only_in_session(
     assert (stale - before == 1) is trading
     if trading:  # and the gauge an alert reads says so while it lasts
         assert REGISTRY.get_sample_value("ticklane_producer_feed_stale") == 1
+
+
+def test_no_piece_of_the_key_in_any_output_at_debug(
+    databento_dir: Path, settings: Settings, cli_env: dict[str, str], read_topic, poll
+) -> None:
+    # Distinctive, so that no five of its characters occur in a log line by chance.
+    key = "db-Zq7Xk2Lp9Wm4Rt6Yv8Nb3Hc5Jd1Fg"
+    create_topics(settings)
+    topic = f"{settings.topics.prefix}md.mbp-1"
+    env = cli_env | {"DATABENTO_API_KEY": key, "TICKLANE_LOG_LEVEL": "DEBUG"}
+    args = ["--dataset", "GLBX.MDP3", "--schema", "mbp-1", "--symbols", "ESU4", "--start", "0"]
+    with FakeLiveGateway.from_files(databento_dir / FILE, now_ns=0, api_key=key) as gw:
+        proc = subprocess.Popen(
+            [TICKLANE, "produce", "live", *args, "--gateway", f"127.0.0.1:{gw.port}"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            poll(lambda: read_topic(topic) or None, timeout_s=60, what="records in Kafka")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            output = proc.communicate(timeout=30)[0].decode(errors="replace")
+    assert (gw.auth_attempts >= 1, gw.auth_failures) == (True, 0)  # it logged in with this key
+    # The databento library's line that carries the key's last five characters was written...
+    assert "sending CRAM challenge response" in output
+    # ...and no piece of five characters of the key is anywhere in what the process printed.
+    pieces = {key[i : i + 5] for i in range(len(key) - 4)}
+    assert [p for p in pieces if p in output] == []
