@@ -30,6 +30,7 @@ from ticklane import kafka
 from ticklane.beacon import Beacon, Report, metric_total
 from ticklane.health import reporting
 from ticklane.lag import LagGauge
+from ticklane.logs import quiet_repeats
 from ticklane.settings import Settings
 from ticklane.status import ProcessState, instance_name
 from ticklane.topic_admin import TopicAdmin
@@ -156,12 +157,21 @@ def run_worker(
         log.info("applied %d control command(s) before start", applied)
         worker.feed.start()
         try:
-            faust.Worker(
+            _QuietWorker(
                 worker.app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False
             ).execute_from_commandline()
         finally:
             worker.feed.stop()
             worker.outbox.close()
+
+
+class _QuietWorker(faust.Worker):
+    """Faust's worker, holding back repeated connection complaints on the log handlers it
+    installs in place of ours (aiokafka and librdkafka log every failed attempt)."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        super().on_setup_root_logger(logger, level)
+        quiet_repeats()
 
 
 class AgentsProbe:

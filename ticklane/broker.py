@@ -86,11 +86,18 @@ class EmbeddedBroker:
     """A tansu broker process on a loopback port, with in-memory storage."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, log_path: Path | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_path: Path | None = None,
+        *,
+        advertised_port: int | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path
+        self.advertised_port = advertised_port or self.port
+        """The port clients are told to use (another than `port` when a proxy sits between)."""
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -113,7 +120,7 @@ class EmbeddedBroker:
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            f"tcp://{self.host}:{self.advertised_port}",
             "--storage-engine",
             "memory://tansu/",
         ]

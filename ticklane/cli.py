@@ -20,6 +20,7 @@ from rich.table import Table
 
 from ticklane import __version__, kafka
 from ticklane.broker import BrokerError, EmbeddedBroker
+from ticklane.logs import quiet_repeats
 from ticklane.settings import ConfigError, Settings, load_settings
 from ticklane.tail import TailError, consume, deadline_stop, tail
 from ticklane.topic_admin import TopicAdmin, TopicAdminError, TopicCheck, TopicState
@@ -79,6 +80,7 @@ def settings_or_exit(config: Path | None) -> Settings:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    quiet_repeats()
     return settings
 
 

@@ -11,9 +11,11 @@ from typing import Any, Final
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from ticklane.logs import LIBRDKAFKA
 from ticklane.settings import KafkaSettings, Settings
 
-ClientConfig = dict[str, str | int | bool]
+ClientConfig = dict[str, Any]
+"""librdkafka properties, and `logger` (a `logging.Logger`, which confluent-kafka takes too)."""
 
 ADDRESS_FILE: Final = "broker.addr"
 
@@ -33,8 +35,7 @@ def probe(kafka: KafkaSettings, bootstrap: str) -> None:
     quiet = logging.getLogger("ticklane.kafka.probe")
     quiet.propagate = False
     quiet.disabled = True
-    config: dict[str, Any] = {**client_config(kafka, bootstrap), "logger": quiet}
-    admin = AdminClient(config)
+    admin = AdminClient(client_config(kafka, bootstrap) | {"logger": quiet})
     try:
         admin.list_topics(timeout=kafka.connect_timeout_s)
     except KafkaException as exc:
@@ -78,6 +79,8 @@ def client_config(kafka: KafkaSettings, bootstrap: str) -> ClientConfig:
         "bootstrap.servers": bootstrap,
         "client.id": kafka.client_id,
         "security.protocol": kafka.security_protocol,
+        # Into Python's logging (served by the client's poll), where repeats are held back.
+        "logger": LIBRDKAFKA,
     }
     if kafka.sasl_mechanism:
         config["sasl.mechanism"] = kafka.sasl_mechanism

@@ -79,7 +79,7 @@ class Redactor(logging.Filter):
         message = record.getMessage()
         redacted = self.redact(message)
         if redacted != message:
-            record.msg, record.args = redacted, None
+            record.msg, record.args = redacted, ()
         if record.exc_info and not record.exc_text:
             record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
         return True

@@ -93,7 +93,7 @@ class TailError(RuntimeError):
 
 
 def consume(
-    config: dict[str, str | int | bool],
+    config: dict[str, Any],
     topic: str,
     *,
     from_beginning: bool,

@@ -4,6 +4,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
@@ -70,7 +71,7 @@ def compare(spec: TopicSpec, existing: ExistingTopic | None) -> TopicCheck:
 class TopicAdmin:
     """Thin shell over an AdminClient for the catalogue's needs."""
 
-    def __init__(self, config: Mapping[str, str | int | bool], timeout_s: float = 15.0) -> None:
+    def __init__(self, config: Mapping[str, Any], timeout_s: float = 15.0) -> None:
         self._admin = AdminClient(dict(config))
         self._timeout_s = timeout_s
 
