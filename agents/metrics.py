@@ -37,3 +37,7 @@ CONSUMER_LAG = Gauge(
     "md.* messages behind the end of the partitions this worker reads",
     ["topic"],
 )
+ASSIGNED = Gauge(
+    "ticklane_agent_assigned_partitions",
+    "md.* partitions this worker holds now (0: not ready; more workers than partitions?)",
+)

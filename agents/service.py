@@ -110,6 +110,8 @@ def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
     lag = LagGauge(metrics.CONSUMER_LAG)
 
     async def measure_lag() -> None:
+        held = [tp for tp in app.consumer.assignment() if progress.tracks(tp.topic)]
+        metrics.ASSIGNED.set(len(held))
         lag.set(consumer_lags(app, progress))
 
     app.timer(LAG_EVERY_S)(measure_lag)
@@ -175,7 +177,9 @@ class _QuietWorker(faust.Worker):
 
 
 class AgentsProbe:
-    """The agents' status, from their own metrics: degraded while outputs fail to reach Kafka."""
+    """The agents' status, from their own metrics: starting until the worker holds md.*
+    partitions (Faust says "ready" before that, and after losing them), degraded while
+    outputs fail to reach Kafka."""
 
     def __init__(self) -> None:
         self._failed = 0.0
@@ -191,6 +195,11 @@ class AgentsProbe:
             "dead_letters": f"{total('ticklane_agent_dlq'):.0f}",
         }
         new, self._failed = failed - self._failed, failed
+        assigned = total("ticklane_agent_assigned_partitions")
+        details["assigned_partitions"] = f"{assigned:.0f}"
+        if assigned == 0:
+            why = "no md.* partition assigned (joining the group, or more workers than partitions)"
+            return Report(ProcessState.STARTING, why, -1, details)
         if new > 0:
             why = f"{new:.0f} output message(s) Kafka did not take since the last status"
             return Report(ProcessState.DEGRADED, why, -1, details)
