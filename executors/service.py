@@ -9,6 +9,7 @@ resumes in a fraction of a second instead of waiting out a dead member's session
 published from the ledger's outbox.
 """
 
+import contextlib
 import logging
 import threading
 import time
@@ -19,6 +20,7 @@ from confluent_kafka import (
     OFFSET_BEGINNING,
     OFFSET_STORED,
     Consumer,
+    KafkaError,
     KafkaException,
     Message,
     Producer,
@@ -118,7 +120,8 @@ class ExecutorService:
         base = kafka.consumer_config(settings.kafka, bootstrap, settings.executor.group_id)
         self._signals = Consumer(base)
         self._control = Consumer(base | {"group.id": f"{settings.executor.group_id}-control"})
-        self._producer = Producer(kafka.producer_config(settings.kafka, bootstrap))
+        self._bootstrap = bootstrap
+        self._producer = self._new_producer()
         self._lag = LagGauge(self.metrics.consumer_lag)
         for read in ("signals", "control"):  # at 0 from the start: a first one is an increase
             self.metrics.dead_letters.labels(self._topic(read))
@@ -272,18 +275,47 @@ class ExecutorService:
     def _dead_letter(self, message: Message, reason: str, outcome: str = "undecodable") -> None:
         self.metrics.signals.labels(outcome).inc()
         self.metrics.dead_letters.labels(str(message.topic())).inc()
-        send_dead_letter(self._producer, self._topic("dlq"), message, reason)
+        try:
+            send_dead_letter(self._producer, self._topic("dlq"), message, reason)
+        except KafkaException as exc:
+            if not exc.args[0].fatal():
+                raise
+            self._renew_producer(exc.args[0])  # and once more: its offset is committed next
+            send_dead_letter(self._producer, self._topic("dlq"), message, reason)
+
+    def _new_producer(self) -> Producer:
+        return Producer(kafka.producer_config(self.settings.kafka, self._bootstrap))
 
     def _publish(self) -> None:
         """Send the outbox's events, then forget them once the broker has them all."""
         events = self.ledger.outbox(OUTBOX_BATCH)
         if not events:
             return
-        for event in events:
-            self._producer.produce(self._topic(event.topic), key=event.key, value=event.value)
-            self._producer.poll(0)
-        if self._producer.flush(30) == 0:
+        try:
+            for event in events:
+                self._producer.produce(self._topic(event.topic), key=event.key, value=event.value)
+                self._producer.poll(0)
+            sent = self._producer.flush(30) == 0
+        except BufferError:
+            return  # the queue is full while Kafka is slow: the outbox keeps them for next time
+        except KafkaException as exc:
+            if not exc.args[0].fatal():
+                raise
+            self._renew_producer(exc.args[0])
+            return
+        if sent:
             self.ledger.outbox_done(events[-1].seq)
+
+    def _renew_producer(self, error: KafkaError) -> None:
+        """A fatal producer error (an unknown producer id after a broker restart, fencing, a
+        sequence gap) ends that producer for good: take a new one. What it had not delivered
+        is still in the ledger's outbox and goes again; events carry their ids, so a second
+        copy of one already delivered is recognised downstream."""
+        log.error("Kafka producer failed for good (%s): starting a new one", error.str())
+        self.metrics.errors.labels("producer_fatal").inc()
+        with contextlib.suppress(KafkaException, RuntimeError):
+            self._producer.purge()
+        self._producer = self._new_producer()
 
     def close(self) -> None:
         """Commit nothing more; say so on `status`; close clients, broker and ledger."""

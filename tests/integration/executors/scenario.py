@@ -145,9 +145,9 @@ def sqlite_progress(settings: Settings) -> tuple[int, int, int] | None:
     return signals, open_orders, outbox
 
 
-def run_until_done(settings, scenario, timeout_s=60.0):
+def run_until_done(settings, scenario, timeout_s=60.0, service_class=ExecutorService):
     """Run a service in this process until every signal is answered and every order done."""
-    service = ExecutorService(settings, str(settings.kafka.bootstrap_servers))
+    service = service_class(settings, str(settings.kafka.bootstrap_servers))
     total = len(scenario.signals)
 
     def done():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from executors.brokers.factory import paper_dir
 from executors.brokers.paper.store import VenueStore
@@ -182,3 +182,71 @@ def test_the_executor_is_ready_until_a_kill_switch_halts_everything(settings):
     finally:
         server.stop()
         service.close()
+
+
+class _FatalOnce:
+    """A real producer that fails for good at its first flush with events in flight, as
+    librdkafka does after a broker restart forgets the producer id."""
+
+    def __init__(self, real: Producer) -> None:
+        self.real = real
+        self.failed = False
+
+    def produce(self, *args: object, **kwargs: object) -> None:
+        if self.failed:
+            raise KafkaException(KafkaError(KafkaError._FATAL, "producer is fenced", fatal=True))
+        self.real.produce(*args, **kwargs)
+
+    def poll(self, timeout: float) -> int:
+        return self.real.poll(timeout)
+
+    def flush(self, timeout: float) -> int:
+        if not self.failed:
+            self.real.flush(timeout)  # some events reach Kafka: they will go twice
+            self.failed = True
+            error = KafkaError(
+                KafkaError.UNKNOWN_PRODUCER_ID,
+                "unable to retry without risking duplication/reordering",
+                fatal=True,
+            )
+            raise KafkaException(error)
+        return self.real.flush(timeout)
+
+    def purge(self) -> None:
+        self.real.purge()
+
+
+def test_a_fatal_producer_error_is_survived_with_no_order_twice_and_no_event_lost(
+    settings, read_topic
+):
+    made: list[_FatalOnce] = []
+    renewed: list[str] = []
+
+    class Service(ExecutorService):
+        def _renew_producer(self, error: KafkaError) -> None:
+            renewed.append(error.str())
+            super()._renew_producer(error)
+
+        def _new_producer(self) -> Producer:
+            real = super()._new_producer()
+            if made:
+                return real
+            made.append(_FatalOnce(real))
+            return made[0]  # type: ignore[return-value]
+
+    scenario = Scenario(symbols=("AAA", "BBB"), signals_per_symbol=6)
+    create_topics(settings)
+    produce_market_data(settings, scenario)
+    produce_signals(producer(settings), settings, scenario.signals)
+    run_until_done(settings, scenario, service_class=Service)
+    assert made[0].failed  # the fault landed, mid-run
+    venue = VenueStore(paper_dir(settings))
+    orders = venue.orders()
+    assert orders
+    assert venue.duplicate_submits() == []
+    assert len({o.client_order_id for o in orders}) == len(orders)
+    venue.close()
+    # Every order's events reached Kafka, some twice (the same event: same id).
+    events = [wire.decode_as(v, Order) for *_, v in read_topic(resolve(settings.topics, "orders"))]
+    assert {o.client_order_id for o in orders} <= {e.client_order_id for e in events}
+    assert renewed == ["unable to retry without risking duplication/reordering"]
