@@ -1,12 +1,17 @@
-"""Kafka unreachable for a minute in the middle of a paced replay, with the agents, the
-executor and the API running: every process stays up and quiet (a few lines each, not one per
-failed attempt), and once Kafka is back the run finishes with every signal answered."""
+"""Kafka misbehaving in the middle of a paced replay, with the agents, the executor and the API
+running: unreachable for a minute (connections refused and cut), or frozen (SIGSTOP) for
+longer than the session timeout. Every process stays up, the logs stay readable, and once
+Kafka is back the run finishes: every signal answered once, no order twice, and after a
+freeze the same orders and fills as an undisturbed run."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -28,8 +33,24 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 TICKLANE = str(Path(sys.executable).with_name("ticklane"))
 OUTAGE_S = 60.0
+FREEZE_S = 3 * TEST_SESSION_TIMEOUT_MS / 1000
+"""Longer than the consumer groups' session timeout: a broker would expire every member."""
 MOST_LINES = 10
 """Per process in the outage: a line per library per broker per 30 s (without: thousands)."""
+
+
+@dataclass
+class Run:
+    """What a run left: the paper venue's orders and fills, and each process's log lines
+    written while Kafka was away."""
+
+    orders: list[dict[str, object]]
+    fills: list[dict[str, object]]
+    during: dict[str, list[str]]
+
+
+Disruption = Callable[[TcpProxy, EmbeddedBroker, Callable[[], None]], None]
+"""Does something to Kafka, calling `alive()` about once a second while it lasts."""
 
 
 def _signals(settings: Settings) -> list[Signal]:
@@ -43,11 +64,28 @@ def _lines(path: Path) -> list[str]:
     return path.read_text(errors="replace").splitlines() if path.exists() else []
 
 
-def test_a_minute_without_kafka_is_quiet_and_the_run_finishes_after_it(tmp_path: Path) -> None:
+def _venue(kind: str, env: dict[str, str]) -> list[dict[str, object]]:
+    out = subprocess.run(
+        [TICKLANE, "paper", kind, "--json"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def _hold(seconds: float, alive: Callable[[], None]) -> None:
+    """Let `seconds` pass (the disruption itself), checking every process is still up."""
+    ended = time.monotonic() + seconds
+    while time.monotonic() < ended:
+        alive()
+        time.sleep(1.0)
+
+
+def run_pipeline(root: Path, disrupt: Disruption | None, *, minutes: int = 4) -> Run:
+    """A paced replay (`minutes` of data at 3x) through agents, executor and API on a broker
+    of its own behind a proxy; `disrupt` runs once signals flow. Returns when every signal is
+    answered."""
+    root.mkdir()
     proxy_port, broker_port = free_port(), free_port()
-    broker = EmbeddedBroker(
-        port=broker_port, advertised_port=proxy_port, log_path=tmp_path / "broker.log"
-    )
+    broker = EmbeddedBroker(port=broker_port, advertised_port=proxy_port, log_path=root / "b.log")
     with TcpProxy(proxy_port, broker_port) as proxy, broker:
         settings = Settings(
             kafka=KafkaSettings(
@@ -55,7 +93,7 @@ def test_a_minute_without_kafka_is_quiet_and_the_run_finishes_after_it(tmp_path:
                 session_timeout_ms=TEST_SESSION_TIMEOUT_MS,
             ),
             topics=TopicSettings(prefix="outage.", partitions=6),
-            data_dir=tmp_path / "data",
+            data_dir=root / "data",
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("TICKLANE_")} | {
             "KAFKA_BOOTSTRAP_SERVERS": str(settings.kafka.bootstrap_servers),
@@ -65,25 +103,24 @@ def test_a_minute_without_kafka_is_quiet_and_the_run_finishes_after_it(tmp_path:
             "TICKLANE_DATA_DIR": str(settings.data_dir),
         }
         create_topics(settings)
-        data = tmp_path / "synth.dbn.zst"
-        synth = ["synth", "--out", str(data), "--symbols", "4", "--minutes", "4", "--seed", "3"]
+        data = root / "synth.dbn.zst"
+        synth = ["synth", "--out", str(data), "--symbols", "4", "--minutes", str(minutes)]
+        synth += ["--seed", "3"]
         subprocess.run([TICKLANE, *synth, "--no-options"], env=env, check=True, capture_output=True)
-        config = tmp_path / "demo.toml"
+        config = root / "demo.toml"
         config.write_text(demo_config(["SYN000", "SYN001", "SYN002", "SYN003"]))
-        logs = tmp_path / "logs"
+        logs = root / "logs"
         ports = {"agents": free_port(), "executor": free_port()}
         executor_env = env | {"TICKLANE_EXECUTOR__METRICS_PORT": str(ports["executor"])}
         agents = ["agents", "--config", str(config), "--metrics-port", str(ports["agents"])]
-        # 4 minutes of data at 3x: the replay runs about 80 s, through the outage.
+        # At 3x, 4 minutes of data replay in about 80 s: through the disruption.
         produce = ["produce", "file", str(data), "--speed", "3x"]
+        execute = ["execute", "--config", str(config)]
+        api = ["api", "--config", str(config), "--port", "0"]
         with (
             process(agents, env, logs / "agents.log") as agents_proc,
-            process(
-                ["execute", "--config", str(config)], executor_env, logs / "executor.log"
-            ) as executor_proc,
-            process(
-                ["api", "--config", str(config), "--port", "0"], env, logs / "api.log"
-            ) as api_proc,
+            process(execute, executor_env, logs / "executor.log") as executor_proc,
+            process(api, env, logs / "api.log") as api_proc,
         ):
             running = {"agents": agents_proc, "executor": executor_proc, "api": api_proc}
 
@@ -94,6 +131,15 @@ def test_a_minute_without_kafka_is_quiet_and_the_run_finishes_after_it(tmp_path:
                     return False
                 return all(a.status_code == 200 for a in answers)
 
+            def alive() -> None:
+                # Only the replay may end, and only as a success.
+                dead = {
+                    n: p.returncode
+                    for n, p in running.items()
+                    if p.poll() is not None and (n != "producer" or p.returncode != 0)
+                }
+                assert dead == {}, f"exited: {dead}"
+
             poll_until(ready, timeout_s=120, interval_s=0.5, what="agents and executor ready")
             with process(produce, env, logs / "producer.log") as producer:
                 running["producer"] = producer
@@ -101,24 +147,13 @@ def test_a_minute_without_kafka_is_quiet_and_the_run_finishes_after_it(tmp_path:
                     lambda: len(_signals(settings)) >= 3 or None,
                     timeout_s=120,
                     interval_s=0.5,
-                    what="signals before the outage",
+                    what="signals before the disruption",
                 )
                 before = {name: len(_lines(logs / f"{name}.log")) for name in running}
-                proxy.unplug()
-                ended = time.monotonic() + OUTAGE_S
-                while time.monotonic() < ended:  # the outage itself: everyone must stay up
-                    dead = {n: p.returncode for n, p in running.items() if p.poll() is not None}
-                    assert dead == {}, f"exited during the outage: {dead}"
-                    time.sleep(1.0)
+                if disrupt is not None:
+                    disrupt(proxy, broker, alive)
                 during = {name: _lines(logs / f"{name}.log")[before[name] :] for name in running}
-                proxy.plug()
-                for name, lines in during.items():
-                    print(f"--- {name}: {len(lines)} line(s) in the outage", *lines, sep="\n")
-                assert {n: len(lines) for n, lines in during.items()} == {
-                    n: min(len(lines), MOST_LINES) for n, lines in during.items()
-                }
-                # Back: the replay ends by itself, and every signal is answered.
-                assert producer.wait(240) == 0
+                assert producer.wait(240) == 0  # the replay ends by itself
 
             group = settings.topics.prefix + settings.agents.app_id
             md_trades = resolve(settings.topics, "md.trades")
@@ -132,16 +167,50 @@ def test_a_minute_without_kafka_is_quiet_and_the_run_finishes_after_it(tmp_path:
                 return made if done else None
 
             made = poll_until(answered, timeout_s=240, interval_s=1.0, what="every signal answered")
-            # No order twice at the venue: the outage cut answers mid-flight.
-            venue = subprocess.run(
-                [TICKLANE, "paper", "orders", "--json"],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            ids = [json.loads(line)["client_order_id"] for line in venue.stdout.splitlines()]
-            assert 0 < len(ids) == len(set(ids))
             assert sqlite_progress(settings) == (made, 0, 0)  # each signal once, all answered
-            poll_until(ready, timeout_s=60, interval_s=0.5, what="ready again after the outage")
-            assert all(p.poll() is None for p in (agents_proc, executor_proc, api_proc))
+            poll_until(ready, timeout_s=60, interval_s=0.5, what="ready after the disruption")
+            alive()
+            orders, fills = _venue("orders", env), _venue("fills", env)
+    ids = [o["client_order_id"] for o in orders]
+    assert 0 < len(ids) == len(set(ids))  # no order twice at the venue
+    return Run(orders, fills, during)
+
+
+def test_a_minute_without_kafka_is_quiet_and_the_run_finishes_after_it(tmp_path: Path) -> None:
+    def unplug(proxy: TcpProxy, broker: EmbeddedBroker, alive: Callable[[], None]) -> None:
+        proxy.unplug()
+        _hold(OUTAGE_S, alive)
+        proxy.plug()
+
+    run = run_pipeline(tmp_path / "unplugged", unplug)
+    for name, lines in run.during.items():
+        print(f"--- {name}: {len(lines)} line(s) in the outage", *lines, sep="\n")
+    assert {n: len(lines) for n, lines in run.during.items()} == {
+        n: min(len(lines), MOST_LINES) for n, lines in run.during.items()
+    }
+    # Each process said Kafka was gone (the outage is in its log, not silent).
+    assert all(lines for lines in run.during.values()), run.during
+
+
+def test_a_frozen_broker_changes_no_order_and_no_fill(tmp_path: Path) -> None:
+    def freeze(proxy: TcpProxy, broker: EmbeddedBroker, alive: Callable[[], None]) -> None:
+        assert broker.pid is not None
+        os.kill(broker.pid, signal.SIGSTOP)
+        try:
+            _hold(FREEZE_S, alive)
+        finally:
+            os.kill(broker.pid, signal.SIGCONT)
+
+    calm = run_pipeline(tmp_path / "calm", None, minutes=2)
+    frozen = run_pipeline(tmp_path / "frozen", freeze, minutes=2)
+
+    def orders(run: Run) -> set[tuple[object, ...]]:
+        keys = ("client_order_id", "symbol", "side", "quantity", "type", "limit_price")
+        return {tuple(o[k] for k in keys) for o in run.orders}
+
+    def fills(run: Run) -> set[tuple[object, ...]]:
+        keys = ("client_order_id", "symbol", "side", "quantity", "price", "fee")
+        return {tuple(f[k] for k in keys) for f in run.fills}
+
+    assert orders(frozen) == orders(calm)
+    assert fills(frozen) == fills(calm)
