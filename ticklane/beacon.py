@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 
 import msgspec
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from ticklane import kafka, wire
@@ -58,6 +58,9 @@ class Beacon:
         self._process, self.instance, self._probe = process, instance, probe
         self._producer = Producer(kafka.producer_config(settings.kafka, bootstrap))
         self._next = 0.0
+        self._delivered_at = time.monotonic()
+        """When Kafka last took a status (the start counts): silence since says it is away."""
+        self._silent = False
         self.latest: Report | None = None
         """The last report made (None before the first): what `/ready` answers from."""
         self._stop = threading.Event()
@@ -74,8 +77,33 @@ class Beacon:
         except Exception as exc:  # noqa: BLE001 - a failing probe is itself the news
             report = Report(ProcessState.DEGRADED, f"status probe failed: {exc}")
         self.latest = report
+        self._check_silence(now)  # first: a loop held up with Kafka still says so after
         self._send(report)
         return True
+
+    def _check_silence(self, now: float) -> None:
+        """Say once when Kafka has taken no status for two intervals: every process's log
+        then shows an outage or a stall, however quiet its own clients are about it."""
+        silence = now - self._delivered_at
+        if not self._silent and silence > 2 * self._interval_s:
+            self._silent = True
+            log.warning(
+                "Kafka has taken no status from this process for %.0f s: unreachable or "
+                "stalled; carrying on",
+                silence,
+            )
+
+    def _on_delivery(self, error: KafkaError | None, _message: object) -> None:
+        if error is not None:
+            return
+        now = time.monotonic()
+        if self._silent:
+            self._silent = False
+            log.warning(
+                "Kafka takes this process's status again, after %.0f s without",
+                now - self._delivered_at,
+            )
+        self._delivered_at = now
 
     def _send(self, report: Report) -> None:
         status = ProcessStatus(
@@ -89,7 +117,12 @@ class Beacon:
             dict(report.details),
         )
         try:
-            self._producer.produce(self._topic, key=status.key.encode(), value=wire.encode(status))
+            self._producer.produce(
+                self._topic,
+                key=status.key.encode(),
+                value=wire.encode(status),
+                on_delivery=self._on_delivery,
+            )
             self._producer.poll(0)
         except (KafkaException, BufferError) as exc:
             log.debug("status not sent: %s", exc)

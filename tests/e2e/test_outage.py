@@ -214,3 +214,10 @@ def test_a_frozen_broker_changes_no_order_and_no_fill(tmp_path: Path) -> None:
 
     assert orders(frozen) == orders(calm)
     assert fills(frozen) == fills(calm)
+    # The freeze is in every process's log, said once, and its end too.
+    for name, lines in frozen.during.items():
+        text = "\n".join(lines)
+        assert text.count("Kafka has taken no status from this process") == 1, (name, text)
+    for name in ("agents", "executor", "api"):
+        log = (tmp_path / "frozen" / "logs" / f"{name}.log").read_text()
+        assert "Kafka takes this process's status again, after" in log, name
