@@ -225,7 +225,9 @@ def test_live_heartbeats_at_the_negotiated_interval(trades_path, poll):
         finally:
             client.terminate()
     assert gw.auth_requests[0]["heartbeat_interval_s"] == "1"
-    assert 1.5 <= elapsed < 4
+    # Two heartbeats cannot come sooner than 1.5 intervals; the poll's deadline bounds it above
+    # (a slow machine only makes this later, never earlier: no timing flake).
+    assert elapsed >= 1.5
     assert got.data() == []
 
 
