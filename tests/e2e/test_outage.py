@@ -1,16 +1,18 @@
 """Kafka misbehaving in the middle of a paced replay, with the agents, the executor and the API
-running: unreachable for a minute (connections refused and cut), or frozen (SIGSTOP) for
-longer than the session timeout. Every process stays up, the logs stay readable, and once
-Kafka is back the run finishes: every signal answered once, no order twice, and after a
-freeze the same orders and fills as an undisturbed run."""
+running: frozen (SIGSTOP) for longer than the session timeout, then unreachable for a minute
+(connections refused and cut). Every process stays up, the logs stay readable, and once Kafka
+is back the run finishes: every signal answered once, no order twice, and the same orders and
+fills as an undisturbed run of the same data beside it."""
 
+import concurrent.futures
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,11 +48,22 @@ class Run:
 
     orders: list[dict[str, object]]
     fills: list[dict[str, object]]
-    during: dict[str, list[str]]
+    during: dict[str, dict[str, list[str]]]
+    """Per phase of the disruption, each process's log lines written in it."""
 
 
-Disruption = Callable[[TcpProxy, EmbeddedBroker, Callable[[], None]], None]
-"""Does something to Kafka, calling `alive()` about once a second while it lasts."""
+@dataclass
+class Disrupting:
+    """What a disruption works with: the proxy, the broker, `alive()` to call about once a
+    second, and `phase(name)` around each part whose log lines the test reads."""
+
+    proxy: TcpProxy
+    broker: EmbeddedBroker
+    alive: Callable[[], None]
+    phase: Callable[[str], contextlib.AbstractContextManager[None]]
+
+
+Disruption = Callable[[Disrupting], None]
 
 
 def _signals(settings: Settings) -> list[Signal]:
@@ -79,10 +92,9 @@ def _hold(seconds: float, alive: Callable[[], None]) -> None:
         time.sleep(1.0)
 
 
-def run_pipeline(root: Path, disrupt: Disruption | None, *, minutes: int = 4) -> Run:
-    """A paced replay (`minutes` of data at 3x) through agents, executor and API on a broker
-    of its own behind a proxy; `disrupt` runs once signals flow. Returns when every signal is
-    answered."""
+def run_pipeline(root: Path, disrupt: Disruption | None) -> Run:
+    """A paced replay through agents, executor and API on a broker of its own behind a proxy;
+    `disrupt` runs once signals flow. Returns when every signal is answered."""
     root.mkdir()
     proxy_port, broker_port = free_port(), free_port()
     broker = EmbeddedBroker(port=broker_port, advertised_port=proxy_port, log_path=root / "b.log")
@@ -104,8 +116,7 @@ def run_pipeline(root: Path, disrupt: Disruption | None, *, minutes: int = 4) ->
         }
         create_topics(settings)
         data = root / "synth.dbn.zst"
-        synth = ["synth", "--out", str(data), "--symbols", "4", "--minutes", str(minutes)]
-        synth += ["--seed", "3"]
+        synth = ["synth", "--out", str(data), "--symbols", "4", "--minutes", "5", "--seed", "3"]
         subprocess.run([TICKLANE, *synth, "--no-options"], env=env, check=True, capture_output=True)
         config = root / "demo.toml"
         config.write_text(demo_config(["SYN000", "SYN001", "SYN002", "SYN003"]))
@@ -113,7 +124,7 @@ def run_pipeline(root: Path, disrupt: Disruption | None, *, minutes: int = 4) ->
         ports = {"agents": free_port(), "executor": free_port()}
         executor_env = env | {"TICKLANE_EXECUTOR__METRICS_PORT": str(ports["executor"])}
         agents = ["agents", "--config", str(config), "--metrics-port", str(ports["agents"])]
-        # At 3x, 4 minutes of data replay in about 80 s: through the disruption.
+        # At 3x, 5 minutes of data replay in about 100 s: through the whole disruption.
         produce = ["produce", "file", str(data), "--speed", "3x"]
         execute = ["execute", "--config", str(config)]
         api = ["api", "--config", str(config), "--port", "0"]
@@ -149,10 +160,16 @@ def run_pipeline(root: Path, disrupt: Disruption | None, *, minutes: int = 4) ->
                     interval_s=0.5,
                     what="signals before the disruption",
                 )
-                before = {name: len(_lines(logs / f"{name}.log")) for name in running}
+                during: dict[str, dict[str, list[str]]] = {}
+
+                @contextlib.contextmanager
+                def phase(name: str) -> Iterator[None]:
+                    before = {n: len(_lines(logs / f"{n}.log")) for n in running}
+                    yield
+                    during[name] = {n: _lines(logs / f"{n}.log")[before[n] :] for n in running}
+
                 if disrupt is not None:
-                    disrupt(proxy, broker, alive)
-                during = {name: _lines(logs / f"{name}.log")[before[name] :] for name in running}
+                    disrupt(Disrupting(proxy, broker, alive, phase))
                 assert producer.wait(240) == 0  # the replay ends by itself
 
             group = settings.topics.prefix + settings.agents.app_id
@@ -176,33 +193,30 @@ def run_pipeline(root: Path, disrupt: Disruption | None, *, minutes: int = 4) ->
     return Run(orders, fills, during)
 
 
-def test_a_minute_without_kafka_is_quiet_and_the_run_finishes_after_it(tmp_path: Path) -> None:
-    def unplug(proxy: TcpProxy, broker: EmbeddedBroker, alive: Callable[[], None]) -> None:
-        proxy.unplug()
-        _hold(OUTAGE_S, alive)
-        proxy.plug()
-
-    run = run_pipeline(tmp_path / "unplugged", unplug)
-    for name, lines in run.during.items():
-        print(f"--- {name}: {len(lines)} line(s) in the outage", *lines, sep="\n")
-    assert {n: len(lines) for n, lines in run.during.items()} == {
-        n: min(len(lines), MOST_LINES) for n, lines in run.during.items()
-    }
-    # Each process said Kafka was gone (the outage is in its log, not silent).
-    assert all(lines for lines in run.during.values()), run.during
-
-
-def test_a_frozen_broker_changes_no_order_and_no_fill(tmp_path: Path) -> None:
-    def freeze(proxy: TcpProxy, broker: EmbeddedBroker, alive: Callable[[], None]) -> None:
-        assert broker.pid is not None
-        os.kill(broker.pid, signal.SIGSTOP)
+def _freeze_then_unplug(kafka: Disrupting) -> None:
+    """The broker frozen (SIGSTOP) for three session timeouts; a few seconds of calm; then
+    unreachable for a minute (connections refused and cut), its data intact."""
+    pid = kafka.broker.pid
+    assert pid is not None
+    with kafka.phase("freeze"):
+        os.kill(pid, signal.SIGSTOP)
         try:
-            _hold(FREEZE_S, alive)
+            _hold(FREEZE_S, kafka.alive)
         finally:
-            os.kill(broker.pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGCONT)
+    _hold(5.0, kafka.alive)
+    with kafka.phase("outage"):
+        kafka.proxy.unplug()
+        _hold(OUTAGE_S, kafka.alive)
+        kafka.proxy.plug()
 
-    calm = run_pipeline(tmp_path / "calm", None, minutes=2)
-    frozen = run_pipeline(tmp_path / "frozen", freeze, minutes=2)
+
+def test_kafka_frozen_then_gone_for_a_minute_changes_no_order_and_no_fill(tmp_path: Path) -> None:
+    # The undisturbed run beside it, on a broker of its own: the same data, the same orders.
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        calm_run = pool.submit(run_pipeline, tmp_path / "calm", None)
+        disturbed_run = pool.submit(run_pipeline, tmp_path / "disturbed", _freeze_then_unplug)
+        calm, disturbed = calm_run.result(), disturbed_run.result()
 
     def orders(run: Run) -> set[tuple[object, ...]]:
         keys = ("client_order_id", "symbol", "side", "quantity", "type", "limit_price")
@@ -212,12 +226,20 @@ def test_a_frozen_broker_changes_no_order_and_no_fill(tmp_path: Path) -> None:
         keys = ("client_order_id", "symbol", "side", "quantity", "price", "fee")
         return {tuple(f[k] for k in keys) for f in run.fills}
 
-    assert orders(frozen) == orders(calm)
-    assert fills(frozen) == fills(calm)
-    # The freeze is in every process's log, said once, and its end too.
-    for name, lines in frozen.during.items():
+    assert orders(disturbed) == orders(calm)
+    assert fills(disturbed) == fills(calm)
+    # The freeze is in every process's log, said once; its end is said too.
+    for name, lines in disturbed.during["freeze"].items():
         text = "\n".join(lines)
         assert text.count("Kafka has taken no status from this process") == 1, (name, text)
     for name in ("agents", "executor", "api"):
-        log = (tmp_path / "frozen" / "logs" / f"{name}.log").read_text()
+        log = (tmp_path / "disturbed" / "logs" / f"{name}.log").read_text()
         assert "Kafka takes this process's status again, after" in log, name
+    # The minute without Kafka: a few lines per process, not one per failed attempt.
+    outage = disturbed.during["outage"]
+    for name, lines in outage.items():
+        print(f"--- {name}: {len(lines)} line(s) in the outage", *lines, sep="\n")
+    assert all(lines for lines in outage.values()), outage  # each said Kafka was gone
+    assert {n: len(lines) for n, lines in outage.items()} == {
+        n: min(len(lines), MOST_LINES) for n, lines in outage.items()
+    }
