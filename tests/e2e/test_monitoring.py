@@ -125,8 +125,8 @@ def test_prometheus_scrapes_the_demo_every_queried_metric_exists_and_faults_fire
     }
     env["TICKLANE_DATA_DIR"] = str(data_dir)
     # Schwab (the local fake, through the real SDK), so the login's metrics are there too;
-    # 4 minutes of data at 4x keep the producer running about a minute.
-    args = ["--broker", "schwab", "--symbols", "4", "--minutes", "4", "--seed", "3"]
+    # 2 minutes of data at 4x keep the producer running about 30 s: scraped while it runs.
+    args = ["--broker", "schwab", "--symbols", "4", "--minutes", "2", "--seed", "3"]
     args += ["--speed", "4x", "--metrics-port", str(_free_ports(3))]
     log = tmp_path / "demo.log"
     with log.open("wb") as out:
