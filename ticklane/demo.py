@@ -141,8 +141,13 @@ def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
     """A ticklane command in its own process, stopped (SIGTERM, then SIGKILL) on exit."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
+        # Unbuffered: the log shows each line when it is written (Faust logs to stdout, which
+        # a file would otherwise hold back by the block).
         proc = subprocess.Popen(  # noqa: S603 - our own console script and arguments
-            [TICKLANE, *args], env=env, stdout=out, stderr=subprocess.STDOUT
+            [TICKLANE, *args],
+            env=env | {"PYTHONUNBUFFERED": "1"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
         try:
             yield proc

@@ -198,13 +198,13 @@ def _freeze_then_unplug(kafka: Disrupting) -> None:
     unreachable for a minute (connections refused and cut), its data intact."""
     pid = kafka.broker.pid
     assert pid is not None
-    with kafka.phase("freeze"):
+    with kafka.phase("freeze"):  # and the calm after it: a process held up says so then
         os.kill(pid, signal.SIGSTOP)
         try:
             _hold(FREEZE_S, kafka.alive)
         finally:
             os.kill(pid, signal.SIGCONT)
-    _hold(5.0, kafka.alive)
+        _hold(5.0, kafka.alive)
     with kafka.phase("outage"):
         kafka.proxy.unplug()
         _hold(OUTAGE_S, kafka.alive)
