@@ -1,6 +1,6 @@
 """The agents' Faust app: declared here once, configured from ticklane settings.
 
-The app swaps in a transport that changes three things about Faust's aiokafka driver:
+The app swaps in a transport that changes four things about Faust's aiokafka driver:
 
 * offsets of md.* partitions are committed from the agents' own account
   (`agents.progress`), not from Faust's acknowledgements, which include messages its
@@ -9,6 +9,8 @@ The app swaps in a transport that changes three things about Faust's aiokafka dr
 * the consumer's fetch wait, fixed at 1.5 s by Faust, is `kafka.fetch_wait_max_ms`:
   brokers that hold a fetch for its whole wait (the embedded one does: docs/design.md,
   "The embedded broker's behaviour") would otherwise add up to 1.5 s to every fetch;
+* aiokafka's metadata requests do not let the broker create the topics they name
+  (`forbid_topic_auto_creation`);
 * a partition's end offset, which table recovery reads to know where the changelog ends,
   is taken from a fetch response rather than from ListOffsets alone: the embedded broker
   answers ListOffsets with the start of the last batch written plus one, so Faust would
@@ -16,6 +18,7 @@ The app swaps in a transport that changes three things about Faust's aiokafka dr
   higher than the highwater") after a kill.
 """
 
+import functools
 import ssl
 import time
 from collections.abc import Mapping
@@ -24,11 +27,27 @@ from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
+from aiokafka import client as aiokafka_client
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, TransportT
 
 from agents.progress import Progress
 from ticklane.settings import KafkaSettings, Settings
+
+
+def forbid_topic_auto_creation() -> None:
+    """Make aiokafka's metadata requests (and so Faust's) ask the broker not to create a
+    topic they name. By default they allow it, and a broker with `auto.create.topics.enable`
+    (Kafka's default; the embedded broker always) then creates a missing topic with its own
+    default partition count: after a cluster came back empty, a changelog or md.* topic with
+    partitions that no longer match the keys' placement. aiokafka has no setting for it, so
+    the request class its client builds is given the flag; topics come from `ticklane topics
+    create` (or the processes' own start-up check) with the catalogue's partitions."""
+    if isinstance(aiokafka_client.MetadataRequest, functools.partial):
+        return
+    aiokafka_client.MetadataRequest = functools.partial(
+        aiokafka_client.MetadataRequest, allow_auto_topic_creation=False
+    )
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -107,6 +126,7 @@ class AgentsApp(faust.App):
 
 def make_app(settings: Settings, bootstrap: str, state_dir: Path) -> AgentsApp:
     """The app for one worker: group and changelog named by the topic prefix and app id."""
+    forbid_topic_auto_creation()
     kafka = settings.kafka
     app = AgentsApp(
         settings.topics.prefix + settings.agents.app_id,

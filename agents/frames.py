@@ -24,6 +24,7 @@ Bytes that are not a valid frame go to `dlq` with the reason in the headers; the
 consumer goes on.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, MutableMapping
@@ -66,8 +67,10 @@ class FrameHandler:
         progress: Progress,
         reader: PartitionReader,
         outbox: Outbox,
+        trusted: Callable[[], bool] = lambda: True,
     ) -> None:
         self._absorb = absorb
+        self._trusted = trusted
         self._outbox = outbox
         self._bar_topics = {ns: topic.get_topic_name() for ns, topic in channels.bars.items()}
         self._signal_topic = channels.signals.get_topic_name()
@@ -86,7 +89,13 @@ class FrameHandler:
         self._generation: int | None = None
 
     async def handle(self, message: Any) -> None:
-        """Absorb one delivered message (a faust `Message`) and any missed before it."""
+        """Absorb one delivered message (a faust `Message`) and any missed before it.
+
+        On a Kafka that is not the cluster the worker started on (`ticklane.cluster`), the
+        message is held, never absorbed nor committed, until the worker is stopped: it may
+        come from another history than the state in the table."""
+        if not self._trusted():
+            await asyncio.Event().wait()  # set by nobody: ends when the worker cancels it
         tp = (message.topic, message.partition)
         progress = self._progress
         if message.generation_id != self._generation:

@@ -50,6 +50,8 @@ class Worker:
     channels: Channels
     feed: ControlFeed
     outbox: Outbox
+    topics: tuple[str, ...]
+    """Every topic the worker reads and writes, its tables' changelogs included."""
 
 
 def ensure_topics(settings: Settings, bootstrap: str) -> None:
@@ -69,8 +71,15 @@ def _agent(handler: FrameHandler) -> Callable[[faust.StreamT[Any]], Awaitable[No
     return absorb
 
 
-def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
-    """The app with its agent registered; raises RosterError for a bad strategy config."""
+def build_worker(
+    settings: Settings,
+    bootstrap: str,
+    state_dir: Path,
+    *,
+    trusted: Callable[[], bool] = lambda: True,
+) -> Worker:
+    """The app with its agent registered; raises RosterError for a bad strategy config.
+    `trusted()` false (Kafka is not the cluster it started on) holds every frame."""
     strategies = registry()
     per_symbol, per_chain = split_by_kind(settings.agents.strategies, strategies)
     book = ControlBook()
@@ -101,7 +110,14 @@ def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
         # (agents.progress), so the worker goes straight on to the next frame.
         store = ChangelogStore(table, outbox)
         handler = FrameHandler(
-            absorber, channels, table, store, progress=progress, reader=reader, outbox=outbox
+            absorber,
+            channels,
+            table,
+            store,
+            progress=progress,
+            reader=reader,
+            outbox=outbox,
+            trusted=trusted,
         )
         # concurrency=1: with more, Faust can commit past an event in flight
         # (docs/design.md, "Agent concurrency 1").
@@ -124,7 +140,12 @@ def build_worker(settings: Settings, bootstrap: str, state_dir: Path) -> Worker:
         acks_topic=resolve(settings.topics, "control.acks"),
         app_id=settings.agents.app_id,
     )
-    return Worker(app, channels, feed, outbox)
+    tables = [channels.symbols] + ([channels.chains] if channels.chains is not None else [])
+    written = [*channels.bars.values(), channels.signals, channels.indicators, channels.dlq]
+    names = [t.get_topic_name() for t in [*topics, *written]]
+    names += [t.changelog_topic.get_topic_name() for t in tables]
+    names += [channels.control_name, resolve(settings.topics, "control.acks")]
+    return Worker(app, channels, feed, outbox, tuple(names))
 
 
 def consumer_lags(app: AgentsApp, progress: Progress) -> list[tuple[str, int]]:
@@ -146,13 +167,17 @@ def run_worker(
 ) -> None:
     """Run one worker until SIGTERM or Ctrl-C; /metrics, /health, /ready on `metrics_port`."""
     ensure_topics(settings, bootstrap)
-    worker = build_worker(settings, bootstrap, state_dir)
+    beacon: Beacon | None = None  # watches the worker's topics, so it is made after it
+    worker = build_worker(
+        settings, bootstrap, state_dir, trusted=lambda: beacon is None or beacon.watch.trusted
+    )
     beacon = Beacon(
         settings,
         bootstrap,
         "agents",
         instance_name("agents", settings.agents.app_id),
         AgentsProbe(),
+        watch=worker.topics,
     )
     with reporting(beacon, metrics_port):
         applied = worker.feed.catch_up()

@@ -124,6 +124,8 @@ class ApiState:
         materializer = self.materializer
         if materializer is not None:
             behind = materializer.behind()
+            if materializer.halted:
+                reasons.append(materializer.halted)
             if materializer.error:
                 reasons.append(materializer.error)
             if time.monotonic() - materializer.last_lag_at > LAG_STALE_S:

@@ -105,6 +105,8 @@ class Materializer:
         """Monotonic time the lag was last measured (0: never)."""
         self.error = ""
         """Why the last look at the topics failed ("" when it did not)."""
+        self.halted = ""
+        """Why it stopped reading for good, if it did (Kafka changed under it)."""
 
     def start(self, timeout_s: float = 30.0) -> None:
         """Assign every partition of the topics, at the store's offsets (a topic just created
@@ -207,14 +209,33 @@ class Materializer:
         """Messages not yet in the store, over every partition (at the last look)."""
         return sum(self.lag.values())
 
-    def run(self, stop: threading.Event, ready: Callable[[], None] | None = None) -> None:
-        """Start, then read until `stop` is set; measure the lag every second."""
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The topics it reads."""
+        return tuple(self._types)
+
+    def run(
+        self,
+        stop: threading.Event,
+        ready: Callable[[], None] | None = None,
+        trusted: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """Start, then read until `stop` is set; measure the lag every second. While
+        `trusted()` is false (Kafka is not the cluster it started on), read nothing: the
+        store keeps the history it has rather than mixing in another."""
         self.start()
         self.refresh_lag()
         if ready is not None:
             ready()
         next_lag = time.monotonic() + LAG_EVERY_S
         while not stop.is_set():
+            if not trusted():
+                self.halted = (
+                    "Kafka is not the cluster the API started on: it reads nothing more "
+                    "until restarted (the log says what changed)"
+                )
+                stop.wait(LAG_EVERY_S)
+                continue
             self.step()
             if time.monotonic() >= next_lag:
                 self.refresh_lag()

@@ -139,17 +139,19 @@ class ApiService:
         host, port = sock.getsockname()[:2]
         config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False)
         server = uvicorn.Server(config)
-        reader = threading.Thread(
-            target=self._materialize, args=(stop,), name="materializer", daemon=True
-        )
-        reader.start()
         beacon = Beacon(
             self.settings,
             self.bootstrap,
             "api",
             instance_name("api", str(port)),
             lambda: api_report(self.materializer, self.settings.api.ready_max_lag),
+            watch=self.materializer.topics,
+            registry=self.metrics.registry,
         )
+        reader = threading.Thread(
+            target=self._materialize, args=(stop, beacon), name="materializer", daemon=True
+        )
+        reader.start()
         beacon.start()
 
         def stop_server() -> None:
@@ -173,9 +175,9 @@ class ApiService:
             beacon.stop()
             url_file.unlink(missing_ok=True)
 
-    def _materialize(self, stop: threading.Event) -> None:
+    def _materialize(self, stop: threading.Event, beacon: Beacon) -> None:
         try:
-            self.materializer.run(stop)
+            self.materializer.run(stop, trusted=lambda: beacon.watch.trusted)
         except Exception:
             log.exception("the materializer stopped; the API answers from its store as it is")
             self.materializer.error = "the materializer stopped (see the log)"

@@ -57,12 +57,14 @@ POLL_S: Final = 0.005
 REAL_VENUE_SETTLE_S: Final = 10.0
 """A real venue's order lists may lag its accept by seconds (issue 11 asks to survive 3 s)."""
 RESOLVE_EVERY_S: Final = 0.25
+"""How often UNKNOWN orders are looked up again while any is waiting."""
 PERMIT_EVERY_S: Final = 30.0
 """How often the venue is asked what it allows (a login's age moves slowly)."""
-"""How often UNKNOWN orders are looked up again while any is waiting."""
 OUTBOX_BATCH: Final = 5_000
 _EXECUTOR_ACTIONS: Final = frozenset({ControlAction.KILL_SWITCH, ControlAction.FLATTEN})
 """The commands the executor acts on (and answers on `control.acks`)."""
+WATCHED: Final = ("signals", "control", "control.acks", "orders", "fills", "positions", "dlq")
+"""The topics the executor reads and writes: recreated or gone, it stops (`ticklane.cluster`)."""
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -135,6 +137,8 @@ class ExecutorService:
             "executor",
             instance_name("executor", settings.executor.group_id),
             lambda: executor_report(self.engine),
+            watch=[self._topic(base) for base in WATCHED],
+            registry=self.metrics.registry,
         )
 
     def _topic(self, base: str) -> str:
@@ -180,14 +184,21 @@ class ExecutorService:
             self.step()
 
     def step(self) -> int:
-        """One round: signals, control, the venue's pushed updates, events, maybe reconciling."""
-        messages = self._signals.consume(BATCH, POLL_S)
+        """One round: signals, control, the venue's pushed updates, events, maybe reconciling.
+
+        On a Kafka that is not the cluster it started on, the executor reads and publishes
+        nothing (its signals and commands may be another history's); it goes on following
+        the venue into the ledger, whose outbox keeps the events for a restart."""
+        trusted = self.beacon.watch.trusted
+        messages = self._signals.consume(BATCH, POLL_S) if trusted else []
         for message in messages:
             self._on_signal(message)
         if messages:
             self._commit(messages)
-        for message in self._control.consume(BATCH, 0):
+        for message in self._control.consume(BATCH, 0) if trusted else []:
             self._on_control(message)
+        if not trusted:
+            self._stop_consuming()
         self.broker.pump()
         self.engine.take_updates()
         if time.monotonic() >= self._next_permit:
@@ -196,7 +207,8 @@ class ExecutorService:
         if self.engine.unresolved and time.monotonic() >= self._next_resolve:
             self.engine.resolve_unknown()
             self._next_resolve = time.monotonic() + RESOLVE_EVERY_S
-        self._publish()
+        if trusted:
+            self._publish()
         if time.monotonic() >= self._next_reconcile:
             reconcile(self.engine)
             self._next_reconcile = time.monotonic() + self.settings.executor.reconcile_interval_s
@@ -204,6 +216,14 @@ class ExecutorService:
             self._lag.set(self._signal_lags())
         self.beacon.beat()
         return len(messages)
+
+    def _stop_consuming(self) -> None:
+        """Let go of every partition once (the wait for them stands in for the poll)."""
+        if self._signals.assignment() or self._control.assignment():
+            self._signals.unassign()
+            self._control.unassign()
+        else:
+            time.sleep(POLL_S)  # the poll it replaces: the venue is followed at the same pace
 
     def _signal_lags(self) -> list[tuple[str, int]]:
         """Messages behind each assigned partition's end, as the consumer last saw it."""

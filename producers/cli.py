@@ -3,6 +3,7 @@
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from producers.pipeline import ProducerError, parse_speed, produce_file
 from producers.sessions import CalendarError, calendar_for, session_clock
 from producers.sink import DeliveryError
 from producers.status import producer_beacon
+from ticklane.beacon import Beacon
 from ticklane.cli import ConfigOption, bootstrap_or_exit, err, fail, settings_or_exit
 from ticklane.dbn_files import DbnFileError, source_name
 from ticklane.health import reporting
@@ -48,6 +50,23 @@ def _stop_flag() -> threading.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopped.set())
     return stopped
+
+
+def _stop_or_distrust(stopped: threading.Event, beacon: Beacon) -> Callable[[], bool]:
+    """When to stop producing: asked to, or Kafka is not the cluster it started on."""
+    return lambda: stopped.is_set() or not beacon.watch.trusted
+
+
+def _hold_if_distrusted(stopped: threading.Event, beacon: Beacon) -> None:
+    """On a Kafka that is not the cluster it started on, wait (not ready, the watch has said
+    why) until stopped, then exit 5: exiting at once would have a supervisor restart it into
+    producing on the new cluster before anyone looked. A delivery failure may be the first
+    sign (the new cluster refuses the idempotent producer's sequence), so look now."""
+    beacon.watch.check()
+    if beacon.watch.trusted:
+        return
+    stopped.wait()
+    fail("stopped on a Kafka that is not the cluster it started on (see the log above)", 5)
 
 
 @produce_app.command("file")
@@ -94,13 +113,15 @@ def produce_file_command(
                 settings,
                 limits=FrameLimits(max_frame_records, max_frame_bytes),
                 speed=factor,
-                stop=stopped.is_set,
+                stop=_stop_or_distrust(stopped, beacon),
                 chains=chain_set,
             )
         except DbnFileError as exc:
             fail(f"{exc}; every record before it was produced")
         except (ProducerError, DeliveryError) as exc:
+            _hold_if_distrusted(stopped, beacon)
             fail(str(exc))
+        _hold_if_distrusted(stopped, beacon)
     rate = report.records / report.seconds if report.seconds else 0.0
     err.print(
         f"{source_name(paths)}: {report.records:,} records read, "
@@ -236,9 +257,11 @@ def produce_live_command(
     )
     with reporting(beacon, metrics_port):
         try:
-            report = producer.run(stopped.is_set)
+            report = producer.run(_stop_or_distrust(stopped, beacon))
         except (ProducerError, DeliveryError) as exc:
+            _hold_if_distrusted(stopped, beacon)
             fail(str(exc))
+        _hold_if_distrusted(stopped, beacon)
     err.print(
         f"live {dataset} {schema}: {report.records:,} records produced in {report.frames:,} "
         f"frames over {producer.sessions} session(s), {producer.gaps} gap(s)",

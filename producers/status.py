@@ -6,6 +6,7 @@ from collections.abc import Callable
 from ticklane.beacon import Beacon, Report, metric_total
 from ticklane.settings import Settings
 from ticklane.status import ProcessState, instance_name
+from ticklane.topics import catalogue
 
 
 def producer_beacon(
@@ -30,4 +31,8 @@ def producer_beacon(
             return Report(ProcessState.STARTING, "connecting to the live gateway", -1, details)
         return Report(ProcessState.DEGRADED, f"live feed {now}", -1, details)
 
-    return Beacon(settings, bootstrap, "producer", instance_name("producer", source), probe)
+    # The market-data topics it may write; one gone or recreated stops it (ticklane.cluster).
+    written = [spec.name for spec in catalogue(settings.topics) if spec.base.startswith("md.")]
+    return Beacon(
+        settings, bootstrap, "producer", instance_name("producer", source), probe, watch=written
+    )

@@ -3,13 +3,16 @@
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 import msgspec
 from confluent_kafka import KafkaError, KafkaException, Producer
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 from ticklane import kafka, wire
+from ticklane.cluster import ClusterWatch, summary
 from ticklane.settings import Settings
 from ticklane.status import ProcessState, ProcessStatus
 from ticklane.topics import resolve
@@ -38,11 +41,41 @@ def metric_total(name: str, registry: CollectorRegistry = REGISTRY) -> float:
     )
 
 
+@dataclass(frozen=True)
+class _KafkaGauges:
+    silent: Gauge
+    silences: Counter
+
+
+_GAUGES: weakref.WeakKeyDictionary[CollectorRegistry, _KafkaGauges] = weakref.WeakKeyDictionary()
+
+
+def _kafka_gauges(registry: CollectorRegistry) -> _KafkaGauges:
+    # One set per registry: inside tests several processes' services share the default one.
+    gauges = _GAUGES.get(registry)
+    if gauges is None:
+        gauges = _GAUGES[registry] = _KafkaGauges(
+            Gauge(
+                "ticklane_kafka_silent",
+                "1 while Kafka has taken no status from this process for two intervals",
+                registry=registry,
+            ),
+            Counter(
+                "ticklane_kafka_silences",
+                "Times Kafka stopped taking this process's status (unreachable or stalled)",
+                registry=registry,
+            ),
+        )
+    return gauges
+
+
 class Beacon:
     """Publishes a process's status: `beat()` from its own loop, or `start()` for a thread.
 
     Sending never blocks and never fails the caller: a heartbeat lost while Kafka is away is
-    replaced by the next one, and the silence is what readers should see.
+    replaced by the next one, and the silence is what readers should see. The beacon also
+    watches the cluster (`ticklane.cluster`): once Kafka is not the cluster the process
+    started on, every report says so (halted), whatever the process's own probe says.
     """
 
     def __init__(
@@ -52,11 +85,18 @@ class Beacon:
         process: str,
         instance: str,
         probe: Callable[[], Report],
+        *,
+        watch: Iterable[str] = (),
+        registry: CollectorRegistry = REGISTRY,
     ) -> None:
         self._topic = resolve(settings.topics, "status")
         self._interval_s = settings.status_interval_s
         self._process, self.instance, self._probe = process, instance, probe
         self._producer = Producer(kafka.producer_config(settings.kafka, bootstrap))
+        self.watch = ClusterWatch(settings.kafka, bootstrap, watch, registry=registry)
+        """What the process's Kafka clients work with, compared with what was first seen."""
+        self._watching = False
+        self._gauges = _kafka_gauges(registry)
         self._next = 0.0
         self._delivered_at = time.monotonic()
         """When Kafka last took a status (the start counts): silence since says it is away."""
@@ -72,10 +112,16 @@ class Beacon:
         if not force and now < self._next:
             return False
         self._next = now + self._interval_s
+        if not self._watching:
+            self._watching = True
+            self.watch.start()
         try:
             report = self._probe()
         except Exception as exc:  # noqa: BLE001 - a failing probe is itself the news
             report = Report(ProcessState.DEGRADED, f"status probe failed: {exc}")
+        if found := self.watch.findings:
+            reason = f"Kafka is not the cluster this process started on: {summary(found)}"
+            report = Report(ProcessState.HALTED, reason, report.lag, report.details)
         self.latest = report
         self._check_silence(now)  # first: a loop held up with Kafka still says so after
         self._send(report)
@@ -87,6 +133,8 @@ class Beacon:
         silence = now - self._delivered_at
         if not self._silent and silence > 2 * self._interval_s:
             self._silent = True
+            self._gauges.silent.set(1)
+            self._gauges.silences.inc()
             log.warning(
                 "Kafka has taken no status from this process for %.0f s: unreachable or "
                 "stalled; carrying on",
@@ -99,6 +147,7 @@ class Beacon:
         now = time.monotonic()
         if self._silent:
             self._silent = False
+            self._gauges.silent.set(0)
             log.warning(
                 "Kafka takes this process's status again, after %.0f s without",
                 now - self._delivered_at,
@@ -140,6 +189,7 @@ class Beacon:
     def stop(self, reason: str = "") -> None:
         """Stop the thread (if any) and say `STOPPED`, waiting briefly for it to be sent."""
         self._stop.set()
+        self.watch.stop()
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=5)
         self.latest = Report(ProcessState.STOPPED, reason)

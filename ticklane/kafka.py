@@ -81,6 +81,10 @@ def client_config(kafka: KafkaSettings, bootstrap: str) -> ClientConfig:
         "security.protocol": kafka.security_protocol,
         # Into Python's logging (served by the client's poll), where repeats are held back.
         "logger": LIBRDKAFKA,
+        # A producer's metadata requests may otherwise have the broker create a missing
+        # topic with its default partitions (a cluster come back empty, a typo): topics
+        # come from the catalogue (`ticklane topics create`), keyed placement intact.
+        "allow.auto.create.topics": False,
     }
     if kafka.sasl_mechanism:
         config["sasl.mechanism"] = kafka.sasl_mechanism

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from confluent_kafka.admin import AdminClient
 
+from executors.stores import sqlite_path
 from tests.conftest import TEST_SESSION_TIMEOUT_MS, poll_until
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.integration.executors.scenario import create_topics, sqlite_progress
@@ -243,3 +246,131 @@ def test_kafka_frozen_then_gone_for_a_minute_changes_no_order_and_no_fill(tmp_pa
     assert {n: len(lines) for n, lines in outage.items()} == {
         n: min(len(lines), MOST_LINES) for n, lines in outage.items()
     }
+
+
+CHANGED = "Kafka is not the cluster this process started on"
+
+
+def _ledger_orders(settings: Settings) -> set[str]:
+    db = sqlite3.connect(f"file:{sqlite_path(settings)}?mode=ro", uri=True)
+    try:
+        return {row[0] for row in db.execute("SELECT client_order_id FROM orders")}
+    finally:
+        db.close()
+
+
+def _readiness(url: str) -> tuple[int, str]:
+    try:
+        answer = httpx.get(f"{url}/ready", timeout=5)
+    except httpx.HTTPError as exc:
+        return 0, str(exc)
+    return answer.status_code, answer.text
+
+
+def _halted(url: str) -> bool:
+    status, text = _readiness(url)
+    return status == 503 and "not the cluster" in text
+
+
+def test_kafka_restarted_empty_is_detected_and_nothing_goes_on_or_crash_loops(
+    tmp_path: Path,
+) -> None:
+    """The broker restarted empty at the same address in the middle of a paced replay: every
+    process says so once, fails /ready with the reason, sets the metric, consumes and
+    produces nothing more (no topic reappears, no order is sent), and stays up."""
+    port = free_port()
+    settings = Settings(
+        kafka=KafkaSettings(
+            bootstrap_servers=f"127.0.0.1:{port}", session_timeout_ms=TEST_SESSION_TIMEOUT_MS
+        ),
+        topics=TopicSettings(prefix="empty.", partitions=6),
+        data_dir=tmp_path / "data",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKLANE_")} | {
+        "KAFKA_BOOTSTRAP_SERVERS": str(settings.kafka.bootstrap_servers),
+        "TICKLANE_TOPICS__PREFIX": settings.topics.prefix,
+        "TICKLANE_TOPICS__PARTITIONS": str(settings.topics.partitions),
+        "TICKLANE_KAFKA__SESSION_TIMEOUT_MS": str(TEST_SESSION_TIMEOUT_MS),
+        "TICKLANE_DATA_DIR": str(settings.data_dir),
+    }
+    data = tmp_path / "synth.dbn.zst"
+    synth = ["synth", "--out", str(data), "--symbols", "4", "--minutes", "5", "--seed", "3"]
+    subprocess.run([TICKLANE, *synth, "--no-options"], env=env, check=True, capture_output=True)
+    config = tmp_path / "demo.toml"
+    config.write_text(demo_config(["SYN000", "SYN001", "SYN002", "SYN003"]))
+    logs = tmp_path / "logs"
+    ports = {name: free_port() for name in ("agents", "executor", "producer")}
+    first = EmbeddedBroker(port=port, log_path=tmp_path / "first.log")
+    first.start()
+    try:
+        create_topics(settings)
+        executor_env = env | {"TICKLANE_EXECUTOR__METRICS_PORT": str(ports["executor"])}
+        agents = ["agents", "--config", str(config), "--metrics-port", str(ports["agents"])]
+        produce = ["produce", "file", str(data), "--speed", "3x"]
+        produce += ["--metrics-port", str(ports["producer"])]
+        with (
+            process(agents, env, logs / "agents.log") as agents_proc,
+            process(
+                ["execute", "--config", str(config)], executor_env, logs / "executor.log"
+            ) as executor_proc,
+            process(
+                ["api", "--config", str(config), "--port", "0"], env, logs / "api.log"
+            ) as api_proc,
+        ):
+            running = {"agents": agents_proc, "executor": executor_proc, "api": api_proc}
+            urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
+            api_url = settings.data_dir / "api" / "server.url"
+            poll_until(api_url.exists, timeout_s=60, what="the API's address")
+            urls["api"] = api_url.read_text().strip()
+
+            def alive() -> None:
+                dead = {n: p.returncode for n, p in running.items() if p.poll() is not None}
+                assert dead == {}, f"exited: {dead}"
+
+            poll_until(
+                lambda: all(_readiness(urls[n])[0] == 200 for n in ("agents", "executor")),
+                timeout_s=120,
+                interval_s=0.5,
+                what="agents and executor ready",
+            )
+            with process(produce, env, logs / "producer.log") as producer:
+                running["producer"] = producer
+                poll_until(
+                    lambda: _venue("orders", env) or None,
+                    timeout_s=120,
+                    interval_s=0.5,
+                    what="orders at the paper venue before the restart",
+                )
+                first.stop()  # all it held is gone
+                with EmbeddedBroker(port=port, log_path=tmp_path / "second.log"):
+                    for name, url in urls.items():
+                        poll_until(
+                            lambda url=url: _halted(url),
+                            timeout_s=60,
+                            interval_s=0.5,
+                            what=f"{name} not ready, saying why",
+                        )
+                    at_halt = {o["client_order_id"] for o in _venue("orders", env)}
+                    _hold(40.0, alive)  # past the producer's delivery timeouts: still up
+                    for name, url in urls.items():
+                        metrics = httpx.get(f"{url}/metrics", timeout=5).text
+                        changed = 'ticklane_kafka_cluster_changed{change="topic gone"} 1.0'
+                        assert changed in metrics, name
+                    # Nothing put a topic back: no client had the broker create one.
+                    left = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"})
+                    names = set(left.list_topics(timeout=10).topics)
+                    assert not {n for n in names if n.startswith(settings.topics.prefix)}
+                    # Every order at the venue is one the ledger holds, none sent since.
+                    sent = {o["client_order_id"] for o in _venue("orders", env)}
+                    assert sent == at_halt
+                    assert sent <= _ledger_orders(settings)
+                    alive()
+                    for name in running:  # one clear line each, naming what it found
+                        log = (logs / f"{name}.log").read_text()
+                        assert log.count(CHANGED) == 1, (name, log[-3000:])
+                        assert "topic gone" in log, name
+                        assert "ticklane topics create" in log, name
+                    producer.send_signal(signal.SIGTERM)
+                    assert producer.wait(30) == 5  # stopped: Kafka changed under it
+    finally:
+        first.stop()
