@@ -11,25 +11,40 @@ bars are the underlying's and its signals name the options traded.
 """
 
 import csv
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
 from pathlib import Path
 from typing import Any, Final, TextIO
+
+import msgspec
 
 from agents.chains import ChainEngine, ChainEntry
 from agents.engine import Engine, Outcome, SymbolEntry
 from agents.indicators import readings
+from agents.performance import (
+    EquityPoint,
+    RoundTrip,
+    Statistics,
+    equity_curve,
+    round_trips,
+    statistics,
+)
 from agents.roster import INTERVALS_NS, Roster, RosterError, Slot, is_chain_strategy
+from agents.simulation import FillSource, SimulationResult, simulate
 from agents.strategies.registry import StrategyRegistry
 from agents.ticks import SOURCE_RTYPES, frame_bars, is_bars, trade_columns
 from ticklane.chains import ChainRouter, Run, cut_runs
 from ticklane.dbn_files import open_dbn, source_name
 from ticklane.market import Bar
 from ticklane.routing import Router
-from ticklane.settings import StrategyConfig
+from ticklane.settings import Settings, StrategyConfig
 from ticklane.symbology import SymbolMap
 from ticklane.topics import MARKET_DATA_SCHEMAS
 from ticklane.trading import Signal
+from ticklane.units import PRICE_SCALE
 
 BAR_COLUMNS: Final = (
     "ts_event",
@@ -232,7 +247,7 @@ def write_csvs(result: BacktestResult, out: Path) -> dict[str, int]:
     with (out / "indicators.csv").open("w", newline="") as fh:
         writer = _writer(fh, ("ts_event", "symbol", "strategy", *names))
         for symbol, strategy, ts, values in rows:
-            cells = ["" if values.get(n) is None else repr(values[n]) for n in names]
+            cells = [_indicator_cell(n, values.get(n)) for n in names]
             writer.writerow((ts, symbol, strategy, *cells))
     signals = sorted(result.signals, key=lambda s: (s.ts_event, s.symbol, s.sequence))
     with (out / "signals.csv").open("w", newline="") as fh:
@@ -258,3 +273,151 @@ def _writer(fh: TextIO, header: tuple[str, ...]) -> Any:
     writer = csv.writer(fh, lineterminator="\n")
     writer.writerow(header)
     return writer
+
+
+def _indicator_cell(name: str, value: float | None) -> str:
+    """An indicator in price units (the engine keeps 1e-9 units); a direction as it is."""
+    if value is None:
+        return ""
+    return repr(value) if name.endswith("_direction") else repr(value / PRICE_SCALE)
+
+
+@dataclass
+class Performance:
+    """What a backtest's signals made at the simulated venue, and its statistics."""
+
+    simulation: SimulationResult
+    trips: list[RoundTrip]
+    curve: list[EquityPoint]
+    pnl_by_symbol: dict[str, int]
+    stats: Statistics
+
+
+def evaluate(
+    path: Path | list[Path], result: BacktestResult, settings: Settings, capital: int
+) -> Performance:
+    """Send a backtest's signals through the executor's rules and the paper venue over the
+    file's market data (`agents.simulation`), and measure what they made."""
+    simulation = simulate(path, result.signals, settings)
+    multipliers = {
+        symbol: settings.executor.multipliers.get(symbol, settings.executor.default_multiplier)
+        for symbol in {f.symbol for f in simulation.fills}
+    }
+    trips = round_trips(simulation.fills, multipliers)
+    closes = sorted((bar.ts_close, symbol, bar.close) for symbol, bar in result.bars)
+    curve, by_symbol = equity_curve(simulation.fills, closes, multipliers)
+    stats = statistics(trips, curve, by_symbol, capital)
+    return Performance(simulation, trips, curve, by_symbol, stats)
+
+
+ORDER_COLUMNS: Final = (
+    "ts_event",
+    "client_order_id",
+    "signal_id",
+    "symbol",
+    "side",
+    "quantity",
+    "order_type",
+    "limit_price",
+    "stop_price",
+    "status",
+    "filled_quantity",
+    "reason",
+)
+FILL_COLUMNS: Final = (
+    "ts_event",
+    "fill_id",
+    "client_order_id",
+    "symbol",
+    "side",
+    "quantity",
+    "price",
+    "fee",
+)
+EQUITY_COLUMNS: Final = ("ts_event", "pnl", "fees", "equity", "exposed")
+TRADE_COLUMNS: Final = (
+    "opened_ns",
+    "closed_ns",
+    "symbol",
+    "direction",
+    "quantity",
+    "entry_price",
+    "exit_price",
+    "pnl",
+    "fees",
+    "net",
+)
+
+
+def _cells(item: object, columns: tuple[str, ...]) -> list[object]:
+    """A row of `item`'s attributes: enums by value, booleans as 0/1, None as empty."""
+    cells: list[object] = []
+    for column in columns:
+        value = getattr(item, column)
+        if isinstance(value, Enum):
+            value = value.value
+        elif isinstance(value, bool):
+            value = int(value)
+        cells.append("" if value is None else value)
+    return cells
+
+
+def write_performance(performance: Performance, out: Path) -> dict[str, int]:
+    """DIR/orders.csv, fills.csv, equity.csv, trades.csv and stats.json (prices and money
+    as integers in 1e-9 units); returns rows written per file."""
+    out.mkdir(parents=True, exist_ok=True)
+    sim = performance.simulation
+    tables: list[tuple[str, tuple[str, ...], list[Any]]] = [
+        ("orders", ORDER_COLUMNS, list(sim.orders)),
+        ("fills", FILL_COLUMNS, list(sim.fills)),
+        ("equity", EQUITY_COLUMNS, list(performance.curve)),
+        ("trades", TRADE_COLUMNS, list(performance.trips)),
+    ]
+    for name, columns, items in tables:
+        with (out / f"{name}.csv").open("w", newline="") as fh:
+            writer = _writer(fh, columns)
+            writer.writerows(_cells(item, columns) for item in items)
+    stats = msgspec.to_builtins(performance.stats) | {"fill_source": sim.source.value}
+    (out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    return {name: len(items) for name, _, items in tables}
+
+
+def _money(value: int | None) -> str:
+    return "-" if value is None else f"{Decimal(value) / PRICE_SCALE:,.2f}"
+
+
+def _ratio(value: float | None, percent: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1%}" if percent else f"{value:.2f}"
+
+
+def _duration(ns: int) -> str:
+    seconds = ns // 1_000_000_000
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    text = f"{hours}h{rest // 60:02d}m"
+    return f"{days}d {text}" if days else text
+
+
+def stats_rows(stats: Statistics, source: FillSource) -> list[tuple[str, str]]:
+    """The statistics as a person reads them: money and prices in currency units."""
+    rows = [
+        ("fills against", source.value),
+        ("trades (closed)", f"{stats.trades} ({stats.open_trades} open at the end)"),
+        ("win rate", _ratio(stats.win_rate, percent=True)),
+        ("average win", _money(stats.average_win)),
+        ("average loss", _money(stats.average_loss)),
+        ("profit factor", _ratio(stats.profit_factor)),
+        ("total P&L (net)", _money(stats.total_pnl)),
+        ("fees", _money(stats.fees)),
+    ]
+    rows += [(f"  P&L {symbol}", _money(pnl)) for symbol, pnl in stats.pnl_by_symbol.items()]
+    rows += [
+        ("exposure", _ratio(stats.exposure, percent=True)),
+        ("max drawdown", _money(stats.max_drawdown)),
+        ("max drawdown duration", _duration(stats.max_drawdown_duration_ns)),
+        (f"Sharpe ({stats.periods_per_year:,.0f} bars/yr)", _ratio(stats.sharpe)),
+        ("Sortino", _ratio(stats.sortino)),
+    ]
+    return rows

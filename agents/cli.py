@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Annotated, get_args
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from ticklane.cli import ConfigOption, bootstrap_or_exit, err, fail, settings_or_exit
 from ticklane.control import ParamValue
 from ticklane.settings import BarInterval, StrategyConfig
+from ticklane.units import decimal_to_price
 
 EXIT_USAGE = 2
 
@@ -110,9 +113,37 @@ def backtest_command(
         str | None,
         typer.Option(help="Records to take: trades, mbp-1 or ohlcv-*; default: the file's."),
     ] = None,
+    config: ConfigOption = None,
+    fee_per_unit: Annotated[
+        str | None,
+        typer.Option(
+            help="Fee per contract or share in currency units (default: executor.paper's).",
+            show_default=False,
+        ),
+    ] = None,
+    slippage: Annotated[
+        str | None,
+        typer.Option(
+            help="Slippage against market and stop fills, in price units "
+            "(default: executor.paper's).",
+            show_default=False,
+        ),
+    ] = None,
+    capital: Annotated[
+        str, typer.Option(help="Account size the returns (Sharpe, Sortino) are measured on.")
+    ] = "100000",
 ) -> None:
-    """Run a strategy over a DBN file in-process, as the agents would, and write CSV files."""
-    from agents.backtest import BacktestError, run_backtest, write_csvs  # noqa: PLC0415
+    """Run a strategy over a DBN file in-process, as the agents would, then its signals
+    through the executor's rules and the paper venue over the same file's market data;
+    write CSV files and the statistics, and print them."""
+    from agents.backtest import (  # noqa: PLC0415
+        BacktestError,
+        evaluate,
+        run_backtest,
+        stats_rows,
+        write_csvs,
+        write_performance,
+    )
     from agents.roster import RosterError  # noqa: PLC0415
     from agents.strategies.registry import registry  # noqa: PLC0415
     from agents.ticks import SOURCE_RTYPES  # noqa: PLC0415
@@ -125,6 +156,17 @@ def backtest_command(
     for path in paths:
         if not path.is_file():
             fail(f"{path} is not a file", EXIT_USAGE)
+    settings = settings_or_exit(config)
+    paper = settings.executor.paper
+    overrides = {
+        "fee_per_unit": _units("--fee-per-unit", fee_per_unit, paper.fee_per_unit),
+        "slippage": _units("--slippage", slippage, paper.slippage),
+    }
+    executor = settings.executor.model_copy(update={"paper": paper.model_copy(update=overrides)})
+    settings = settings.model_copy(update={"executor": executor})
+    account = _units("--capital", capital, 0)
+    if account <= 0:
+        fail("--capital must be more than 0", EXIT_USAGE)
     entry = StrategyConfig(
         name=strategy,
         params=_params(param or []),
@@ -136,12 +178,34 @@ def backtest_command(
         fail(str(exc), EXIT_USAGE)
     except (BacktestError, DbnFileError) as exc:
         fail(str(exc))
-    counts = write_csvs(result, out)
+    try:
+        performance = evaluate(paths, result, settings, account)
+    except (BacktestError, DbnFileError) as exc:
+        fail(str(exc))
+    counts = write_csvs(result, out) | write_performance(performance, out)
+    table = Table(title=f"{strategy} on {source_name(paths)}", show_header=False)
+    for name, value in stats_rows(performance.stats, performance.simulation.source):
+        table.add_row(name, value)
+    Console().print(table)
     err.print(
         f"{source_name(paths)}: {result.records:,} records → {counts['bars']:,} bars, "
-        f"{counts['signals']:,} signals; written to {out}",
+        f"{counts['signals']:,} signals, {counts['orders']:,} orders, {counts['fills']:,} "
+        f"fills; written to {out}",
         highlight=False,
     )
+
+
+def _units(option: str, value: str | None, default: int) -> int:
+    """A price or money amount given in units (`2.25`) as ticklane's 1e-9 integer."""
+    if value is None:
+        return default
+    try:
+        amount = decimal_to_price(value)
+    except (ValueError, ArithmeticError):
+        fail(f"{option} {value!r}: expected a number such as 2.25", EXIT_USAGE)
+    if amount < 0:
+        fail(f"{option} must not be negative", EXIT_USAGE)
+    return amount
 
 
 def register(app: typer.Typer) -> None:

@@ -55,8 +55,10 @@ class Worker:
 
 
 def ensure_topics(settings: Settings, bootstrap: str) -> None:
-    """Create the topics the agents read and write if they are missing."""
-    wanted = {f"md.{settings.agents.source}", "md.chain", "signals", "control", "dlq"}
+    """Create the topics the agents read and write if they are missing, from the catalogue
+    (no client has the broker create one: `ticklane.kafka.client_config`)."""
+    wanted = {f"md.{settings.agents.source}", "md.chain", "signals", "indicators", "dlq"}
+    wanted |= {"control", "control.acks", "status"}
     wanted |= {f"bars.{name}" for name in INTERVALS_NS}
     specs = [spec for spec in catalogue(settings.topics) if spec.base in wanted]
     admin = TopicAdmin(kafka.client_config(settings.kafka, bootstrap))

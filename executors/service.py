@@ -18,7 +18,6 @@ from typing import Final, Protocol, runtime_checkable
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
-    OFFSET_STORED,
     Consumer,
     KafkaError,
     KafkaException,
@@ -39,6 +38,7 @@ from executors.routing import Route
 from executors.stores import open_ledger
 from ticklane import kafka, wire
 from ticklane.beacon import Beacon, Report
+from ticklane.cluster import Change, Finding
 from ticklane.control import ControlAck, ControlAction, ControlCommand, KillSwitchState
 from ticklane.dead_letters import send_dead_letter
 from ticklane.lag import LagGauge
@@ -120,7 +120,9 @@ class ExecutorService:
         self.broker = broker or build_broker(settings, bootstrap, self.metrics.registry)
         self.engine = Engine(self.ledger, self.broker, engine_config(settings), self.metrics)
         base = kafka.consumer_config(settings.kafka, bootstrap, settings.executor.group_id)
-        self._signals = Consumer(base)
+        # A committed position past a partition's end (a cluster restored or truncated) is
+        # an error to report, never a silent jump to the start or the end of `signals`.
+        self._signals = Consumer(base | {"auto.offset.reset": "error"})
         self._control = Consumer(base | {"group.id": f"{settings.executor.group_id}-control"})
         self._bootstrap = bootstrap
         self._producer = self._new_producer()
@@ -160,7 +162,16 @@ class ExecutorService:
     def _assign_signals(self) -> None:
         topic = self._topic("signals")
         meta = self._signals.list_topics(topic, timeout=10).topics[topic]
-        self._signals.assign([TopicPartition(topic, p, OFFSET_STORED) for p in meta.partitions])
+        parts = [TopicPartition(topic, p) for p in meta.partitions]
+        committed = self._signals.committed(parts, timeout=10)
+        # Where nothing was committed yet, the beginning: said here, since the consumer's
+        # own reset is reserved for positions that fell off the partition.
+        self._signals.assign(
+            [
+                TopicPartition(topic, c.partition, c.offset if c.offset >= 0 else OFFSET_BEGINNING)
+                for c in committed
+            ]
+        )
 
     def _read_control_to_end(self) -> None:
         topic = self._topic("control")
@@ -237,8 +248,15 @@ class ExecutorService:
         return lags
 
     def _on_signal(self, message: Message) -> None:
-        if message.error() is not None:
-            log.warning("signals: %s", message.error())
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._AUTO_OFFSET_RESET:
+                # The position is outside what the partition holds: not this cluster's history.
+                where = f"{message.topic()}[{message.partition()}]"
+                found = Finding(Change.OFFSET_PAST_END, where, "committed position", error.str())
+                self.beacon.watch.report([found])
+                return
+            log.warning("signals: %s", error)
             return
         try:
             signal = wire.decode_as(message.value() or b"", Signal)

@@ -124,7 +124,10 @@ class Producer:
 
     def _ensure_topics(self) -> dict[str, int]:
         admin = TopicAdmin(kafka.client_config(self._settings.kafka, self._bootstrap))
-        checks = admin.ensure(self._specs.values(), self._settings.topics.replication_factor)
+        # With them, `status` for the heartbeat: no client has the broker create a topic.
+        status = [spec for spec in catalogue(self._settings.topics) if spec.base == "status"]
+        specs = [*self._specs.values(), *status]
+        checks = admin.ensure(specs, self._settings.topics.replication_factor)
         drift = [c for c in checks if c.is_error]
         if drift:
             raise ProducerError(

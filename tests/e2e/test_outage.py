@@ -53,6 +53,8 @@ class Run:
     fills: list[dict[str, object]]
     during: dict[str, dict[str, list[str]]]
     """Per phase of the disruption, each process's log lines written in it."""
+    silences: dict[str, float]
+    """Each process's `ticklane_kafka_silences_total` at the end."""
 
 
 @dataclass
@@ -191,9 +193,19 @@ def run_pipeline(root: Path, disrupt: Disruption | None) -> Run:
             poll_until(ready, timeout_s=60, interval_s=0.5, what="ready after the disruption")
             alive()
             orders, fills = _venue("orders", env), _venue("fills", env)
+            urls = {n: f"http://127.0.0.1:{p}" for n, p in ports.items()}
+            urls["api"] = (settings.data_dir / "api" / "server.url").read_text().strip()
+            silences = {n: _silences(url) for n, url in urls.items()}
     ids = [o["client_order_id"] for o in orders]
     assert 0 < len(ids) == len(set(ids))  # no order twice at the venue
-    return Run(orders, fills, during)
+    return Run(orders, fills, during, silences)
+
+
+def _silences(url: str) -> float:
+    for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
+        if line.startswith("ticklane_kafka_silences_total "):
+            return float(line.split()[1])
+    raise AssertionError(f"no ticklane_kafka_silences_total at {url}/metrics")
 
 
 def _freeze_then_unplug(kafka: Disrupting) -> None:
@@ -231,7 +243,9 @@ def test_kafka_frozen_then_gone_for_a_minute_changes_no_order_and_no_fill(tmp_pa
 
     assert orders(disturbed) == orders(calm)
     assert fills(disturbed) == fills(calm)
-    # The freeze is in every process's log, said once; its end is said too.
+    # The freeze is in every process's metrics and log, said once; its end is said too.
+    assert calm.silences == {"agents": 0, "executor": 0, "api": 0}
+    assert all(n >= 1 for n in disturbed.silences.values()), disturbed.silences
     for name, lines in disturbed.during["freeze"].items():
         text = "\n".join(lines)
         assert text.count("Kafka has taken no status from this process") == 1, (name, text)

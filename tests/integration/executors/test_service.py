@@ -21,6 +21,7 @@ from tests.integration.executors.scenario import (
     produce_signals,
     producer,
     run_until_done,
+    sqlite_progress,
 )
 from ticklane import kafka, wire
 from ticklane.control import ControlAction, ControlCommand, KillSwitchState
@@ -250,3 +251,51 @@ def test_a_fatal_producer_error_is_survived_with_no_order_twice_and_no_event_los
     events = [wire.decode_as(v, Order) for *_, v in read_topic(resolve(settings.topics, "orders"))]
     assert {o.client_order_id for o in orders} <= {e.client_order_id for e in events}
     assert renewed == ["unable to retry without risking duplication/reordering"]
+
+
+class _PastTheEnd:
+    """What Apache Kafka's consumer yields when its position is outside what the partition
+    holds and `auto.offset.reset` is `error` (tansu answers such a fetch with nothing)."""
+
+    def __init__(self, topic: str) -> None:
+        self._topic = topic
+
+    def error(self) -> KafkaError:
+        return KafkaError(KafkaError._AUTO_OFFSET_RESET, "fetch offset 5120 is out of range")
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return 3
+
+
+def test_a_position_past_a_partitions_end_halts_the_executor_before_any_signal(
+    settings, poll
+) -> None:
+    scenario = Scenario(symbols=("AAA", "BBB"), signals_per_symbol=6)
+    create_topics(settings)
+    produce_market_data(settings, scenario)
+    produce_signals(producer(settings), settings, scenario.signals)
+    service = ExecutorService(settings, str(settings.kafka.bootstrap_servers))
+    try:
+        service.start()
+        signals = resolve(settings.topics, "signals")
+        service._on_signal(_PastTheEnd(signals))  # type: ignore[arg-type]
+        for _ in range(50):
+            service.step()
+        progress = sqlite_progress(settings)
+        assert progress is not None
+        assert progress[0] == 0  # no signal taken from what may be another history
+        service.beacon.beat(force=True)
+        report = service.beacon.latest
+        assert report is not None
+        assert report.state.value == "halted"
+        assert f"{signals}[3] (was committed position" in report.reason
+        assert service._signals.assignment() == []  # let go of every partition
+        sample = service.metrics.registry.get_sample_value(
+            "ticklane_kafka_cluster_changed", {"change": "position past the partition's end"}
+        )
+        assert sample == 1.0
+    finally:
+        service.close()

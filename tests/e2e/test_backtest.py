@@ -1,0 +1,186 @@
+"""`ticklane backtest` with fills and P&L: the executor's rules and the paper venue over the
+file's own market data. Its trades equal an independent computation of EMA cross on bars,
+fees and slippage move its P&L by exactly their sum, and its fills equal, fill for fill,
+what `ticklane demo` makes on the paper venue for the same file."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import databento as db
+import numpy as np
+import pytest
+import talib
+
+from producers.synth import generate, generate_bars
+
+pytestmark = pytest.mark.e2e
+
+TICKLANE = str(Path(sys.executable).with_name("ticklane"))
+P = 1_000_000_000
+
+
+def _env(data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKLANE_")}
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    return env | {"TICKLANE_DATA_DIR": str(data_dir)}
+
+
+def _backtest(path: Path, out: Path, *args: str, env: dict[str, str]) -> dict[str, object]:
+    done = subprocess.run(
+        [TICKLANE, "backtest", str(path), "--out", str(out), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "total P&L (net)" in done.stdout  # the statistics table, printed
+    stats: dict[str, object] = json.loads((out / "stats.json").read_text())
+    return stats
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def _independent_ema_cross_trips(path: Path, fast: int, slow: int) -> list[tuple[object, ...]]:
+    """EMA cross by hand on the file's bars: ta-lib's EMAs, a target of +1 above and -1 below,
+    each change traded at the symbol's next bar's open; a trip from each entry to its exit."""
+    frame = db.DBNStore.from_file(path).to_df(price_type="fixed", pretty_ts=False)
+    trips: list[tuple[object, ...]] = []
+    for symbol, bars in frame.groupby("symbol"):
+        closes = bars["close"].to_numpy(dtype=np.float64)
+        opens, times = bars["open"].tolist(), bars.index.tolist()
+        fast_ema, slow_ema = talib.EMA(closes, fast), talib.EMA(closes, slow)
+        target, entry = 0, None
+        for i in range(len(bars)):
+            if np.isnan(slow_ema[i]) or fast_ema[i] == slow_ema[i]:
+                continue
+            wanted = 1 if fast_ema[i] > slow_ema[i] else -1
+            if wanted == target:
+                continue
+            target = wanted
+            if i + 1 == len(bars):
+                break  # no next bar: the order never fills
+            ts, price = int(times[i + 1]) + 1, int(opens[i + 1])
+            if entry is not None:
+                opened, direction, at = entry
+                pnl = direction * (price - at)
+                trips.append((symbol, opened, ts, direction, 1, at, price, pnl))
+            entry = (ts, wanted, price)
+        if entry is not None:
+            opened, direction, at = entry
+            trips.append((symbol, opened, -1, direction, 1, at, 0, 0))
+    return sorted(trips, key=lambda t: (t[1], t[0]))
+
+
+def _trips(out: Path) -> list[tuple[object, ...]]:
+    rows = _rows(out / "trades.csv")
+    trips = [
+        (
+            r["symbol"],
+            int(r["opened_ns"]),
+            int(r["closed_ns"]),
+            int(r["direction"]),
+            int(r["quantity"]),
+            int(r["entry_price"]),
+            int(r["exit_price"]),
+            int(r["pnl"]),
+        )
+        for r in rows
+    ]
+    return sorted(trips, key=lambda t: (t[1], t[0]))
+
+
+@pytest.mark.parametrize("data", ["real", "generated"])
+def test_ema_cross_trades_equal_an_independent_computation_on_bars(
+    data: str, tmp_path: Path, databento_dir: Path
+) -> None:
+    if data == "real":
+        path = databento_dir / "glbx-esu4-nqu4-20240701.ohlcv-1m.dbn.zst"
+        fast, slow = 5, 20
+    else:
+        path = tmp_path / "bars.dbn.zst"
+        generate_bars(path, symbols=3, bars=4000, seed=11)
+        fast, slow = 8, 21
+    out = tmp_path / "out"
+    params = ["--param", f"fast={fast}", "--param", f"slow={slow}"]
+    stats = _backtest(path, out, "--strategy", "ema_cross", *params, env=_env(tmp_path / "d"))
+    assert stats["fill_source"] == "bar opens"
+    expected = _independent_ema_cross_trips(path, fast, slow)
+    assert len(expected) >= (3 if data == "real" else 300)
+    assert _trips(out) == expected  # trade for trade: times, prices, P&L
+    closed = [t for t in expected if t[2] != -1]
+    assert stats["trades"] == len(closed)
+    assert stats["wins"] == sum(1 for t in closed if int(str(t[7])) > 0)
+
+
+def test_fees_and_slippage_move_the_pnl_by_exactly_their_sum(tmp_path: Path) -> None:
+    path = tmp_path / "bars.dbn.zst"
+    generate_bars(path, symbols=2, bars=1500, seed=4)
+    config = tmp_path / "x.toml"
+    config.write_text("[executor]\nmultipliers = { GEN000 = 50, GEN001 = 20 }\n")
+    env = _env(tmp_path / "d")
+    args = ["--strategy", "ema_cross", "--param", "fast=5", "--param", "slow=13"]
+    args += ["--config", str(config)]
+    bare = _backtest(path, tmp_path / "bare", *args, env=env)
+    costly = _backtest(
+        path, tmp_path / "costly", *args, "--fee-per-unit", "2.25", "--slippage", "0.5", env=env
+    )
+    fills = _rows(tmp_path / "costly" / "fills.csv")
+    bare_fills = _rows(tmp_path / "bare" / "fills.csv")
+    assert [f["client_order_id"] for f in fills] == [f["client_order_id"] for f in bare_fills]
+    multiplier = {"GEN000": 50, "GEN001": 20}
+    fees = sum(int(f["fee"]) for f in fills)
+    assert fees == sum(int(f["quantity"]) * 2_250_000_000 for f in fills) > 0
+    slipped = sum(int(f["quantity"]) * P // 2 * multiplier[f["symbol"]] for f in fills)
+    assert costly["fees"] == fees
+    assert int(str(bare["total_pnl"])) - int(str(costly["total_pnl"])) == fees + slipped
+
+
+def test_backtest_fills_equal_the_demos_fill_for_fill(tmp_path: Path) -> None:
+    data = tmp_path / "syn.dbn.zst"
+    generate(data, symbols=4, minutes=6, seed=5, options=False)
+    env = _env(tmp_path / "data")
+    demo = subprocess.run(
+        [TICKLANE, "demo", "--until-done", "--data", str(data)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    venue = subprocess.run(
+        [TICKLANE, "paper", "fills", "--json"], env=env, capture_output=True, text=True, check=True
+    )
+    keys = ("fill_id", "client_order_id", "symbol", "side", "quantity", "price", "fee")
+    made = {
+        (*(str(f[k]) for k in keys), str(f["ts"]))
+        for f in map(json.loads, venue.stdout.splitlines())
+    }
+    # The demo's configuration: EMA cross on the first two symbols, Supertrend on the rest.
+    config = tmp_path / "data" / "demo.toml"
+    runs = [
+        ("ema_cross", ["fast=8", "slow=21", "quantity=1"], {"SYN000", "SYN001"}),
+        ("supertrend", ["length=10", "multiplier=3.0", "quantity=1"], {"SYN002", "SYN003"}),
+    ]
+    backtested: set[tuple[str, ...]] = set()
+    for strategy, params, symbols in runs:
+        out = tmp_path / strategy
+        args = ["--strategy", strategy, "--bar-interval", "1s", "--config", str(config)]
+        for param in params:
+            args += ["--param", param]
+        _backtest(data, out, *args, env=env)
+        backtested |= {
+            (*(r[k] for k in keys), r["ts_event"])
+            for r in _rows(out / "fills.csv")
+            if r["symbol"] in symbols
+        }
+    assert len(made) >= 20
+    assert backtested == made
