@@ -227,4 +227,3 @@ def generate_bars(
     metadata = _metadata(names, start_ns, end, dbn.Schema("ohlcv-1m"))
     _write(Path(path), metadata.encode() + body)
     return len(rows)
-
