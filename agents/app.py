@@ -21,13 +21,16 @@ The app swaps in a transport that changes four things about Faust's aiokafka dri
 import functools
 import ssl
 import time
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
 from aiokafka import client as aiokafka_client
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, TransportT
 
@@ -114,11 +117,49 @@ class _Transport(faust_aiokafka.Transport):
     Consumer = _Consumer
 
 
+class _Recovery(Recovery):
+    """Faust's table recovery, which on a changelog that ends before the state this worker
+    holds says so to the app (`AgentsApp.on_changelog_behind`) instead of crashing the
+    worker with ConsistencyError: a crash would be restarted into the same crash (the
+    RocksDB state and the changelog do not change), while a worker that holds its frames
+    and says why can be looked at (the check itself is Faust's, turned off in the app)."""
+
+    async def _build_offsets(
+        self, consumer: Any, tps: set[TP], destination: Counter[TP], title: str
+    ) -> None:
+        await super()._build_offsets(consumer, tps, destination, title)
+        if title != "active":
+            return
+        behind = {
+            tp: (destination[tp], self.active_highwaters[tp])
+            for tp in tps
+            if destination.get(tp) is not None
+            and destination[tp] > self.active_highwaters.get(tp, -1)
+        }
+        app = cast(AgentsApp, self.app)
+        if behind and app.on_changelog_behind is not None:
+            app.on_changelog_behind(behind)
+
+
+class _TableManager(TableManager):
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = _Recovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
+
+
+ChangelogBehind = Callable[[Mapping[TP, tuple[int, int]]], None]
+"""Told, per changelog partition, the offset the worker's state holds and where the
+changelog ends, when the first is past the second."""
+
+
 class AgentsApp(faust.App):
     """faust.App with a configurable consumer fetch wait and the agents' offset account."""
 
     fetch_wait_max_ms = 10
     progress: Progress | None = None
+    on_changelog_behind: ChangelogBehind | None = None
 
     def _new_transport(self) -> TransportT:
         return _Transport(self.conf.broker_consumer, self)
@@ -149,6 +190,8 @@ def make_app(settings: Settings, bootstrap: str, state_dir: Path) -> AgentsApp:
         table_standby_replicas=0,
         stream_wait_empty=False,
         broker_credentials=faust_credentials(kafka),
+        TableManager=_TableManager,
+        recovery_consistency_check=False,  # _Recovery's instead: it reports, never crashes
     )
     app.fetch_wait_max_ms = kafka.fetch_wait_max_ms
     return app

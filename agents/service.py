@@ -6,12 +6,13 @@ partition through the table's changelog.
 """
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import faust
+from faust.types import TP
 
 from agents import metrics
 from agents.app import AgentsApp, aiokafka_security, make_app
@@ -28,6 +29,7 @@ from agents.roster import INTERVALS_NS, Roster, split_by_kind
 from agents.strategies.registry import registry
 from ticklane import kafka
 from ticklane.beacon import Beacon, Report, metric_total
+from ticklane.cluster import Change, Finding
 from ticklane.health import reporting
 from ticklane.lag import LagGauge
 from ticklane.logs import quiet_repeats
@@ -38,6 +40,8 @@ from ticklane.topics import catalogue, resolve
 
 log = logging.getLogger(__name__)
 
+LAYOUT_FILE: Final = "kafka-layout.json"
+"""In the worker's state directory: the cluster its RocksDB state belongs to (topic ids)."""
 LAG_EVERY_S: Final = 1.0
 """How often the worker's consumer lag gauge is measured."""
 
@@ -180,7 +184,24 @@ def run_worker(
         instance_name("agents", settings.agents.app_id),
         AgentsProbe(),
         watch=worker.topics,
+        memory=state_dir / LAYOUT_FILE,
     )
+    watch = beacon.watch
+
+    def changelog_behind(behind: Mapping[TP, tuple[int, int]]) -> None:
+        watch.report(
+            Finding(
+                Change.CHANGELOG_BEHIND,
+                f"{tp.topic}[{tp.partition}]",
+                f"state at offset {state}",
+                f"changelog ends at {end}",
+            )
+            for tp, (state, end) in sorted(behind.items())
+        )
+
+    worker.app.on_changelog_behind = changelog_behind
+    # Before the first frame: state left by a run on another cluster is found now.
+    watch.check()
     with reporting(beacon, metrics_port):
         applied = worker.feed.catch_up()
         log.info("applied %d control command(s) before start", applied)

@@ -6,6 +6,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import msgspec
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -88,12 +89,15 @@ class Beacon:
         *,
         watch: Iterable[str] = (),
         registry: CollectorRegistry = REGISTRY,
+        memory: Path | None = None,
     ) -> None:
         self._topic = resolve(settings.topics, "status")
         self._interval_s = settings.status_interval_s
         self._process, self.instance, self._probe = process, instance, probe
         self._producer = Producer(kafka.producer_config(settings.kafka, bootstrap))
-        self.watch = ClusterWatch(settings.kafka, bootstrap, watch, registry=registry)
+        self.watch = ClusterWatch(
+            settings.kafka, bootstrap, watch, registry=registry, memory=memory
+        )
         """What the process's Kafka clients work with, compared with what was first seen."""
         self._watching = False
         self._gauges = _kafka_gauges(registry)

@@ -15,12 +15,14 @@ go on, so only a restart clears it. Kafka not answering is an outage, not a chan
 watch waits for an answer.
 """
 
+import json
 import logging
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Final
 
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
@@ -44,6 +46,7 @@ class Change(StrEnum):
     TOPIC_RECREATED = "topic recreated"
     PARTITIONS = "partition count changed"
     OFFSET_PAST_END = "position past the partition's end"
+    CHANGELOG_BEHIND = "changelog behind the worker's state"
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,11 @@ class ClusterWatch:
         *,
         every_s: float = CHECK_EVERY_S,
         registry: CollectorRegistry = REGISTRY,
+        memory: Path | None = None,
     ) -> None:
+        """`memory`: a file where what was seen is kept across restarts, for a process
+        whose local state belongs to the cluster (the agents' RocksDB tables): restarted
+        on a cluster that is not the one it left, it finds that before its first frame."""
         quiet = logging.getLogger("ticklane.cluster.client")
         quiet.propagate = False  # an outage is the Beacon's and the clients' news, not ours
         quiet.disabled = True
@@ -162,6 +169,7 @@ class ClusterWatch:
         self._every_s = every_s
         self._timeout_s = max(min(every_s, 10.0), 1.0)
         self._known: Layout | None = None
+        self._memory = memory
         self._findings: list[Finding] = []
         self._lock = threading.Lock()
         self._checking = threading.Lock()
@@ -209,13 +217,42 @@ class ClusterWatch:
         if layout is None:
             return  # Kafka did not answer: an outage, not a change
         if self._known is None:
-            self._known = layout
-            return
+            self._known = self._recall()
+            if self._known is None:
+                self._known = layout
+                self._save()
+                return
         self.report(compare(self._known, layout))
         if self.trusted:
             # Topics created since (by `ticklane topics create`) are watched from now on.
             merged = dict(layout.topics) | dict(self._known.topics)
-            self._known = Layout(self._known.cluster_id or layout.cluster_id, merged)
+            known = Layout(self._known.cluster_id or layout.cluster_id, merged)
+            if known != self._known:
+                self._known = known
+                self._save()
+
+    def _recall(self) -> Layout | None:
+        """What an earlier run of the process saw, if it left it in `memory`."""
+        if self._memory is None or not self._memory.exists():
+            return None
+        try:
+            saved = json.loads(self._memory.read_text())
+            topics = {n: TopicIdentity(str(i), int(p)) for n, (i, p) in saved["topics"].items()}
+            return Layout(saved["cluster_id"], topics)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning(
+                "%s unreadable (%s): comparing with the cluster as it is now", self._memory, exc
+            )
+            return None
+
+    def _save(self) -> None:
+        if self._memory is None or self._known is None:
+            return
+        topics = {n: [t.topic_id, t.partitions] for n, t in self._known.topics.items()}
+        text = json.dumps({"cluster_id": self._known.cluster_id, "topics": topics}, indent=1)
+        partial = self._memory.with_name(f".{self._memory.name}.partial")
+        partial.write_text(text + "\n")
+        partial.replace(self._memory)  # whole or not at all
 
     def _layout(self) -> Layout | None:
         try:

@@ -281,9 +281,9 @@ def _readiness(url: str) -> tuple[int, str]:
     return answer.status_code, answer.text
 
 
-def _halted(url: str) -> bool:
+def _halted(url: str, why: str = "not the cluster") -> bool:
     status, text = _readiness(url)
-    return status == 503 and "not the cluster" in text
+    return status == 503 and why in text
 
 
 def test_kafka_restarted_empty_is_detected_and_nothing_goes_on_or_crash_loops(
@@ -386,5 +386,23 @@ def test_kafka_restarted_empty_is_detected_and_nothing_goes_on_or_crash_loops(
                         assert "ticklane topics create" in log, name
                     producer.send_signal(signal.SIGTERM)
                     assert producer.wait(30) == 5  # stopped: Kafka changed under it
+                    # Restarted on the new cluster, topics created again, the agents find
+                    # their state belongs to the topics they left: they say so, hold, and
+                    # do not crash (Faust alone would refuse to start, again and again).
+                    agents_proc.send_signal(signal.SIGTERM)
+                    agents_proc.wait(60)
+                    create_topics(settings)
+                    with process(agents, env, logs / "agents-again.log") as again:
+                        running = {"agents": again}
+                        poll_until(
+                            lambda: _halted(urls["agents"], "topic recreated") or None,
+                            timeout_s=120,
+                            interval_s=0.5,
+                            what="the restarted agents not ready, saying why",
+                        )
+                        _hold(10.0, alive)
+                        log = (logs / "agents-again.log").read_text()
+                        assert log.count(CHANGED) == 1, log[-3000:]
+                        assert "ConsistencyError" not in log
     finally:
         first.stop()

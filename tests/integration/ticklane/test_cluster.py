@@ -81,3 +81,40 @@ def test_a_broker_restarted_empty_is_found_and_an_outage_is_not(tmp_path: object
         watch.check()
     assert {f.change for f in watch.findings} == {Change.TOPIC_GONE}
     assert {f.subject for f in watch.findings} == set(names)
+
+
+def test_a_process_restarted_on_another_cluster_finds_it_from_its_memory(tmp_path) -> None:
+    broker = EmbeddedBroker()
+    settings = Settings(kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers))
+    memory = tmp_path / "layout.json"
+    with broker:
+        names = _create(settings, broker.bootstrap_servers, "signals", "control")
+        first = ClusterWatch(
+            settings.kafka,
+            broker.bootstrap_servers,
+            names,
+            registry=CollectorRegistry(),
+            memory=memory,
+        )
+        first.check()
+        again = ClusterWatch(  # the same process restarted on the same cluster
+            settings.kafka,
+            broker.bootstrap_servers,
+            names,
+            registry=CollectorRegistry(),
+            memory=memory,
+        )
+        again.check()
+        assert again.trusted
+    with EmbeddedBroker(port=broker.port):  # restarted empty; topics created anew
+        _create(settings, broker.bootstrap_servers, "signals")
+        restarted = ClusterWatch(
+            settings.kafka,
+            broker.bootstrap_servers,
+            names,
+            registry=CollectorRegistry(),
+            memory=memory,
+        )
+        restarted.check()
+    found = {(f.change, f.subject) for f in restarted.findings}
+    assert found == {(Change.TOPIC_RECREATED, names[0]), (Change.TOPIC_GONE, names[1])}
