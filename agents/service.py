@@ -185,6 +185,10 @@ def run_worker(
         AgentsProbe(),
         watch=worker.topics,
         memory=state_dir / LAYOUT_FILE,
+        remedy=(
+            f"this worker's state ({state_dir}) belongs to the topics it was built from: to "
+            "start it over on these, stop it and delete that directory"
+        ),
     )
     watch = beacon.watch
 

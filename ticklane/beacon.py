@@ -90,13 +90,14 @@ class Beacon:
         watch: Iterable[str] = (),
         registry: CollectorRegistry = REGISTRY,
         memory: Path | None = None,
+        remedy: str = "",
     ) -> None:
         self._topic = resolve(settings.topics, "status")
         self._interval_s = settings.status_interval_s
         self._process, self.instance, self._probe = process, instance, probe
         self._producer = Producer(kafka.producer_config(settings.kafka, bootstrap))
         self.watch = ClusterWatch(
-            settings.kafka, bootstrap, watch, registry=registry, memory=memory
+            settings.kafka, bootstrap, watch, registry=registry, memory=memory, remedy=remedy
         )
         """What the process's Kafka clients work with, compared with what was first seen."""
         self._watching = False

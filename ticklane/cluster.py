@@ -116,8 +116,9 @@ def summary(findings: Iterable[Finding]) -> str:
     return "; ".join(f"{change.value}: {', '.join(s)}" for change, s in by_change.items())
 
 
-def advice(findings: Iterable[Finding]) -> str:
-    """The one line a process logs when it stops trusting the cluster."""
+def advice(findings: Iterable[Finding], remedy: str = "") -> str:
+    """The one line a process logs when it stops trusting the cluster; `remedy` is what
+    this process in particular needs (a worker's state to drop)."""
     found = summary(findings)
     return (
         f"Kafka is not the cluster this process started on: {found}. It stops consuming and "
@@ -125,6 +126,7 @@ def advice(findings: Iterable[Finding]) -> str:
         "lost (a cluster restarted empty or restored loses topics, committed offsets and the "
         "agents' changelogs), recreate the topics with `ticklane topics create`, then restart "
         "the processes; the executor's ledger still holds every order it sent"
+        + (f"; {remedy}" if remedy else "")
     )
 
 
@@ -157,8 +159,10 @@ class ClusterWatch:
         every_s: float = CHECK_EVERY_S,
         registry: CollectorRegistry = REGISTRY,
         memory: Path | None = None,
+        remedy: str = "",
     ) -> None:
-        """`memory`: a file where what was seen is kept across restarts, for a process
+        """`remedy`: what this process needs besides a restart, said in the log line.
+        `memory`: a file where what was seen is kept across restarts, for a process
         whose local state belongs to the cluster (the agents' RocksDB tables): restarted
         on a cluster that is not the one it left, it finds that before its first frame."""
         quiet = logging.getLogger("ticklane.cluster.client")
@@ -170,6 +174,7 @@ class ClusterWatch:
         self._timeout_s = max(min(every_s, 10.0), 1.0)
         self._known: Layout | None = None
         self._memory = memory
+        self._remedy = remedy
         self._findings: list[Finding] = []
         self._lock = threading.Lock()
         self._checking = threading.Lock()
@@ -202,7 +207,7 @@ class ClusterWatch:
         for finding in fresh:
             self._gauge.labels(finding.change.value).set(1)
         if first:
-            log.error("%s", advice(fresh))
+            log.error("%s", advice(fresh, self._remedy))
         elif fresh:
             log.warning("Kafka differs further: %s", summary(fresh))
 
