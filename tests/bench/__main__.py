@@ -29,6 +29,7 @@ from agents.bars import BarBuilder
 from tests import data
 from tests.bench.agents import agent_rows
 from tests.bench.api import api_rows
+from tests.bench.backtest import backtest_rows
 from tests.bench.dashboard import dashboard_rows
 from tests.bench.executor import executor_rows
 from tests.bench.producer import producer_rows
@@ -182,6 +183,7 @@ LOCAL_GROUPS: dict[str, Callable[[], Iterator[Row]]] = {
     "codec": codec_rows,
     "bars": bar_rows,
     "dashboard": dashboard_rows,
+    "backtest": backtest_rows,
 }
 # A broker per group: the embedded one keeps every message in memory, and what one group
 # wrote (the agents' rows write millions of ticks) must not slow the next.
