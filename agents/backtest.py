@@ -39,10 +39,8 @@ from agents.ticks import SOURCE_RTYPES, frame_bars, is_bars, trade_columns
 from ticklane.chains import ChainRouter, Run, cut_runs
 from ticklane.dbn_files import open_dbn, source_name
 from ticklane.market import Bar
-from ticklane.routing import Router
+from ticklane.routing import Router, keying_router
 from ticklane.settings import Settings, StrategyConfig
-from ticklane.symbology import SymbolMap
-from ticklane.topics import MARKET_DATA_SCHEMAS
 from ticklane.trading import Signal
 from ticklane.units import PRICE_SCALE
 
@@ -101,10 +99,7 @@ def _frames(path: Path | list[Path], source: str | None) -> Iterator[tuple[str, 
     for batch in dbn_file.batches():
         if router is None:
             schema = dbn_file.metadata.schema
-            symbols = SymbolMap()
-            symbols.add_metadata_mappings(dbn_file.metadata.mappings)
-            # Every md.* topic named as itself: the router then keys every record.
-            router = Router(symbols, {f"md.{s}": f"md.{s}" for s in MARKET_DATA_SCHEMAS}, schema)
+            router = keying_router(dbn_file.metadata.mappings, schema)
             if rtype is None:
                 name = str(schema) if schema is not None else "trades"
                 if name not in SOURCE_RTYPES:
@@ -129,10 +124,7 @@ def chain_runs(path: Path | list[Path]) -> Iterator[Run]:
     chains = ChainRouter()
     for batch in dbn_file.batches():
         if router is None:
-            symbols = SymbolMap()
-            symbols.add_metadata_mappings(dbn_file.metadata.mappings)
-            topics = {f"md.{s}": f"md.{s}" for s in MARKET_DATA_SCHEMAS}
-            router = Router(symbols, topics, dbn_file.metadata.schema)
+            router = keying_router(dbn_file.metadata.mappings, dbn_file.metadata.schema)
         placed = []
         for record in batch.records:
             routed = router(record)

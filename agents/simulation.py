@@ -42,10 +42,8 @@ from executors.stores import open_sqlite
 from ticklane import dbn
 from ticklane.dbn_files import open_dbn
 from ticklane.market import MarketFrame
-from ticklane.routing import Router
+from ticklane.routing import Router, keying_router
 from ticklane.settings import Settings
-from ticklane.symbology import SymbolMap
-from ticklane.topics import MARKET_DATA_SCHEMAS
 from ticklane.trading import Fill, Order, Signal
 
 _TRADES: Final = SOURCE_RTYPES["trades"]
@@ -79,10 +77,7 @@ def _symbol_batches(path: Path | list[Path]) -> Iterator[list[tuple[str, int, by
     router: Router | None = None
     for batch in dbn_file.batches():
         if router is None:
-            symbols = SymbolMap()
-            symbols.add_metadata_mappings(dbn_file.metadata.mappings)
-            topics = {f"md.{s}": f"md.{s}" for s in MARKET_DATA_SCHEMAS}
-            router = Router(symbols, topics, dbn_file.metadata.schema)
+            router = keying_router(dbn_file.metadata.mappings, dbn_file.metadata.schema)
         grouped: dict[tuple[str, int], list[bytes]] = {}
         for record in batch.records:
             routed = router(record)  # control records too: they teach it symbols

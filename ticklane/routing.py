@@ -1,7 +1,7 @@
 """Which md.* topic and which symbol key each raw DBN record gets (pure)."""
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import databento_dbn as dbn
@@ -9,6 +9,7 @@ import numpy as np
 
 from ticklane.dbn import field_slice, rtype_name, ts_event
 from ticklane.symbology import SymbolMap
+from ticklane.topics import MARKET_DATA_SCHEMAS
 
 log = logging.getLogger(__name__)
 
@@ -91,3 +92,14 @@ class Router:
         if self._symbols.fixed(instrument_id):
             self._cache[record[:8]] = routed
         return routed
+
+
+def keying_router(
+    mappings: Mapping[str, Iterable[Mapping[str, Any]]], schema: str | None
+) -> Router:
+    """A router that keys every record of a file by its symbol, as the producer would: every
+    md.* topic named as itself, symbols from the file's metadata `mappings` (and its
+    mapping and definition records as they come). What in-process readers of a file use."""
+    symbols = SymbolMap()
+    symbols.add_metadata_mappings(mappings)
+    return Router(symbols, {f"md.{s}": f"md.{s}" for s in MARKET_DATA_SCHEMAS}, schema)

@@ -97,6 +97,29 @@ def _hold(seconds: float, alive: Callable[[], None]) -> None:
         time.sleep(1.0)
 
 
+def _setup(root: Path, port: int, prefix: str) -> tuple[Settings, dict[str, str], Path]:
+    """Settings for a broker at `port`, the environment that gives them to the processes,
+    and five minutes of synthetic data for four symbols."""
+    settings = Settings(
+        kafka=KafkaSettings(
+            bootstrap_servers=f"127.0.0.1:{port}", session_timeout_ms=TEST_SESSION_TIMEOUT_MS
+        ),
+        topics=TopicSettings(prefix=prefix, partitions=6),
+        data_dir=root / "data",
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKLANE_")} | {
+        "KAFKA_BOOTSTRAP_SERVERS": str(settings.kafka.bootstrap_servers),
+        "TICKLANE_TOPICS__PREFIX": settings.topics.prefix,
+        "TICKLANE_TOPICS__PARTITIONS": str(settings.topics.partitions),
+        "TICKLANE_KAFKA__SESSION_TIMEOUT_MS": str(TEST_SESSION_TIMEOUT_MS),
+        "TICKLANE_DATA_DIR": str(settings.data_dir),
+    }
+    data = root / "synth.dbn.zst"
+    synth = ["synth", "--out", str(data), "--symbols", "4", "--minutes", "5", "--seed", "3"]
+    subprocess.run([TICKLANE, *synth, "--no-options"], env=env, check=True, capture_output=True)
+    return settings, env, data
+
+
 def run_pipeline(root: Path, disrupt: Disruption | None) -> Run:
     """A paced replay through agents, executor and API on a broker of its own behind a proxy;
     `disrupt` runs once signals flow. Returns when every signal is answered."""
@@ -104,25 +127,8 @@ def run_pipeline(root: Path, disrupt: Disruption | None) -> Run:
     proxy_port, broker_port = free_port(), free_port()
     broker = EmbeddedBroker(port=broker_port, advertised_port=proxy_port, log_path=root / "b.log")
     with TcpProxy(proxy_port, broker_port) as proxy, broker:
-        settings = Settings(
-            kafka=KafkaSettings(
-                bootstrap_servers=f"127.0.0.1:{proxy_port}",
-                session_timeout_ms=TEST_SESSION_TIMEOUT_MS,
-            ),
-            topics=TopicSettings(prefix="outage.", partitions=6),
-            data_dir=root / "data",
-        )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TICKLANE_")} | {
-            "KAFKA_BOOTSTRAP_SERVERS": str(settings.kafka.bootstrap_servers),
-            "TICKLANE_TOPICS__PREFIX": settings.topics.prefix,
-            "TICKLANE_TOPICS__PARTITIONS": str(settings.topics.partitions),
-            "TICKLANE_KAFKA__SESSION_TIMEOUT_MS": str(TEST_SESSION_TIMEOUT_MS),
-            "TICKLANE_DATA_DIR": str(settings.data_dir),
-        }
+        settings, env, data = _setup(root, proxy_port, "outage.")
         create_topics(settings)
-        data = root / "synth.dbn.zst"
-        synth = ["synth", "--out", str(data), "--symbols", "4", "--minutes", "5", "--seed", "3"]
-        subprocess.run([TICKLANE, *synth, "--no-options"], env=env, check=True, capture_output=True)
         config = root / "demo.toml"
         config.write_text(demo_config(["SYN000", "SYN001", "SYN002", "SYN003"]))
         logs = root / "logs"
@@ -293,23 +299,7 @@ def test_kafka_restarted_empty_is_detected_and_nothing_goes_on_or_crash_loops(
     process says so once, fails /ready with the reason, sets the metric, consumes and
     produces nothing more (no topic reappears, no order is sent), and stays up."""
     port = free_port()
-    settings = Settings(
-        kafka=KafkaSettings(
-            bootstrap_servers=f"127.0.0.1:{port}", session_timeout_ms=TEST_SESSION_TIMEOUT_MS
-        ),
-        topics=TopicSettings(prefix="empty.", partitions=6),
-        data_dir=tmp_path / "data",
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKLANE_")} | {
-        "KAFKA_BOOTSTRAP_SERVERS": str(settings.kafka.bootstrap_servers),
-        "TICKLANE_TOPICS__PREFIX": settings.topics.prefix,
-        "TICKLANE_TOPICS__PARTITIONS": str(settings.topics.partitions),
-        "TICKLANE_KAFKA__SESSION_TIMEOUT_MS": str(TEST_SESSION_TIMEOUT_MS),
-        "TICKLANE_DATA_DIR": str(settings.data_dir),
-    }
-    data = tmp_path / "synth.dbn.zst"
-    synth = ["synth", "--out", str(data), "--symbols", "4", "--minutes", "5", "--seed", "3"]
-    subprocess.run([TICKLANE, *synth, "--no-options"], env=env, check=True, capture_output=True)
+    settings, env, data = _setup(tmp_path, port, "empty.")
     config = tmp_path / "demo.toml"
     config.write_text(demo_config(["SYN000", "SYN001", "SYN002", "SYN003"]))
     logs = tmp_path / "logs"
