@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ticklane.cli import ConfigOption, bootstrap_or_exit, err, fail, settings_or_exit
 from ticklane.control import ParamValue
-from ticklane.settings import BarInterval, StrategyConfig
+from ticklane.settings import BarInterval, Settings, StrategyConfig
 from ticklane.units import decimal_to_price
 
 EXIT_USAGE = 2
@@ -132,6 +132,12 @@ def backtest_command(
     capital: Annotated[
         str, typer.Option(help="Account size the returns (Sharpe, Sortino) are measured on.")
     ] = "100000",
+    report: Annotated[
+        bool,
+        typer.Option(
+            "--report", help="Also write DIR/report.html: plots and statistics, opens offline."
+        ),
+    ] = False,
 ) -> None:
     """Run a strategy over a DBN file in-process, as the agents would, then its signals
     through the executor's rules and the paper venue over the same file's market data;
@@ -156,14 +162,7 @@ def backtest_command(
     for path in paths:
         if not path.is_file():
             fail(f"{path} is not a file", EXIT_USAGE)
-    settings = settings_or_exit(config)
-    paper = settings.executor.paper
-    overrides = {
-        "fee_per_unit": _units("--fee-per-unit", fee_per_unit, paper.fee_per_unit),
-        "slippage": _units("--slippage", slippage, paper.slippage),
-    }
-    executor = settings.executor.model_copy(update={"paper": paper.model_copy(update=overrides)})
-    settings = settings.model_copy(update={"executor": executor})
+    settings = _backtest_settings(config, fee_per_unit, slippage)
     account = _units("--capital", capital, 0)
     if account <= 0:
         fail("--capital must be more than 0", EXIT_USAGE)
@@ -174,15 +173,18 @@ def backtest_command(
     )
     try:
         result = run_backtest(paths, entry, registry(), source=source)
+        performance = evaluate(paths, result, settings, account)
     except RosterError as exc:
         fail(str(exc), EXIT_USAGE)
     except (BacktestError, DbnFileError) as exc:
         fail(str(exc))
-    try:
-        performance = evaluate(paths, result, settings, account)
-    except (BacktestError, DbnFileError) as exc:
-        fail(str(exc))
     counts = write_csvs(result, out) | write_performance(performance, out)
+    if report:
+        from agents.report import write_report  # noqa: PLC0415 - Plotly is slow to import
+
+        write_report(
+            out / "report.html", f"{strategy} on {source_name(paths)}", result, performance
+        )
     table = Table(title=f"{strategy} on {source_name(paths)}", show_header=False)
     for name, value in stats_rows(performance.stats, performance.simulation.source):
         table.add_row(name, value)
@@ -193,6 +195,18 @@ def backtest_command(
         f"fills; written to {out}",
         highlight=False,
     )
+
+
+def _backtest_settings(config: Path | None, fee: str | None, slippage: str | None) -> Settings:
+    """The settings file's, with the paper venue's fee and slippage as the options say."""
+    settings = settings_or_exit(config)
+    paper = settings.executor.paper
+    overrides = {
+        "fee_per_unit": _units("--fee-per-unit", fee, paper.fee_per_unit),
+        "slippage": _units("--slippage", slippage, paper.slippage),
+    }
+    executor = settings.executor.model_copy(update={"paper": paper.model_copy(update=overrides)})
+    return settings.model_copy(update={"executor": executor})
 
 
 def _units(option: str, value: str | None, default: int) -> int:

@@ -231,3 +231,15 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[[dict[str, object]], str]]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def chromium() -> str:
+    """Debian's Chromium (`apt-get install chromium`, `make browser`): the browser the
+    dashboard and report tests drive."""
+    found = os.environ.get("TICKLANE_CHROMIUM") or shutil.which("chromium")
+    if not found:
+        pytest.fail(
+            "the browser tests need Chromium: `make browser` (apt-get install chromium), or "
+            "TICKLANE_CHROMIUM=/path/to/chrome"
+        )
+    return found

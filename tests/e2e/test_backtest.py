@@ -14,8 +14,10 @@ import databento as db
 import numpy as np
 import pytest
 import talib
+from playwright.sync_api import sync_playwright
 
 from producers.synth import generate, generate_bars
+from tests.conftest import chromium
 
 pytestmark = pytest.mark.e2e
 
@@ -184,3 +186,43 @@ def test_backtest_fills_equal_the_demos_fill_for_fill(tmp_path: Path) -> None:
         }
     assert len(made) >= 20
     assert backtested == made
+
+
+def test_the_report_opens_offline_with_every_plot_and_the_statistics_of_the_json(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "syn.dbn.zst"
+    generate(data, symbols=3, minutes=10, seed=2, options=False)
+    out = tmp_path / "out"
+    args = ["--strategy", "ema_cross", "--param", "fast=5", "--param", "slow=13"]
+    stats = _backtest(data, out, *args, "--bar-interval", "1s", "--report", env=_env(tmp_path))
+    traded = {r["symbol"] for r in _rows(out / "fills.csv")}
+    assert traded
+    report = (out / "report.html").as_uri()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), headless=True)
+        try:
+            page = browser.new_page()
+            asked: list[str] = []
+            page.on("request", lambda request: asked.append(request.url))
+            page.goto(report)
+            plots = 2 + len(traded)  # equity and drawdown, a price chart each, P&L per symbol
+            page.wait_for_function(
+                f"document.querySelectorAll('.plotly-graph-div .main-svg').length >= {2 * plots}"
+            )
+            traces = page.eval_on_selector_all(
+                ".plotly-graph-div", "divs => divs.map(d => d.data.map(t => t.name))"
+            )
+            exact = page.eval_on_selector_all(
+                "tr[data-stat]", "rows => rows.map(r => [r.dataset.stat, r.dataset.value])"
+            )
+        finally:
+            browser.close()
+    assert asked == [report]  # nothing but the file itself: no network
+    assert len(traces) == plots
+    assert traces[0] == ["equity (net P&L)", "drawdown"]
+    for names in traces[1:-1]:  # each price chart: closes, the two EMAs, buys and sells
+        assert names == ["close", "ema_13", "ema_5", "buy fills", "sell fills"]
+    assert {name: json.loads(value) for name, value in exact} == {
+        k: v for k, v in stats.items() if k != "fill_source"
+    }

@@ -10,7 +10,6 @@ screenshotted under `test-results/dashboard/`, and no request leaves for another
 """
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from api.auth import Role, User, hash_password, save_users
-from tests.conftest import poll_until
+from tests.conftest import chromium, poll_until
 from tests.integration.executors.scenario import create_topics
 from ticklane import wire
 from ticklane.demo import demo_config, process
@@ -37,17 +36,6 @@ ROOT = Path(__file__).resolve().parents[2]
 SHOTS = Path(os.environ.get("TICKLANE_TEST_OUTPUT", ROOT / "test-results")) / "dashboard"
 TRADER, VIEWER = ("ann", "trader password 5c1d-e2e"), ("vic", "viewer password 9a2b-e2e")
 SYMBOLS = ["SYN000", "SYN001", "SYN002", "SYN003"]  # ema_cross on 000-001, supertrend on 002-003
-
-
-def chromium() -> str:
-    """Debian's Chromium (`apt-get install chromium`): the browser the tests drive."""
-    found = os.environ.get("TICKLANE_CHROMIUM") or shutil.which("chromium")
-    if not found:
-        pytest.fail(
-            "the dashboard tests need Chromium: `apt-get install chromium` (Debian), or "
-            "TICKLANE_CHROMIUM=/path/to/chrome"
-        )
-    return found
 
 
 @pytest.fixture
