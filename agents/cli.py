@@ -1,8 +1,10 @@
 """`ticklane agents` and `ticklane backtest`: the agents' commands."""
 
+import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, get_args
 
@@ -104,7 +106,11 @@ def backtest_command(
     strategy: Annotated[str, typer.Option(help="Strategy name (ema_cross, supertrend, ...).")],
     out: Annotated[Path, typer.Option(help="Directory for bars.csv, indicators.csv, signals.csv.")],
     param: Annotated[
-        list[str] | None, typer.Option(help="Strategy parameter NAME=VALUE; repeatable.")
+        list[str] | None,
+        typer.Option(
+            help="Strategy parameter NAME=VALUE; repeatable. NAME=V1,V2,... sweeps: every "
+            "combination is run, in parallel, and ranked (DIR/sweep.csv)."
+        ),
     ] = None,
     bar_interval: Annotated[
         str, typer.Option(help="Bars built from trades: " + ", ".join(get_args(BarInterval)))
@@ -138,10 +144,71 @@ def backtest_command(
             "--report", help="Also write DIR/report.html: plots and statistics, opens offline."
         ),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=256, help="Sweep: processes at once (default: one per core)."),
+    ] = None,
+    sort_by: Annotated[
+        str, typer.Option(help="Sweep: the statistic that ranks the combinations.")
+    ] = "sharpe",
 ) -> None:
     """Run a strategy over a DBN file in-process, as the agents would, then its signals
     through the executor's rules and the paper venue over the same file's market data;
     write CSV files and the statistics, and print them."""
+    from agents.roster import RosterError  # noqa: PLC0415
+    from agents.strategies.registry import registry  # noqa: PLC0415
+    from agents.sweep import RANKABLE, grid, label  # noqa: PLC0415
+    from agents.ticks import SOURCE_RTYPES  # noqa: PLC0415
+
+    if bar_interval not in get_args(BarInterval):
+        fail(f"--bar-interval must be one of {', '.join(get_args(BarInterval))}", EXIT_USAGE)
+    if source is not None and source not in SOURCE_RTYPES:
+        fail(f"--source must be one of {', '.join(SOURCE_RTYPES)}", EXIT_USAGE)
+    if sort_by not in RANKABLE:
+        fail(f"--sort-by must be one of {', '.join(RANKABLE)}", EXIT_USAGE)
+    for path in paths:
+        if not path.is_file():
+            fail(f"{path} is not a file", EXIT_USAGE)
+    settings = _backtest_settings(config, fee_per_unit, slippage)
+    account = _units("--capital", capital, 0)
+    if account <= 0:
+        fail("--capital must be more than 0", EXIT_USAGE)
+    combos = grid(_param_values(param or []))
+    for combo in combos:  # every combination checked before any runs
+        try:
+            registry().create(strategy).parse_params(combo)
+        except (LookupError, ValueError, RosterError) as exc:
+            fail(f"{strategy} {label(combo)}: {exc}", EXIT_USAGE)
+    run = _Run(paths, strategy, bar_interval, source, settings, account, out, report)
+    if len(combos) == 1:
+        _single(run, combos[0])
+    else:
+        _sweep(run, combos, workers or os.cpu_count() or 1, sort_by)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every backtest of one command shares."""
+
+    paths: list[Path]
+    strategy: str
+    bar_interval: str
+    source: str | None
+    settings: Settings
+    capital: int
+    out: Path
+    report: bool
+
+    def config(self, params: dict[str, ParamValue]) -> StrategyConfig:
+        return StrategyConfig(
+            name=self.strategy,
+            params=params,
+            bar_interval=self.bar_interval,  # type: ignore[arg-type]
+        )
+
+
+def _single(run: _Run, params: dict[str, ParamValue]) -> None:
+    """One backtest: its files, its statistics printed, its report on request."""
     from agents.backtest import (  # noqa: PLC0415
         BacktestError,
         evaluate,
@@ -152,40 +219,23 @@ def backtest_command(
     )
     from agents.roster import RosterError  # noqa: PLC0415
     from agents.strategies.registry import registry  # noqa: PLC0415
-    from agents.ticks import SOURCE_RTYPES  # noqa: PLC0415
     from ticklane.dbn_files import DbnFileError, source_name  # noqa: PLC0415
 
-    if bar_interval not in get_args(BarInterval):
-        fail(f"--bar-interval must be one of {', '.join(get_args(BarInterval))}", EXIT_USAGE)
-    if source is not None and source not in SOURCE_RTYPES:
-        fail(f"--source must be one of {', '.join(SOURCE_RTYPES)}", EXIT_USAGE)
-    for path in paths:
-        if not path.is_file():
-            fail(f"{path} is not a file", EXIT_USAGE)
-    settings = _backtest_settings(config, fee_per_unit, slippage)
-    account = _units("--capital", capital, 0)
-    if account <= 0:
-        fail("--capital must be more than 0", EXIT_USAGE)
-    entry = StrategyConfig(
-        name=strategy,
-        params=_params(param or []),
-        bar_interval=bar_interval,  # type: ignore[arg-type]
-    )
+    paths, out = run.paths, run.out
     try:
-        result = run_backtest(paths, entry, registry(), source=source)
-        performance = evaluate(paths, result, settings, account)
+        result = run_backtest(paths, run.config(params), registry(), source=run.source)
+        performance = evaluate(paths, result, run.settings, run.capital)
     except RosterError as exc:
         fail(str(exc), EXIT_USAGE)
     except (BacktestError, DbnFileError) as exc:
         fail(str(exc))
     counts = write_csvs(result, out) | write_performance(performance, out)
-    if report:
+    title = f"{run.strategy} on {source_name(paths)}"
+    if run.report:
         from agents.report import write_report  # noqa: PLC0415 - Plotly is slow to import
 
-        write_report(
-            out / "report.html", f"{strategy} on {source_name(paths)}", result, performance
-        )
-    table = Table(title=f"{strategy} on {source_name(paths)}", show_header=False)
+        write_report(out / "report.html", title, result, performance)
+    table = Table(title=title, show_header=False)
     for name, value in stats_rows(performance.stats, performance.simulation.source):
         table.add_row(name, value)
     Console().print(table)
@@ -195,6 +245,71 @@ def backtest_command(
         f"fills; written to {out}",
         highlight=False,
     )
+
+
+_SWEEP_COLUMNS = ("trades", "win_rate", "total_pnl", "max_drawdown", "sharpe", "sortino")
+
+
+def _sweep(run: _Run, combos: list[dict[str, ParamValue]], workers: int, sort_by: str) -> None:
+    """Every combination in `workers` processes, each into DIR/<combination>/, then ranked
+    into DIR/sweep.csv and printed."""
+    from agents.backtest import BacktestError  # noqa: PLC0415
+    from agents.sweep import Job, label, rank, run_sweep, write_sweep  # noqa: PLC0415
+    from ticklane.dbn_files import DbnFileError, source_name  # noqa: PLC0415
+
+    jobs = [
+        Job(
+            tuple(run.paths),
+            run.config(combo),
+            run.source,
+            run.settings,
+            run.capital,
+            run.out / label(combo),
+            run.report,
+        )
+        for combo in combos
+    ]
+    err.print(f"{len(jobs)} combinations, {min(workers, len(jobs))} at a time", highlight=False)
+
+    def progress(done: int, combo: dict[str, ParamValue], stats: dict[str, object]) -> None:
+        figure = stats.get(sort_by)
+        err.print(f"[{done}/{len(jobs)}] {label(combo)}: {sort_by} {figure}", highlight=False)
+
+    try:
+        rows = rank(run_sweep(jobs, combos, workers, progress), sort_by)
+    except (BacktestError, DbnFileError) as exc:
+        fail(str(exc))
+    run.out.mkdir(parents=True, exist_ok=True)
+    write_sweep(rows, run.out / "sweep.csv")
+    names = list(combos[0])
+    table = Table(title=f"{run.strategy} on {source_name(run.paths)}, by {sort_by}")
+    for column in [*names, *_SWEEP_COLUMNS]:
+        table.add_column(column, justify="right")
+    for combo, stats in rows:
+        cells = [_sweep_cell(column, stats.get(column)) for column in _SWEEP_COLUMNS]
+        table.add_row(*(str(combo[n]) for n in names), *cells)
+    Console().print(table)
+    err.print(f"written to {run.out} (sweep.csv and one directory per combination)")
+
+
+def _sweep_cell(column: str, value: object) -> str:
+    if value is None:
+        return "-"
+    if column in {"total_pnl", "max_drawdown"} and isinstance(value, int):
+        return f"{value / 1_000_000_000:,.2f}"
+    if isinstance(value, float):
+        return f"{value:.1%}" if column == "win_rate" else f"{value:.2f}"
+    return str(value)
+
+
+def _param_values(pairs: list[str]) -> dict[str, list[ParamValue]]:
+    """NAME=VALUE options, a comma-separated VALUE being several values to sweep."""
+    values: dict[str, list[ParamValue]] = {}
+    for name, value in _params(pairs).items():
+        values[name] = [v.strip() for v in str(value).split(",")]
+        if not all(values[name]):
+            fail(f"--param {name}={value}: an empty value in the list", EXIT_USAGE)
+    return values
 
 
 def _backtest_settings(config: Path | None, fee: str | None, slippage: str | None) -> Settings:

@@ -226,3 +226,60 @@ def test_the_report_opens_offline_with_every_plot_and_the_statistics_of_the_json
     assert {name: json.loads(value) for name, value in exact} == {
         k: v for k, v in stats.items() if k != "fill_source"
     }
+
+
+def test_a_sweep_runs_every_combination_in_parallel_and_ranks_them(tmp_path: Path) -> None:
+    path = tmp_path / "bars.dbn.zst"
+    generate_bars(path, symbols=2, bars=1500, seed=4)
+    env = _env(tmp_path / "d")
+    out = tmp_path / "sweep"
+    args = ["backtest", str(path), "--out", str(out), "--strategy", "ema_cross"]
+    args += ["--param", "fast=5,8", "--param", "slow=13,21", "--workers", "2"]
+    swept = subprocess.run(
+        [TICKLANE, *args, "--sort-by", "total_pnl"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert swept.returncode == 0, swept.stderr[-3000:]
+    assert "[4/4]" in swept.stderr  # progress, one line per combination
+    rows = _rows(out / "sweep.csv")
+    assert sorted((r["fast"], r["slow"]) for r in rows) == [
+        ("5", "13"),
+        ("5", "21"),
+        ("8", "13"),
+        ("8", "21"),
+    ]
+    pnls = [int(r["total_pnl"]) for r in rows]
+    assert pnls == sorted(pnls, reverse=True)  # best first
+    for r in rows:  # each row is its own run's statistics
+        stats = json.loads((out / f"fast={r['fast']},slow={r['slow']}" / "stats.json").read_text())
+        assert int(r["total_pnl"]) == stats["total_pnl"]
+        assert int(r["trades"]) == stats["trades"]
+    # And a run of one combination alone gives the same figures.
+    alone = _backtest(
+        path,
+        tmp_path / "alone",
+        "--strategy",
+        "ema_cross",
+        "--param",
+        "fast=8",
+        "--param",
+        "slow=13",
+        env=env,
+    )
+    in_sweep = json.loads((out / "fast=8,slow=13" / "stats.json").read_text())
+    assert alone == in_sweep
+    # A combination the strategy refuses stops the sweep before anything runs.
+    refused = ["--strategy", "ema_cross", "--param", "fast=5,30", "--param", "slow=20"]
+    bad = subprocess.run(
+        [TICKLANE, "backtest", str(path), "--out", str(tmp_path / "bad"), *refused],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "fast=30,slow=20" in bad.stderr
+    assert not (tmp_path / "bad").exists()
