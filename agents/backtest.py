@@ -24,14 +24,6 @@ import msgspec
 from agents.chains import ChainEngine, ChainEntry
 from agents.engine import Engine, Outcome, SymbolEntry
 from agents.indicators import readings
-from agents.performance import (
-    EquityPoint,
-    RoundTrip,
-    Statistics,
-    equity_curve,
-    round_trips,
-    statistics,
-)
 from agents.roster import INTERVALS_NS, Roster, RosterError, Slot, is_chain_strategy
 from agents.simulation import FillSource, SimulationResult, simulate
 from agents.strategies.registry import StrategyRegistry
@@ -39,6 +31,14 @@ from agents.ticks import SOURCE_RTYPES, frame_bars, is_bars, trade_columns
 from ticklane.chains import ChainRouter, Run, cut_runs
 from ticklane.dbn_files import open_dbn, source_name
 from ticklane.market import Bar
+from ticklane.performance import (
+    EquityPoint,
+    RoundTrip,
+    Statistics,
+    equity_curve,
+    round_trips,
+    statistics,
+)
 from ticklane.routing import Router, keying_router
 from ticklane.settings import Settings, StrategyConfig
 from ticklane.trading import Signal
@@ -296,7 +296,11 @@ def evaluate(
         for symbol in {f.symbol for f in simulation.fills}
     }
     trips = round_trips(simulation.fills, multipliers)
-    closes = sorted((bar.ts_close, symbol, bar.close) for symbol, bar in result.bars)
+    # Marked at the closes of the symbols it traded: the curve's points, and so the
+    # per-bar returns, are those of its own markets (as `ticklane demo` measures it).
+    closes = sorted(
+        (bar.ts_close, symbol, bar.close) for symbol, bar in result.bars if symbol in multipliers
+    )
     curve, by_symbol = equity_curve(simulation.fills, closes, multipliers)
     stats = statistics(trips, curve, by_symbol, capital)
     return Performance(simulation, trips, curve, by_symbol, stats)

@@ -151,6 +151,12 @@ def backtest_command(
     sort_by: Annotated[
         str, typer.Option(help="Sweep: the statistic that ranks the combinations.")
     ] = "sharpe",
+    symbols: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the strategy on these symbols only (comma-separated).", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Run a strategy over a DBN file in-process, as the agents would, then its signals
     through the executor's rules and the paper venue over the same file's market data;
@@ -179,7 +185,8 @@ def backtest_command(
             registry().create(strategy).parse_params(combo)
         except (LookupError, ValueError, RosterError) as exc:
             fail(f"{strategy} {label(combo)}: {exc}", EXIT_USAGE)
-    run = _Run(paths, strategy, bar_interval, source, settings, account, out, report)
+    chosen = tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else None
+    run = _Run(paths, strategy, bar_interval, source, settings, account, out, report, chosen)
     if len(combos) == 1:
         _single(run, combos[0])
     else:
@@ -198,12 +205,14 @@ class _Run:
     capital: int
     out: Path
     report: bool
+    symbols: tuple[str, ...] | None = None
 
     def config(self, params: dict[str, ParamValue]) -> StrategyConfig:
         return StrategyConfig(
             name=self.strategy,
             params=params,
             bar_interval=self.bar_interval,  # type: ignore[arg-type]
+            symbols=self.symbols or "*",
         )
 
 

@@ -19,9 +19,9 @@ from typing import Final
 import msgspec
 
 from agents.backtest import evaluate, run_backtest, write_csvs, write_performance
-from agents.performance import Statistics
 from agents.strategies.registry import registry
 from ticklane.control import ParamValue
+from ticklane.performance import Statistics
 from ticklane.settings import Settings, StrategyConfig
 
 RANKABLE: Final = tuple(

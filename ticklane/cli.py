@@ -304,10 +304,22 @@ def demo(
     except (DemoError, BrokerError) as exc:
         fail(str(exc))
     table = Table("strategy", "signals", "symbols", "realized P&L", "open positions")
+    for column in ("trades", "win rate", "P&L (marked)", "max drawdown", "Sharpe"):
+        table.add_column(column, justify="right")
     for name, row in summary.strategies.items():
         opened = ", ".join(f"{s} {q:+d}" for s, q in row["open_positions"].items()) or "-"
+        win_rate, sharpe = row.get("win_rate"), row.get("sharpe")
         table.add_row(
-            name, str(row["signals"]), str(row["symbols"]), f"{row['realized_pnl']:,.2f}", opened
+            name,
+            str(row["signals"]),
+            str(row["symbols"]),
+            f"{row['realized_pnl']:,.2f}",
+            opened,
+            str(row.get("trades", 0)),
+            "-" if win_rate is None else f"{win_rate:.0%}",
+            f"{row.get('total_pnl', 0.0):,.2f}",
+            f"{row.get('max_drawdown', 0.0):,.2f}",
+            "-" if sharpe is None else f"{sharpe:.2f}",
         )
     out.print(table)
     out.print(

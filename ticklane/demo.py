@@ -37,11 +37,13 @@ from confluent_kafka import Consumer, TopicPartition
 
 from ticklane import kafka, wire
 from ticklane.broker import EmbeddedBroker
+from ticklane.market import Bar
+from ticklane.performance import equity_curve, round_trips, statistics
 from ticklane.settings import Settings
 from ticklane.tail import consume
 from ticklane.topic_admin import TopicAdmin
 from ticklane.topics import catalogue
-from ticklane.trading import Position, Signal
+from ticklane.trading import Fill, Order, Position, Signal
 from ticklane.units import PRICE_SCALE
 
 MARKER: Final = ".demo"
@@ -83,6 +85,12 @@ symbols = {chain_symbols}
 bar_interval = "1s"
 params = {{ fast = 5, slow = 20, quantity = 1 }}
 """
+
+
+DEMO_BARS: Final = "1s"
+"""The bars every demo strategy is fed (DEMO_CONFIG, CHAIN_CONFIG)."""
+DEMO_CAPITAL: Final = 100_000 * PRICE_SCALE
+"""The account the summary's Sharpe ratio is measured on (`ticklane backtest`'s default)."""
 
 
 class DemoError(RuntimeError):
@@ -163,15 +171,7 @@ def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
 
 def read_all(settings: Settings, topic: str) -> list[Any]:
     """Every message in a topic, decoded."""
-    config = kafka.consumer_config(
-        settings.kafka, kafka.bootstrap_servers(settings), f"demo-read-{os.getpid()}"
-    )
-    out = []
-    for message in consume(config, topic, from_beginning=True, until_end=True):
-        if message.value is not None:
-            with contextlib.suppress(wire.WireError):
-                out.append(wire.decode(message.value))
-    return out
+    return [value for _, value in read_keyed(settings, topic)]
 
 
 def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
@@ -245,6 +245,8 @@ def summarise(
         entry["realized_pnl"] += pos.realized_pnl / PRICE_SCALE
         if pos.quantity:
             entry["open_positions"][pos.symbol] = pos.quantity
+    for strategy, figures in performance_by_strategy(settings).items():
+        per[strategy].update(figures)
     orders, fills = _venue_record(venue)
     return Summary(
         data=str(data),
@@ -256,6 +258,51 @@ def summarise(
         fills=fills,
         strategies={k: dict(v) for k, v in sorted(per.items())},
     )
+
+
+def performance_by_strategy(settings: Settings) -> dict[str, dict[str, Any]]:
+    """What `ticklane backtest` says of a run, per strategy, from what Kafka holds: its
+    fills (by their orders' strategy) and the closes of the bars its strategies are fed
+    (`DEMO_BARS`), with the account size a backtest assumes by default."""
+    prefix = settings.topics.prefix
+    orders = [m for m in read_all(settings, prefix + "orders") if isinstance(m, Order)]
+    strategy_of = {o.client_order_id: o.strategy for o in orders}
+    unique = {m.fill_id: m for m in read_all(settings, prefix + "fills") if isinstance(m, Fill)}
+    fills = sorted(unique.values(), key=lambda f: (f.ts_event, f.fill_id))
+    closes = sorted(
+        (bar.ts_close, symbol, bar.close)
+        for symbol, bar in read_keyed(settings, prefix + f"bars.{DEMO_BARS}")
+        if isinstance(bar, Bar)
+    )
+    executor = settings.executor
+    out: dict[str, dict[str, Any]] = {}
+    for strategy in sorted({s for s in strategy_of.values() if s}):
+        mine = [f for f in fills if strategy_of.get(f.client_order_id) == strategy]
+        symbols = {f.symbol for f in mine}
+        multipliers = {s: executor.multipliers.get(s, executor.default_multiplier) for s in symbols}
+        curve, by_symbol = equity_curve(mine, [c for c in closes if c[1] in symbols], multipliers)
+        stats = statistics(round_trips(mine, multipliers), curve, by_symbol, DEMO_CAPITAL)
+        out[strategy] = {
+            "trades": stats.trades,
+            "win_rate": stats.win_rate,
+            "total_pnl": stats.total_pnl / PRICE_SCALE,
+            "max_drawdown": stats.max_drawdown / PRICE_SCALE,
+            "sharpe": stats.sharpe,
+        }
+    return out
+
+
+def read_keyed(settings: Settings, topic: str) -> list[tuple[str, Any]]:
+    """Every message in a topic, decoded, with its key."""
+    config = kafka.consumer_config(
+        settings.kafka, kafka.bootstrap_servers(settings), f"demo-read-{os.getpid()}"
+    )
+    out = []
+    for message in consume(config, topic, from_beginning=True, until_end=True):
+        if message.value is not None:
+            with contextlib.suppress(wire.WireError):
+                out.append(((message.key or b"").decode(), wire.decode(message.value)))
+    return out
 
 
 def _venue_record(venue: tuple[list[str], Path]) -> tuple[int, int]:

@@ -149,8 +149,9 @@ def test_backtest_fills_equal_the_demos_fill_for_fill(tmp_path: Path) -> None:
     data = tmp_path / "syn.dbn.zst"
     generate(data, symbols=4, minutes=6, seed=5, options=False)
     env = _env(tmp_path / "data")
+    summary = tmp_path / "summary.json"
     demo = subprocess.run(
-        [TICKLANE, "demo", "--until-done", "--data", str(data)],
+        [TICKLANE, "demo", "--until-done", "--data", str(data), "--summary-json", str(summary)],
         env=env,
         capture_output=True,
         text=True,
@@ -173,17 +174,21 @@ def test_backtest_fills_equal_the_demos_fill_for_fill(tmp_path: Path) -> None:
         ("supertrend", ["length=10", "multiplier=3.0", "quantity=1"], {"SYN002", "SYN003"}),
     ]
     backtested: set[tuple[str, ...]] = set()
+    said = json.loads(summary.read_text())["strategies"]
     for strategy, params, symbols in runs:
         out = tmp_path / strategy
         args = ["--strategy", strategy, "--bar-interval", "1s", "--config", str(config)]
+        args += ["--symbols", ",".join(sorted(symbols))]
         for param in params:
             args += ["--param", param]
-        _backtest(data, out, *args, env=env)
-        backtested |= {
-            (*(r[k] for k in keys), r["ts_event"])
-            for r in _rows(out / "fills.csv")
-            if r["symbol"] in symbols
-        }
+        stats = _backtest(data, out, *args, env=env)
+        backtested |= {(*(r[k] for k in keys), r["ts_event"]) for r in _rows(out / "fills.csv")}
+        # The demo's summary says what the backtest says of the same strategy.
+        assert said[strategy]["trades"] == stats["trades"]
+        assert said[strategy]["win_rate"] == stats["win_rate"]
+        assert said[strategy]["total_pnl"] * P == pytest.approx(stats["total_pnl"], abs=1)
+        assert said[strategy]["max_drawdown"] * P == pytest.approx(stats["max_drawdown"], abs=1)
+        assert said[strategy]["sharpe"] == stats["sharpe"]
     assert len(made) >= 20
     assert backtested == made
 

@@ -153,7 +153,7 @@ class _Marked:
         self.positions[fill.symbol] = self.positions.get(fill.symbol, 0) + signed
         self.cash[fill.symbol] = self.cash.get(fill.symbol, 0) - signed * fill.price * multiplier
         self.fees[fill.symbol] = self.fees.get(fill.symbol, 0) + fill.fee
-        self.marks.setdefault(fill.symbol, fill.price)
+        self.marks[fill.symbol] = fill.price  # the latest price known, until a close
 
     def pnl(self, symbol: str) -> int:
         """Gross P&L of one symbol at its latest mark."""

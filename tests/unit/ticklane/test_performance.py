@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.performance import (
+from ticklane.performance import (
     EquityPoint,
     bar_returns,
     equity_curve,
