@@ -89,6 +89,8 @@ class BacktestResult:
     indicators: list[tuple[str, str, int, dict[str, float | None]]] = field(default_factory=list)
     signals: list[Signal] = field(default_factory=list)
     records: int = 0
+    warmup_signals: int = 0
+    """Signals the strategy emitted during its warm-up, not kept (`warmup_bars`)."""
 
 
 def _frames(path: Path | list[Path], source: str | None) -> Iterator[tuple[str, bytes]]:
@@ -142,14 +144,46 @@ def run_backtest(
     registry: StrategyRegistry,
     *,
     source: str | None = None,
+    warmup_bars: int = 0,
 ) -> BacktestResult:
-    """Run one strategy over every symbol (or, for a chain strategy, every chain) of a file."""
+    """Run one strategy over every symbol (or, for a chain strategy, every chain) of a file.
+    With `warmup_bars`, each symbol's first bars only warm the strategy up: what it emits
+    up to the close of its `warmup_bars`-th bar is dropped, its state carried on, as a
+    strategy started then with that much history would behave."""
     try:
         chain = is_chain_strategy(registry.create(strategy.name))
     except LookupError as exc:
         raise RosterError(str(exc)) from None
     if chain:
+        if warmup_bars:
+            raise BacktestError(f"{strategy.name} runs on option chains: no bar warm-up")
         return _run_chains(path, strategy, registry)
+    result = _run_symbols(path, strategy, registry, source)
+    if warmup_bars:
+        _drop_warmup(result, warmup_bars)
+    return result
+
+
+def _drop_warmup(result: BacktestResult, warmup_bars: int) -> None:
+    """Drop the signals each symbol's first `warmup_bars` bars made (module docstring)."""
+    seen: dict[str, int] = {}
+    warm_after: dict[str, int] = {}
+    for symbol, bar in result.bars:
+        seen[symbol] = seen.get(symbol, 0) + 1
+        if seen[symbol] == warmup_bars:
+            warm_after[symbol] = bar.ts_close
+    kept = [s for s in result.signals if s.ts_event > warm_after.get(s.symbol, 2**63)]
+    result.warmup_signals = len(result.signals) - len(kept)
+    result.signals = kept
+
+
+def _run_symbols(
+    path: Path | list[Path],
+    strategy: StrategyConfig,
+    registry: StrategyRegistry,
+    source: str | None,
+) -> BacktestResult:
+    """A per-symbol strategy over every symbol of a file."""
     result = BacktestResult()
 
     def observe(symbol: str, slot: Slot, bar: Bar, state: Any) -> None:

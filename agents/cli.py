@@ -151,6 +151,13 @@ def backtest_command(
     sort_by: Annotated[
         str, typer.Option(help="Sweep: the statistic that ranks the combinations.")
     ] = "sharpe",
+    warmup_bars: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Each symbol's first N bars only warm the strategy up: no signal from them.",
+        ),
+    ] = 0,
     symbols: Annotated[
         str | None,
         typer.Option(
@@ -186,7 +193,9 @@ def backtest_command(
         except (LookupError, ValueError, RosterError) as exc:
             fail(f"{strategy} {label(combo)}: {exc}", EXIT_USAGE)
     chosen = tuple(s.strip() for s in symbols.split(",") if s.strip()) if symbols else None
-    run = _Run(paths, strategy, bar_interval, source, settings, account, out, report, chosen)
+    run = _Run(
+        paths, strategy, bar_interval, source, settings, account, out, report, chosen, warmup_bars
+    )
     if len(combos) == 1:
         _single(run, combos[0])
     else:
@@ -206,6 +215,7 @@ class _Run:
     out: Path
     report: bool
     symbols: tuple[str, ...] | None = None
+    warmup_bars: int = 0
 
     def config(self, params: dict[str, ParamValue]) -> StrategyConfig:
         return StrategyConfig(
@@ -232,7 +242,9 @@ def _single(run: _Run, params: dict[str, ParamValue]) -> None:
 
     paths, out = run.paths, run.out
     try:
-        result = run_backtest(paths, run.config(params), registry(), source=run.source)
+        result = run_backtest(
+            paths, run.config(params), registry(), source=run.source, warmup_bars=run.warmup_bars
+        )
         performance = evaluate(paths, result, run.settings, run.capital)
     except RosterError as exc:
         fail(str(exc), EXIT_USAGE)
@@ -251,7 +263,8 @@ def _single(run: _Run, params: dict[str, ParamValue]) -> None:
     err.print(
         f"{source_name(paths)}: {result.records:,} records → {counts['bars']:,} bars, "
         f"{counts['signals']:,} signals, {counts['orders']:,} orders, {counts['fills']:,} "
-        f"fills; written to {out}",
+        f"fills; written to {out}"
+        + (f" ({result.warmup_signals:,} warm-up signal(s) dropped)" if run.warmup_bars else ""),
         highlight=False,
     )
 
@@ -275,6 +288,7 @@ def _sweep(run: _Run, combos: list[dict[str, ParamValue]], workers: int, sort_by
             run.capital,
             run.out / label(combo),
             run.report,
+            run.warmup_bars,
         )
         for combo in combos
     ]

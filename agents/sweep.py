@@ -57,12 +57,15 @@ class Job:
     capital: int
     out: Path
     report: bool
+    warmup_bars: int = 0
 
 
 def run_one(job: Job) -> dict[str, object]:
     """One combination's backtest, written to its directory; its statistics (as stats.json)."""
     paths = list(job.paths)
-    result = run_backtest(paths, job.strategy, registry(), source=job.source)
+    result = run_backtest(
+        paths, job.strategy, registry(), source=job.source, warmup_bars=job.warmup_bars
+    )
     performance = evaluate(paths, result, job.settings, job.capital)
     write_csvs(result, job.out)
     write_performance(performance, job.out)

@@ -288,3 +288,24 @@ def test_a_sweep_runs_every_combination_in_parallel_and_ranks_them(tmp_path: Pat
     assert bad.returncode == 2
     assert "fast=30,slow=20" in bad.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_warm_up_bars_give_a_mid_session_start_the_signals_of_a_full_run(tmp_path: Path) -> None:
+    path = tmp_path / "bars.dbn.zst"
+    generate_bars(path, symbols=2, bars=1200, seed=21)
+    env = _env(tmp_path / "d")
+    args = ["--strategy", "ema_cross", "--param", "fast=8", "--param", "slow=21"]
+    _backtest(path, tmp_path / "full", *args, env=env)
+    _backtest(path, tmp_path / "warm", *args, "--warmup-bars", "600", env=env)
+    bars = _rows(tmp_path / "full" / "bars.csv")
+    started = {  # each symbol's 600th bar: where the warmed-up strategy starts to trade
+        symbol: int([b for b in bars if b["symbol"] == symbol][599]["ts_event"])
+        for symbol in ("GEN000", "GEN001")
+    }
+    columns = ("signal_id", "symbol", "ts_event", "target_position", "sequence")
+    full = [tuple(r[c] for c in columns) for r in _rows(tmp_path / "full" / "signals.csv")]
+    warm = [tuple(r[c] for c in columns) for r in _rows(tmp_path / "warm" / "signals.csv")]
+    later = [s for s in full if int(s[2]) > started[s[1]]]
+    assert warm == later  # the first at the same bar, and every one after equal, id for id
+    assert len(later) >= 20
+    assert len(full) - len(later) >= 20  # the warm-up's own signals were there, and dropped
