@@ -15,6 +15,7 @@ from producers.framing import DEFAULT_MAX_BYTES, DEFAULT_MAX_RECORDS, FrameLimit
 from producers.historical import HistoricalRequest, produce_historical
 from producers.live import LiveProducer, LiveRequest, parse_gateway
 from producers.pipeline import ProducerError, parse_speed, produce_file
+from producers.runs import tracked_run
 from producers.sessions import CalendarError, calendar_for, session_clock
 from producers.sink import DeliveryError
 from producers.status import producer_beacon
@@ -105,8 +106,9 @@ def produce_file_command(
             fail(f"{path} is not a file", 2)
     chain_set = _chains(chains)
     stopped = _stop_flag()
-    beacon = producer_beacon(settings, bootstrap, f"file:{source_name(paths)}")
-    with reporting(beacon, metrics_port):
+    source = f"file:{source_name(paths)}"
+    beacon = producer_beacon(settings, bootstrap, source)
+    with tracked_run(settings.data_dir, source), reporting(beacon, metrics_port):
         try:
             report = produce_file(
                 paths,
@@ -252,10 +254,9 @@ def produce_live_command(
     except (ProducerError, DeliveryError) as exc:
         fail(str(exc))
     live = producer
-    beacon = producer_beacon(
-        settings, bootstrap, f"live:{dataset}.{schema}", lambda: live.condition
-    )
-    with reporting(beacon, metrics_port):
+    source = f"live:{dataset}.{schema}"
+    beacon = producer_beacon(settings, bootstrap, source, lambda: live.condition)
+    with tracked_run(settings.data_dir, source), reporting(beacon, metrics_port):
         try:
             report = producer.run(_stop_or_distrust(stopped, beacon))
         except (ProducerError, DeliveryError) as exc:

@@ -48,3 +48,7 @@ ACK_LATENCY: Final = Histogram(
     "From a live record's receipt to Kafka's acknowledgement of its frame",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1),
 )
+UNCLEAN_EXITS: Final = Counter(
+    "ticklane_producer_unclean_exits",
+    "Previous runs of this source that ended without a clean exit (crash, SIGKILL), found at start",
+)

@@ -225,3 +225,32 @@ def test_real_files_of_one_chain_replay_as_one_source_with_the_chain_in_order(
     again = produce_file(paths, settings, chains=("*",))  # a rerun writes nothing
     assert again.published == 0
     assert len(read_topic(f"{settings.topics.prefix}md.chain")) == len(runs)
+
+
+def test_a_native_crash_leaves_its_stacks_in_the_log_and_the_next_run_says_so(
+    settings: Settings, cli_env: dict[str, str], read_topic, tmp_path: Path, poll
+) -> None:
+    path = tmp_path / "synthetic.dbn.zst"
+    generate(path, symbols=4, minutes=10, seed=5, options=False)
+    _, expected = expected_by_symbol(path, rtype=0x01)
+    topic = f"{settings.topics.prefix}md.mbp-1"
+    command = [TICKLANE, "produce", "file", str(path), "--speed", "100x"]
+    log = tmp_path / "crash.log"
+    proc = subprocess.Popen(command, env=cli_env, stderr=log.open("ab"))
+    poll(
+        lambda: proc.poll() is not None or high_watermarks(settings, topic) > 0,
+        timeout_s=60,
+        what="progress",
+    )
+    proc.send_signal(signal.SIGSEGV)  # as a fault in librdkafka or the decoder would
+    assert proc.wait() == -signal.SIGSEGV
+    said = log.read_text()
+    assert "Fatal Python error: Segmentation fault" in said  # faulthandler: every thread's stack
+    assert "Current thread" in said
+    again = subprocess.run(command, env=cli_env, capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    assert f"(pid {proc.pid}) ended without a clean exit" in again.stderr
+    got, _, _ = kafka_by_symbol(read_topic, topic)
+    assert got == expected  # resumed exactly once
+    clean = subprocess.run(command, env=cli_env, capture_output=True, text=True, check=False)
+    assert "without a clean exit" not in clean.stderr  # the last run ended cleanly
