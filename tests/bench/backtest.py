@@ -14,9 +14,9 @@ from producers.synth import generate
 from tests.bench.rows import Row, guard
 from ticklane.settings import ExecutorSettings, PaperSettings, Settings, StrategyConfig
 
-SYMBOLS = 20
+SYMBOLS = 55
 MINUTES = 600
-"""About 1,000,000 trades over the symbols (the synthetic market trades ~83 a minute each)."""
+"""About 1,000,000 trades over the symbols (the synthetic market trades ~30 a minute each)."""
 ROUNDS = 3
 STRATEGY = StrategyConfig(name="ema_cross", params={"fast": 5, "slow": 20}, bar_interval="1s")
 CAPITAL = 100_000 * 1_000_000_000
