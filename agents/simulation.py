@@ -60,6 +60,14 @@ class FillSource(StrEnum):
     BAR_OPENS = "bar opens"
 
 
+_SOURCE_RTYPES: Final = {
+    FillSource.QUOTES: frozenset({_BOOK}),
+    FillSource.TRADES: frozenset({_TRADES}),
+    FillSource.BAR_OPENS: frozenset(dbn.OHLCV_INTERVALS_NS),
+}
+"""The records each kind of fill source is made of."""
+
+
 @dataclass
 class SimulationResult:
     """The executor's answer to a backtest's signals."""
@@ -71,8 +79,11 @@ class SimulationResult:
     """The venue's fills, in time order."""
 
 
-def _symbol_batches(path: Path | list[Path]) -> Iterator[list[tuple[str, int, bytes]]]:
-    """Per decoded batch of the file: (symbol, rtype, records) for each symbol and rtype."""
+def _symbol_batches(
+    path: Path | list[Path], rtypes: frozenset[int]
+) -> Iterator[list[tuple[str, int, bytes]]]:
+    """Per decoded batch of the file: (symbol, rtype, records) for each symbol and each of
+    `rtypes` (every record still routed: mapping and definition records teach symbols)."""
     dbn_file = open_dbn(path)
     router: Router | None = None
     for batch in dbn_file.batches():
@@ -81,7 +92,7 @@ def _symbol_batches(path: Path | list[Path]) -> Iterator[list[tuple[str, int, by
         grouped: dict[tuple[str, int], list[bytes]] = {}
         for record in batch.records:
             routed = router(record)  # control records too: they teach it symbols
-            if routed is not None:
+            if routed is not None and record[1] in rtypes:
                 grouped.setdefault((routed[1], record[1]), []).append(record)
         yield [(symbol, rtype, b"".join(rs)) for (symbol, rtype), rs in grouped.items()]
 
@@ -100,7 +111,7 @@ def fill_source(path: Path | list[Path], book_schemas: Sequence[str]) -> FillSou
         return FillSource.QUOTES
     if _TRADES in rtypes:
         return FillSource.TRADES
-    if rtypes & set(dbn.OHLCV_INTERVALS_NS):
+    if rtypes & _SOURCE_RTYPES[FillSource.BAR_OPENS]:
         return FillSource.BAR_OPENS
     return FillSource.QUOTES  # nothing to fill against: every order stays working
 
@@ -110,15 +121,16 @@ def market_ticks(
 ) -> Iterator[list[tuple[str, list[Tick]]]]:
     """Per decoded batch of the file, each symbol's ticks of the kind the venue fills
     against."""
-    for groups in _symbol_batches(path):
-        batch: list[tuple[str, list[Tick]]] = []
-        for symbol, rtype, records in groups:
-            if source is FillSource.BAR_OPENS and rtype in dbn.OHLCV_INTERVALS_NS:
-                batch.append((symbol, _bar_open_ticks(records)))
-            elif (source is FillSource.QUOTES and rtype == _BOOK) or (
-                source is FillSource.TRADES and rtype == _TRADES
-            ):
-                batch.append((symbol, ticks_of(MarketFrame(symbol, records))))
+    for groups in _symbol_batches(path, _SOURCE_RTYPES[source]):
+        batch = [
+            (
+                symbol,
+                _bar_open_ticks(records)
+                if source is FillSource.BAR_OPENS
+                else ticks_of(MarketFrame(symbol, records)),
+            )
+            for symbol, _, records in groups
+        ]
         if batch:
             yield batch
 

@@ -62,7 +62,7 @@ class _Book:
 
     position: int = 0
     cost: int = 0
-    """Signed sum of price x quantity over the open position (money before multiplier)."""
+    """Sum of price x quantity over the open position, what it cost (before multiplier)."""
     trip: RoundTrip | None = None
     entry_notional: int = 0
     entry_quantity: int = 0
