@@ -35,6 +35,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, TransportT
 
 from agents.progress import Progress
+from agents.refetch import PartitionReader
 from ticklane.settings import KafkaSettings, Settings
 
 
@@ -160,9 +161,16 @@ class AgentsApp(faust.App):
     fetch_wait_max_ms = 10
     progress: Progress | None = None
     on_changelog_behind: ChangelogBehind | None = None
+    side_readers: tuple[PartitionReader, ...] = ()
+    """Consumers beside Faust's (refetch, warm-up), closed when the app stops."""
 
     def _new_transport(self) -> TransportT:
         return _Transport(self.conf.broker_consumer, self)
+
+    async def on_stop(self) -> None:
+        await super().on_stop()
+        for reader in self.side_readers:
+            await reader.close()
 
 
 def make_app(settings: Settings, bootstrap: str, state_dir: Path) -> AgentsApp:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from ticklane.cli import ConfigOption, bootstrap_or_exit, err, fail, settings_or_exit
 from ticklane.control import ParamValue
+from ticklane.secrets import SecretError, read_secret, redact_logs
 from ticklane.settings import BarInterval, Settings, StrategyConfig
 from ticklane.units import decimal_to_price
 
@@ -43,10 +44,23 @@ def agents_command(
     from agents.roster import RosterError  # noqa: PLC0415 - Faust is slow to import
     from agents.service import run_worker  # noqa: PLC0415
 
+    databento_key = None
+    if settings.agents.warmup_dataset is not None:
+        try:
+            databento_key = read_secret("DATABENTO_API_KEY")
+        except SecretError as exc:
+            fail(f"agents.warmup_dataset is set, but {exc}", EXIT_USAGE)
+        redact_logs(databento_key)  # the databento library logs pieces of it at DEBUG
     state_dir = settings.data_dir / "agents" / worker_id
     state_dir.mkdir(parents=True, exist_ok=True)
     try:
-        run_worker(settings, bootstrap, state_dir, metrics_port=metrics_port or 0)
+        run_worker(
+            settings,
+            bootstrap,
+            state_dir,
+            metrics_port=metrics_port or 0,
+            databento_key=databento_key,
+        )
     except RosterError as exc:
         fail(f"agents.strategies: {exc}", EXIT_USAGE)
 

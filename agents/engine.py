@@ -9,13 +9,17 @@ records of a file, so the two paths give the same bars and the same signal ids.
 The entry carries the position (partition, offset) of the last frame it absorbed; a frame
 at or before it is a replay and is skipped (docs/design.md, "Replays are harmless").
 
+Warm-up: `cold` names the strategies a frame would start cold (a symbol never seen, or new
+parameters that start indicators over) and `warm` feeds them the bars from before the frame,
+dropping what they emit; `agents.warmup` finds those bars.
+
 Bars close on the first tick of a later interval, never on a clock: the last bar of a
 stream stays open until more data comes (a backtest ends with it unreported), so a bar is
 complete on the Kafka path exactly when it is complete in a backtest of the same data.
 """
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +82,29 @@ class Outcome:
     """Each strategy's indicators after each bar it absorbed (when the engine publishes them)."""
 
 
+@dataclass(frozen=True)
+class WarmupNeed:
+    """A strategy on a symbol that would take the next frame's bars with cold indicators."""
+
+    strategy: str
+    interval_ns: int
+    before_ns: int
+    """Its first live bar opens at this time: history is the bars that open before it."""
+    reset: bool
+    """Its new parameters started its indicators over (else it never saw the symbol)."""
+
+
+@dataclass(frozen=True)
+class History:
+    """One symbol's bars of one interval from before the live data, oldest first."""
+
+    bars: Sequence[Bar] = ()
+    open_bar: BarState | None = None
+    """The bar builder's state just before the live frame, where history is the ticks
+    themselves (md.*): seeds a builder the entry lacks, so the first live bar is whole."""
+    source: str = "none"
+
+
 BarObserver = Callable[[str, Slot, Bar, Any], None]
 """Called with (symbol, slot, bar, strategy state after the bar): the backtest's indicators."""
 
@@ -93,8 +120,10 @@ class Engine:
         publish_intervals: Iterable[int] = (),
         observer: BarObserver | None = None,
         indicators: bool = False,
+        warmup_bars: int = 0,
     ) -> None:
         self._roster = roster
+        self._warmup_bars = warmup_bars
         self._controls = controls or ControlBook()
         self._publish = tuple(sorted(set(publish_intervals)))
         self._observer = observer
@@ -120,7 +149,7 @@ class Engine:
         trades: tuple[Sequence[int], Sequence[int], Sequence[int]],
     ) -> Outcome | None:
         """Absorb one frame's trades (ts_event, price, size columns); None for a replay."""
-        if _replayed(entry, position):
+        if is_replay(entry, position):
             return None
         ts, px, sz = trades
         stored = {state.interval_ns: state for state in entry.bars}
@@ -140,11 +169,77 @@ class Engine:
         self, symbol: str, entry: SymbolEntry, position: tuple[int, int], bars: list[Bar]
     ) -> Outcome | None:
         """Absorb ready-made bars (ohlcv-* input): every strategy gets them as they are."""
-        if _replayed(entry, position):
+        if is_replay(entry, position):
             return None
         slots, signals = self._run_slots(symbol, entry.slots, lambda _interval: bars)
         new = SymbolEntry(position[0], position[1], entry.bars, slots)
         return Outcome(new, [], signals, len(bars), self._take_indicators())
+
+    def cold(
+        self, symbol: str, entry: SymbolEntry, first_ts: int, *, bars_input: bool
+    ) -> list[WarmupNeed]:
+        """The strategies that would take the frame starting at `first_ts` cold: those with
+        no state on the symbol, and those whose new parameters reset their indicators.
+        Empty when warm-up is off (`warmup_bars` 0)."""
+        if not self._warmup_bars:
+            return []
+        stored = {(s.strategy, s.interval_ns): s for s in entry.slots}
+        builders = {b.interval_ns: b for b in entry.bars}
+        needs = []
+        for slot in self._roster.slots(symbol):
+            previous = stored.get((slot.name, slot.interval_ns))
+            reset = previous is not None
+            if previous is not None:
+                version, params = self._effective(slot, symbol)
+                if previous.params_version == version:
+                    continue
+                if not slot.strategy.resets(slot.strategy.decode_state(previous.state), params):
+                    continue
+            if bars_input:
+                before = first_ts
+            else:
+                builder = builders.get(slot.interval_ns)
+                open_at = builder.ts_open if builder is not None and builder.trade_count else None
+                before = first_ts - first_ts % slot.interval_ns if open_at is None else open_at
+            needs.append(WarmupNeed(slot.name, slot.interval_ns, before, reset))
+        return needs
+
+    def warm(
+        self,
+        symbol: str,
+        entry: SymbolEntry,
+        needs: Iterable[WarmupNeed],
+        history: Mapping[int, History],
+    ) -> tuple[SymbolEntry, dict[WarmupNeed, int]]:
+        """The entry with each needing strategy fed the last `warmup_bars` history bars
+        before its live start (what it emits is dropped: `Context.warming`), and a bar
+        builder the entry lacks seeded from history; with the bars each was fed."""
+        slots = {(s.strategy, s.interval_ns): s for s in entry.slots}
+        builders = {b.interval_ns: b for b in entry.bars}
+        roster = {(slot.name, slot.interval_ns): slot for slot in self._roster.slots(symbol)}
+        ctx = Context(symbol=symbol, warming=True)
+        fed: dict[WarmupNeed, int] = {}
+        for need in needs:
+            key = (need.strategy, need.interval_ns)
+            slot, found = roster[key], history.get(need.interval_ns, History())
+            bars = [bar for bar in found.bars if bar.ts_event < need.before_ns]
+            bars = bars[-self._warmup_bars :] if self._warmup_bars else []
+            version, params = self._effective(slot, symbol)
+            strategy = slot.strategy
+            state = strategy.initial_state(params)
+            for bar in bars:
+                state, _dropped = strategy.on_bar(state, bar, ctx)
+            if need.reset:
+                state = strategy.resume(strategy.decode_state(slots[key].state), state)
+            encoded = strategy.encode_state(state)
+            slots[key] = SlotState(slot.name, slot.interval_ns, version, encoded)
+            if found.open_bar is not None and need.interval_ns not in builders:
+                builders[need.interval_ns] = found.open_bar
+            fed[need] = len(bars)
+        warmed = SymbolEntry(
+            entry.partition, entry.offset, tuple(builders.values()), tuple(slots.values())
+        )
+        return warmed, fed
 
     def _take_indicators(self) -> list[Indicators]:
         taken = self._indicators
@@ -231,5 +326,5 @@ def restored_state(
     return state
 
 
-def _replayed(entry: SymbolEntry, position: tuple[int, int]) -> bool:
+def is_replay(entry: SymbolEntry, position: tuple[int, int]) -> bool:
     return entry.partition == position[0] and position[1] <= entry.offset

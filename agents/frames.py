@@ -14,6 +14,9 @@ bars and signals with the same ids (duplicates that sinks drop by id). Any entry
 survives — in local RocksDB or in the changelog — was written after its outputs were
 delivered, so skipping what it covers never loses an output.
 
+A strategy the frame would start cold (a symbol first seen, parameters that reset its
+indicators) is first fed the symbol's history (`agents.warmup`), as part of step 2.
+
 Before any of that, the frame's offset is checked against the worker's `Progress`:
 Faust may leave frames of a partition undelivered (see `agents.progress`), so a frame
 past the next expected offset first has the missed ones read from Kafka and absorbed,
@@ -40,6 +43,7 @@ from agents.progress import Delivery, Progress, Verdict
 from agents.refetch import PartitionReader
 from agents.roster import INTERVAL_NAMES
 from agents.ticks import NotTicksError, frame_bars, is_bars, trade_columns
+from agents.warmup import Warmup
 from ticklane import dbn as tdbn
 from ticklane import wire
 from ticklane.dbn import DbnRecordError
@@ -68,8 +72,10 @@ class FrameHandler:
         reader: PartitionReader,
         outbox: Outbox,
         trusted: Callable[[], bool] = lambda: True,
+        warmup: Warmup | None = None,
     ) -> None:
         self._absorb = absorb
+        self._warmup = warmup
         self._trusted = trusted
         self._outbox = outbox
         self._bar_topics = {ns: topic.get_topic_name() for ns, topic in channels.bars.items()}
@@ -147,6 +153,9 @@ class FrameHandler:
             stored = self._entries.get(key)
             if stored is None:
                 stored = self._table.get(key)
+            if self._warmup is not None and key == frame.symbol.encode():
+                topic = str(message.topic)
+                stored = await self._warmup.prepare(key, frame, stored, topic, position)
             outcome = self._absorb(key, frame, stored, position)
         except (FrameError, NotTicksError, DbnRecordError) as exc:
             await self._dead_letter(message, str(exc))
@@ -157,6 +166,8 @@ class FrameHandler:
         await self._publish(key, outcome)
         delivery = self._store(key, outcome.entry)
         self._entries[key] = outcome.entry
+        if self._warmup is not None:
+            self._warmup.settled(key)
         self._account(key, len(outcome.entry), outcome)
         metrics.LATENCY.observe(time.perf_counter() - started)
         return delivery

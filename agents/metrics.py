@@ -41,3 +41,11 @@ ASSIGNED = Gauge(
     "ticklane_agent_assigned_partitions",
     "md.* partitions this worker holds now (0: not ready; more workers than partitions?)",
 )
+WARMUPS = Counter(
+    "ticklane_agent_warmups",
+    "Strategies warmed up on a symbol before live data, by where the history came from "
+    "(bars, md, databento; none: no source had any, it started cold; failed: a source "
+    "failed and the next was tried)",
+    ["source"],
+)
+WARMUP_BARS = Counter("ticklane_agent_warmup_bars", "History bars fed to strategies in warm-ups")

@@ -75,7 +75,8 @@ class Roster:
         self._wildcard: list[StrategyConfig] = []
         self._listed: dict[str, list[StrategyConfig]] = {}
         self._strategies: dict[str, AnyStrategy] = {}
-        for entry in entries:
+        entries_seen = list(entries)
+        for entry in entries_seen:
             strategy = self._strategies.get(entry.name)
             if strategy is None:
                 try:
@@ -100,6 +101,11 @@ class Roster:
                 for symbol in entry.symbols:
                     self._listed.setdefault(symbol, []).append(entry)
         self._cache: dict[str, tuple[Slot, ...]] = {}
+        self._intervals = frozenset(INTERVALS_NS[e.bar_interval] for e in entries_seen)
+
+    def intervals(self) -> frozenset[int]:
+        """Every bar interval some strategy of the roster is fed."""
+        return self._intervals
 
     @classmethod
     def from_settings(cls, settings: AgentSettings, registry: StrategyRegistry) -> "Roster":

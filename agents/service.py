@@ -6,6 +6,7 @@ partition through the table's changelog.
 """
 
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any, Final
 
 import faust
 from faust.types import TP
+from pydantic import SecretStr
 
 from agents import metrics
 from agents.app import AgentsApp, aiokafka_security, make_app
@@ -27,6 +29,7 @@ from agents.progress import Progress
 from agents.refetch import PartitionReader
 from agents.roster import INTERVALS_NS, Roster, split_by_kind
 from agents.strategies.registry import registry
+from agents.warmup import BarsTopics, DatabentoBars, HistorySource, MarketTopic, Warmup
 from ticklane import kafka
 from ticklane.beacon import Beacon, Report, metric_total
 from ticklane.cluster import Change, Finding
@@ -44,6 +47,8 @@ LAYOUT_FILE: Final = "kafka-layout.json"
 """In the worker's state directory: the cluster its RocksDB state belongs to (topic ids)."""
 LAG_EVERY_S: Final = 1.0
 """How often the worker's consumer lag gauge is measured."""
+HISTORICAL_GATEWAY_ENV: Final = "DATABENTO_HISTORICAL_GATEWAY"
+"""Base URL of Databento's historical API for warm-up (default: Databento's own)."""
 
 
 @dataclass(frozen=True)
@@ -83,15 +88,22 @@ def build_worker(
     state_dir: Path,
     *,
     trusted: Callable[[], bool] = lambda: True,
+    databento_key: SecretStr | None = None,
 ) -> Worker:
     """The app with its agent registered; raises RosterError for a bad strategy config.
-    `trusted()` false (Kafka is not the cluster it started on) holds every frame."""
+    `trusted()` false (Kafka is not the cluster it started on) holds every frame.
+    `databento_key`: for warm-up from Databento when `agents.warmup_dataset` is set."""
     strategies = registry()
     per_symbol, per_chain = split_by_kind(settings.agents.strategies, strategies)
     book = ControlBook()
     publish = [INTERVALS_NS[name] for name in settings.agents.bar_intervals]
+    roster = Roster(per_symbol, strategies)
     engine = Engine(
-        Roster(per_symbol, strategies), book, publish_intervals=publish, indicators=True
+        roster,
+        book,
+        publish_intervals=publish,
+        indicators=True,
+        warmup_bars=settings.agents.warmup_bars,
     )
     app = make_app(settings, bootstrap, state_dir)
     channels = declare(app, settings, chains=bool(per_chain))
@@ -104,12 +116,27 @@ def build_worker(
         settings.kafka.client_id,
         security=aiokafka_security(settings.kafka),
     )
-    handlers = [(channels.source, symbol_absorber(engine), channels.symbols)]
+    # Warm-up reads history with a consumer of its own, outside the group: its assignments
+    # come and go per request and must not touch the group's commits.
+    history = PartitionReader(
+        [str(server) for server in bootstrap.split(",")],
+        None,
+        settings.kafka.client_id,
+        security=aiokafka_security(settings.kafka),
+    )
+    app.side_readers = (reader, history)
+    warmup = (
+        make_warmup(settings, engine, book, history, channels, roster, databento_key)
+        if settings.agents.warmup_bars
+        else None
+    )
+    handlers = [(channels.source, symbol_absorber(engine), channels.symbols, warmup)]
     if channels.chain is not None and channels.chains is not None:
         chain_engine = ChainEngine(Roster(per_chain, strategies, chains=True), book)
-        handlers.append((channels.chain, chain_absorber(chain_engine), channels.chains))
+        # Chains are not warmed: 0DTE strategies trade one session's options from its open.
+        handlers.append((channels.chain, chain_absorber(chain_engine), channels.chains, None))
     outbox = Outbox(kafka.producer_config(settings.kafka, bootstrap))
-    for topic, absorber, table in handlers:
+    for topic, absorber, table, warm in handlers:
         # At 0 from the start, so an alert on its increase sees the first dead letter.
         metrics.DLQ.labels(topic.get_topic_name())
         # The table's changelog delivery is not awaited: the commit waits for it instead
@@ -124,6 +151,7 @@ def build_worker(
             reader=reader,
             outbox=outbox,
             trusted=trusted,
+            warmup=warm,
         )
         # concurrency=1: with more, Faust can commit past an event in flight
         # (docs/design.md, "Agent concurrency 1").
@@ -154,6 +182,31 @@ def build_worker(
     return Worker(app, channels, feed, outbox, tuple(names))
 
 
+def make_warmup(  # noqa: PLR0917 - the worker's parts it reads, each once
+    settings: Settings,
+    engine: Engine,
+    book: ControlBook,
+    reader: PartitionReader,
+    channels: Channels,
+    roster: Roster,
+    databento_key: SecretStr | None,
+) -> Warmup:
+    """Warm-up from bars.*, then md.*, then Databento when configured (`agents.warmup`)."""
+    agents = settings.agents
+    lookback_s = agents.warmup_lookback_h * 3600
+    bar_topics = {ns: topic.get_topic_name() for ns, topic in channels.bars.items()}
+    sources: list[HistorySource] = [
+        BarsTopics(reader, bar_topics, agents.warmup_bars, lookback_s),
+        MarketTopic(reader, roster.intervals(), agents.warmup_bars, lookback_s),
+    ]
+    if agents.warmup_dataset is not None and databento_key is not None:
+        gateway = os.environ.get(HISTORICAL_GATEWAY_ENV) or None
+        sources.append(
+            DatabentoBars(databento_key, agents.warmup_dataset, lookback_s, gateway=gateway)
+        )
+    return Warmup(engine, book, sources)
+
+
 def consumer_lags(app: AgentsApp, progress: Progress) -> list[tuple[str, int]]:
     """Per md.* partition this worker holds: frames between the next to absorb and the end
     its consumer last fetched (partitions not yet started or fetched are left out)."""
@@ -169,13 +222,22 @@ def consumer_lags(app: AgentsApp, progress: Progress) -> list[tuple[str, int]]:
 
 
 def run_worker(
-    settings: Settings, bootstrap: str, state_dir: Path, *, metrics_port: int = 0
+    settings: Settings,
+    bootstrap: str,
+    state_dir: Path,
+    *,
+    metrics_port: int = 0,
+    databento_key: SecretStr | None = None,
 ) -> None:
     """Run one worker until SIGTERM or Ctrl-C; /metrics, /health, /ready on `metrics_port`."""
     ensure_topics(settings, bootstrap)
     beacon: Beacon | None = None  # watches the worker's topics, so it is made after it
     worker = build_worker(
-        settings, bootstrap, state_dir, trusted=lambda: beacon is None or beacon.watch.trusted
+        settings,
+        bootstrap,
+        state_dir,
+        trusted=lambda: beacon is None or beacon.watch.trusted,
+        databento_key=databento_key,
     )
     beacon = Beacon(
         settings,

@@ -117,6 +117,15 @@ class AgentSettings(_Section):
     """Faust app id: the consumer group and the prefix of the state changelog topic."""
     commit_interval_s: float = Field(default=1.0, gt=0.0, le=60.0)
     """How often consumed offsets are committed (a replay after a crash is skipped anyway)."""
+    warmup_bars: int = Field(default=500, ge=0, le=1_000_000)
+    """History bars fed to a strategy, emitting nothing, before its first live bar on a
+    symbol, or after new parameters start its indicators over (`agents.warmup`); 0: off."""
+    warmup_lookback_h: float = Field(default=72.0, gt=0, le=24 * 366)
+    """How far back warm-up reads the bars.* and md.* topics (by message time) and asks
+    Databento."""
+    warmup_dataset: str | None = Field(default=None, pattern=r"^[A-Z0-9]+\.[A-Z0-9]+$")
+    """Databento dataset (e.g. `GLBX.MDP3`) asked for ohlcv-1m history when Kafka holds
+    none; needs `DATABENTO_API_KEY` (or `DATABENTO_API_KEY_FILE`). Unset: Kafka only."""
 
     @field_validator("strategies")
     @classmethod

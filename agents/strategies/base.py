@@ -77,6 +77,9 @@ class Context(msgspec.Struct, frozen=True):
     symbol: str
     session: Session | None = None
     """The session the data's time falls in (or the next one), for strategies that need it."""
+    warming: bool = False
+    """The bars are history fed before live data (`agents.warmup`): whatever the strategy
+    emits is dropped, never published as a signal."""
 
 
 P = TypeVar("P", bound=StrategyParams)
@@ -141,6 +144,17 @@ class Strategy(ABC, Generic[P, S]):
     @abstractmethod
     def reconfigure(self, state: S, params: P) -> S:
         """State after a parameter change: keeps the target so no spurious signal is sent."""
+
+    def resets(self, state: S, params: P) -> bool:
+        """Whether `reconfigure(state, params)` starts indicators over, so they need history
+        again (a warm-up) rather than weeks of live bars. Default: it never does."""
+        del state, params
+        return False
+
+    def resume(self, previous: S, warmed: S) -> S:
+        """After a reset's warm-up: the warmed indicators with the position the strategy had
+        signalled before (the executor holds it); a later bar signals from there."""
+        return msgspec.structs.replace(warmed, target=previous.target)
 
     @abstractmethod
     def on_bar(self, state: S, bar: Bar, ctx: Context) -> Step[S]:

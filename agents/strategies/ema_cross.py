@@ -57,6 +57,10 @@ class EmaCross(Strategy[EmaCrossParams, EmaCrossState]):
         slow = state.slow if params.slow == state.params.slow else EMA(params.slow)
         return msgspec.structs.replace(state, params=params, fast=fast, slow=slow)
 
+    def resets(self, state: EmaCrossState, params: EmaCrossParams) -> bool:
+        """A new period starts that EMA over."""
+        return (params.fast, params.slow) != (state.params.fast, state.params.slow)
+
     def on_bar(self, state: EmaCrossState, bar: Bar, ctx: Context) -> Step[EmaCrossState]:
         """Update both EMAs with the close; signal when the wanted position changes."""
         ts = bar.ts_close

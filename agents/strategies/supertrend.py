@@ -52,6 +52,11 @@ class SupertrendStrategy(Strategy[SupertrendParams, SupertrendState]):
         indicator = state.supertrend if same else _indicator(params)
         return msgspec.structs.replace(state, params=params, supertrend=indicator)
 
+    def resets(self, state: SupertrendState, params: SupertrendParams) -> bool:
+        """A new length or multiplier starts the indicator over."""
+        old = state.params
+        return (params.length, params.multiplier) != (old.length, old.multiplier)
+
     def on_bar(self, state: SupertrendState, bar: Bar, ctx: Context) -> Step[SupertrendState]:
         """Update the Supertrend; signal when the wanted position changes."""
         ts = bar.ts_close
