@@ -194,7 +194,9 @@ def make_warmup(  # noqa: PLR0917 - the worker's parts it reads, each once
     """Warm-up from bars.*, then md.*, then Databento when configured (`agents.warmup`)."""
     agents = settings.agents
     lookback_s = agents.warmup_lookback_h * 3600
-    bar_topics = {ns: topic.get_topic_name() for ns, topic in channels.bars.items()}
+    # Only the intervals this app publishes: their topics hold its own bars.
+    published = {INTERVALS_NS[name] for name in agents.bar_intervals}
+    bar_topics = {ns: t.get_topic_name() for ns, t in channels.bars.items() if ns in published}
     sources: list[HistorySource] = [
         BarsTopics(reader, bar_topics, agents.warmup_bars, lookback_s),
         MarketTopic(reader, roster.intervals(), agents.warmup_bars, lookback_s),

@@ -228,16 +228,19 @@ class MarketTopic:
             progress.advance(len(records))
             for record in records:
                 if record.key is not None and record.value is not None:
-                    tape = tapes.get(record.key)
-                    if tape is None:
-                        tape = tapes[record.key] = _SymbolTape()
-                    self._absorb(tape, record.value)
+                    self._absorb(tapes, record.key, record.value)
 
         await self._reader.scan(request.topic, request.partition, start, request.offset, visit)
 
-    def _absorb(self, tape: _SymbolTape, value: bytes) -> None:
+    def _absorb(self, tapes: dict[bytes, _SymbolTape], key: bytes, value: bytes) -> None:
         try:
-            records = wire.decode_as(value, MarketFrame).records
+            frame = wire.decode_as(value, MarketFrame)
+            if frame.symbol.encode() != key:
+                return  # the worker sent it to the dlq when it came live
+            tape = tapes.get(key)
+            if tape is None:
+                tape = tapes[key] = _SymbolTape()
+            records = frame.records
             if is_bars(records):
                 self._keep_bars(tape, 0, frame_bars(records))
                 return

@@ -804,3 +804,18 @@ def test_the_readme_documents_every_value() -> None:
     documented = set(re.findall(r"^\| `([^`]+)` \|", readme, re.MULTILINE))
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert set(_value_paths(values)) - documented == set()
+
+
+def test_agents_get_the_databento_key_only_when_asked_for_warm_up() -> None:
+    (plain,) = workloads(manifests("production"), "agents")
+    (container,) = containers(plain)
+    assert "DATABENTO_API_KEY" not in env_of(container)
+    values = production_values()
+    values["agents"]["databentoKey"] = True
+    values["config"]["agents"]["warmup_dataset"] = "GLBX.MDP3"
+    (agents,) = workloads(render(values), "agents")
+    (container,) = containers(agents)
+    ref = env_of(container)["DATABENTO_API_KEY"]["valueFrom"]["secretKeyRef"]
+    (producer, *_) = workloads(render(values), "producer")
+    (feed,) = containers(producer)
+    assert ref == env_of(feed)["DATABENTO_API_KEY"]["valueFrom"]["secretKeyRef"]
