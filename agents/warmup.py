@@ -395,7 +395,10 @@ class Warmup:
             where = history[need.interval_ns].source
             metrics.WARMUPS.labels(labels[need.interval_ns]).inc()
             metrics.WARMUP_BARS.inc(count)
-            log.info(
+            # Without history a fresh deployment would log a line per symbol: the metric
+            # counts those (source "none").
+            log.log(
+                logging.INFO if count else logging.DEBUG,
                 "warm-up: %s on %s (%s, %s): %d bar(s) from %s",
                 need.strategy,
                 frame.symbol,
