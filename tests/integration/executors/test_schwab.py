@@ -9,7 +9,6 @@ rejection, and the fake's positions equal to the ledger's.
 
 import logging
 import time
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from fakes.schwab.background import FakeSchwabServer
 from fakes.schwab.record import Record
 from fakes.schwab.server import FakeConfig
 from fakes.tastytrade.instruments import occ_symbol
+from fakes.tastytrade.order_lists import new_york_date
 from tests.conftest import poll_until
 from ticklane.secrets import SecretError
 from ticklane.settings import ExecutorSettings, SchwabSettings, Settings
@@ -300,7 +300,7 @@ def test_the_factory_builds_schwab_from_the_environment_and_refuses_futures(
 
 def spy_option(right: str, strike: int) -> str:
     """One of the fake's built-in 0DTE SPY options."""
-    return occ_symbol("SPY", datetime.now(UTC).date(), right, strike * SCALE)
+    return occ_symbol("SPY", new_york_date(time.time_ns()), right, strike * SCALE)
 
 
 def combo(name: str, target: int, legs: dict[str, int], n: int = 0, price: int = SCALE) -> Signal:

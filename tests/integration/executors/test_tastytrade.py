@@ -8,7 +8,6 @@ one order or a recorded rejection, and the fake's positions equal to the ledger'
 
 import logging
 import time
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from executors.risk import RiskLimits
 from executors.stores import open_sqlite
 from fakes.tastytrade.background import FakeTastytradeServer
 from fakes.tastytrade.instruments import occ_symbol, quarterly_month
+from fakes.tastytrade.order_lists import new_york_date
 from fakes.tastytrade.record import Record
 from fakes.tastytrade.server import FakeConfig
 from tests.conftest import poll_until
@@ -50,7 +50,7 @@ LIMITS = RiskLimits(
 
 def es() -> str:
     """The fake's built-in E-mini future, as Databento names it (`ESZ6`)."""
-    code, _ = quarterly_month(datetime.now(UTC).date())
+    code, _ = quarterly_month(new_york_date(time.time_ns()))
     return f"ES{code}"
 
 
@@ -132,7 +132,7 @@ def signal(symbol: str, target: int, n: int = 0, price: int = SCALE) -> Signal:
 
 def spy_option(right: str, strike: int) -> str:
     """One of the fake's built-in 0DTE SPY options, as Databento names it."""
-    return occ_symbol("SPY", datetime.now(UTC).date(), right, strike * SCALE)
+    return occ_symbol("SPY", new_york_date(time.time_ns()), right, strike * SCALE)
 
 
 def combo(name: str, target: int, legs: dict[str, int], n: int = 0, price: int = SCALE) -> Signal:
