@@ -136,14 +136,18 @@ class BarsTopics:
         self._keep = keep + MARGIN
         self._lookback_ms = int(lookback_s * 1000)
         self._read: dict[tuple[str, int], tuple[int, dict[bytes, deque[Bar]]]] = {}
+        # Asked once per topic, not per symbol (a metadata request each): a partition count
+        # that changes later halts the worker anyway (`ticklane.cluster`).
+        self._partitions: dict[str, int] = {}
 
     async def history(self, request: Request) -> History | None:
         topic = self._topics.get(request.interval_ns)
         if topic is None or request.bars_input:
             return None
-        count = await self._reader.partition_count(topic)
+        count = self._partitions.get(topic) or await self._reader.partition_count(topic)
         if count == 0:
             return None
+        self._partitions[topic] = count
         partition = partition_for(request.key, count)
         upto, per_key = self._read.get((topic, partition), (-1, {}))
         start = upto
