@@ -25,7 +25,7 @@ resumed by reconciliation.
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 import msgspec
@@ -35,6 +35,7 @@ from executors.brokers.base import (
     AmbiguousAnswerError,
     Broker,
     BrokerError,
+    SubmitsMany,
     TradingPermit,
     VenueOrder,
 )
@@ -214,6 +215,22 @@ class Engine:
     def on_signal(self, signal: Signal, origin_ns: int | None = None) -> bool:
         """Answer a signal; False if the ledger had it already (a replay) or it is not routed
         to this executor. Priced in its strategy's style; a flatten in the default one."""
+        return self.on_signals([(signal, origin_ns)]) == 1
+
+    def on_signals(self, signals: Sequence[tuple[Signal, int | None]]) -> int:
+        """Answer a batch of signals, each with the wall ns it originated at (or None), in
+        order; how many were answered (`on_signal`). Every decision is written in one ledger
+        transaction before any of their orders is sent; the orders are then sent together
+        (`SubmitsMany`) and their answers written in one more (module docstring)."""
+        due: list[Order] = []
+        with self.ledger.batch():
+            answered = sum(self._answer(signal, origin, due) for signal, origin in signals)
+        self._send_all(due)
+        self.take_updates()
+        return answered
+
+    def _answer(self, signal: Signal, origin_ns: int | None, due: list[Order]) -> bool:
+        """Decide and record one signal of a batch; its orders to send go on `due`."""
         symbols = [leg.symbol for leg in signal.legs] or [signal.symbol]
         if not all(self.config.route.covers(signal.strategy, symbol) for symbol in symbols):
             self.metrics.signals.labels("not_routed").inc()
@@ -249,21 +266,18 @@ class Engine:
         self.metrics.signals.labels("answered" if decided else "no_change").inc()
         if signal.reference_price is not None:
             self._marks[signal.symbol] = signal.reference_price
-        self._act(decided, origin_ns)
+        self._recorded(decided, origin_ns, due)
         return True
 
-    def _act(self, decided: list[Order], origin_ns: int | None) -> None:
-        """Keep a recorded signal's orders in memory and send the ones due now."""
+    def _recorded(self, decided: list[Order], origin_ns: int | None, due: list[Order]) -> None:
+        """Keep a recorded signal's orders in memory; those to send now go on `due`."""
         for order in decided:
             self._count(order)
             if order.status not in TERMINAL:
                 self._keep(order)
             if origin_ns is not None:
                 self._origin[order.client_order_id] = origin_ns
-        for order in decided:
-            if order.status is S.PENDING_SUBMIT:
-                self._send(order)
-        self.take_updates()
+        due.extend(order for order in decided if order.status is S.PENDING_SUBMIT)
 
     def on_control(self, command: ControlCommand) -> None:
         """A kill switch state, or a flatten of every position in the command's scope."""
@@ -399,15 +413,33 @@ class Engine:
 
     def _send(self, order: Order) -> None:
         """Submit a PENDING_SUBMIT order already in the ledger; record the answer, or ask once."""
-        try:
-            answer = self.broker.submit(order)
-        except AmbiguousAnswerError as exc:
-            log.warning("submit of %s: %s; resolving by lookup", order.client_order_id, exc)
+        self._answered(order, _submitted(self.broker, order))
+
+    def _send_all(self, orders: list[Order]) -> None:
+        """Send orders already written ahead, together where the venue takes many at once, and
+        write their answers in one transaction. Nothing here writes an order and sends it
+        (a lost answer is only looked up), so a crash before that commit leaves the orders as
+        sent with their answers lost, which the restart resolves by lookup."""
+        if not orders:
+            return
+        with self.ledger.batch():
+            if len(orders) > 1 and isinstance(self.broker, SubmitsMany):
+                for order, outcome in zip(orders, self.broker.submit_all(orders), strict=True):
+                    self._answered(order, outcome)
+            else:
+                for order in orders:
+                    self._send(order)
+
+    def _answered(self, order: Order, answer: VenueOrder | BrokerError) -> None:
+        """Record a submit's outcome: the venue's answer, a refusal, or a lost answer (asked
+        once by lookup, never sent again from here)."""
+        if isinstance(answer, AmbiguousAnswerError):
+            log.warning("submit of %s: %s; resolving by lookup", order.client_order_id, answer)
             self.metrics.ambiguous.inc()
             self._resolve(self._save(self._event(order, E.ANSWER_LOST)), may_resend=False)
             return
-        except BrokerError as exc:
-            self._save(self._event(order, E.REJECTED, f"broker: {exc}"))
+        if isinstance(answer, BrokerError):
+            self._save(self._event(order, E.REJECTED, f"broker: {answer}"))
             return
         origin = self._origin.pop(order.client_order_id, None)
         if origin is not None:
@@ -548,13 +580,15 @@ class Engine:
             # with the answer or a lookup): try them again after what just arrived.
             updates, self._orphans = [*updates, *self._orphans], []
         completed: list[str] = []
-        for update in updates:
-            if isinstance(update, VenueOrder):
-                self._on_venue_order(update)
-            else:
-                signal_id = self._take_fill(update, None)
-                if signal_id:
-                    completed.append(signal_id)
+        # One commit for all of them; the legs they release are written and sent after it.
+        with self.ledger.batch():
+            for update in updates:
+                if isinstance(update, VenueOrder):
+                    self._on_venue_order(update)
+                else:
+                    signal_id = self._take_fill(update, None)
+                    if signal_id:
+                        completed.append(signal_id)
         for signal_id in completed:
             self.release(signal_id)
         self.resume_deferred()
@@ -776,7 +810,8 @@ class Engine:
             self.metrics.signals.labels("superseded").inc()
         self._deferred[key] = signal
         self.metrics.signals.labels("deferred").inc()
-        self.resume_deferred()
+        # Resumed by the batch's `take_updates`, after its commit: cancelling the resting
+        # orders now would call the venue with the batch's writes not yet durable.
         return True
 
     def resume_deferred(self) -> None:
@@ -819,6 +854,14 @@ class Engine:
             log.warning("cancel of %s: the venue does not know it; looking it up", cid)
             return
         self._apply_answer(pending, answer)
+
+
+def _submitted(broker: Broker, order: Order) -> VenueOrder | BrokerError:
+    """The venue's answer to one submit, or the broker error it raised."""
+    try:
+        return broker.submit(order)
+    except BrokerError as exc:
+        return exc
 
 
 def _touched(order: Order) -> frozenset[str]:

@@ -130,12 +130,18 @@ class Ledger(Protocol):
         """Each symbol's latest fill price (the marks a restart starts from)."""
         ...
 
-    def outbox(self, limit: int) -> list[OutboxEvent]:
-        """The oldest unpublished events."""
+    def outbox(self, limit: int, *, after: int = 0) -> list[OutboxEvent]:
+        """The oldest unpublished events with a sequence number above `after`."""
         ...
 
     def outbox_done(self, up_to: int) -> None:
         """Forget events published, up to and including sequence `up_to`."""
+        ...
+
+    def batch(self) -> contextlib.AbstractContextManager[None]:
+        """While open, every write joins one transaction, committed when it closes (none of
+        them if it raises). The executor writes a whole batch of signals' orders this way
+        before it sends any of them: one commit for many, still written ahead."""
         ...
 
     def close(self) -> None:
@@ -216,6 +222,8 @@ class SqlLedger:
         self._db = connection
         self._dialect = dialect
         self._release = release
+        self._cursor: Any = None
+        """The open batch's cursor (`batch`), which every write joins; None outside one."""
         with self._transaction() as cur:
             for statement in schema(dialect):
                 cur.execute(statement)
@@ -252,7 +260,24 @@ class SqlLedger:
         return text if self._dialect.placeholder == "?" else text.replace("?", "%s")
 
     @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction for every write until it closes (see the Ledger protocol); a
+        batch opened inside another joins it."""
+        if self._cursor is not None:
+            yield
+            return
+        with self._transaction() as cur:
+            self._cursor = cur
+            try:
+                yield
+            finally:
+                self._cursor = None
+
+    @contextlib.contextmanager
     def _transaction(self) -> Iterator[Any]:
+        if self._cursor is not None:
+            yield self._cursor  # inside a batch: its commit is the batch's
+            return
         cur = self._db.cursor()
         try:
             if self._dialect.begin:
@@ -273,7 +298,7 @@ class SqlLedger:
             rows: list[tuple[Any, ...]] = cur.fetchall()
         finally:
             cur.close()
-        if self._dialect.begin is None:
+        if self._dialect.begin is None and self._cursor is None:
             self._db.commit()  # psycopg opened a transaction for the read; end it
         return rows
 
@@ -552,10 +577,11 @@ class SqlLedger:
         )
         return {fill.symbol: fill.price for fill in (_FILL.decode(row[0]) for row in rows)}
 
-    def outbox(self, limit: int) -> list[OutboxEvent]:
-        """Unpublished events, oldest first."""
+    def outbox(self, limit: int, *, after: int = 0) -> list[OutboxEvent]:
+        """Unpublished events after `after`, oldest first."""
         rows = self._query(
-            "SELECT seq, topic, key, value FROM outbox ORDER BY seq LIMIT ?", (limit,)
+            "SELECT seq, topic, key, value FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, limit),
         )
         return [OutboxEvent(int(s), str(t), bytes(k), bytes(v)) for s, t, k, v in rows]
 

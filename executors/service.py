@@ -32,6 +32,7 @@ from executors.engine import Engine, EngineConfig
 from executors.ledger import Ledger
 from executors.metrics import ExecutorMetrics
 from executors.pricing import OrderStyle
+from executors.publication import Publication
 from executors.reconcile import reconcile
 from executors.risk import RiskLimits
 from executors.routing import Route
@@ -115,6 +116,7 @@ class ExecutorService:
         metrics: ExecutorMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self._topic_names: dict[str, str] = {}
         self.metrics = metrics or ExecutorMetrics()
         self.ledger = ledger or open_ledger(settings)
         self.broker = broker or build_broker(settings, bootstrap, self.metrics.registry)
@@ -126,6 +128,7 @@ class ExecutorService:
         self._control = Consumer(base | {"group.id": f"{settings.executor.group_id}-control"})
         self._bootstrap = bootstrap
         self._producer = self._new_producer()
+        self._publication = Publication(self.ledger, self._topic, OUTBOX_BATCH)
         self._lag = LagGauge(self.metrics.consumer_lag)
         for read in ("signals", "control"):  # at 0 from the start: a first one is an increase
             self.metrics.dead_letters.labels(self._topic(read))
@@ -144,7 +147,10 @@ class ExecutorService:
         )
 
     def _topic(self, base: str) -> str:
-        return resolve(self.settings.topics, base)
+        name = self._topic_names.get(base)
+        if name is None:  # resolving builds the catalogue: once per name, not per event
+            name = self._topic_names[base] = resolve(self.settings.topics, base)
+        return name
 
     # --- start
 
@@ -201,9 +207,10 @@ class ExecutorService:
         nothing (its signals and commands may be another history's); it goes on following
         the venue into the ledger, whose outbox keeps the events for a restart."""
         trusted = self.beacon.watch.trusted
-        messages = self._signals.consume(BATCH, POLL_S) if trusted else []
-        for message in messages:
-            self._on_signal(message)
+        messages = self._take_signals() if trusted else []
+        signals = [taken for message in messages if (taken := self._signal_of(message))]
+        if signals:
+            self.engine.on_signals(signals)
         if messages:
             self._commit(messages)
         for message in self._control.consume(BATCH, 0) if trusted else []:
@@ -228,6 +235,17 @@ class ExecutorService:
         self.beacon.beat()
         return len(messages)
 
+    def _take_signals(self) -> list[Message]:
+        """Up to `BATCH` signals: those waiting now, else the first to arrive within `POLL_S`
+        with whatever came with it (`consume(n, t)` alone would wait out `t` for `n`)."""
+        messages = self._signals.consume(BATCH, 0)
+        if messages:
+            return messages
+        first = self._signals.poll(POLL_S)
+        if first is None:
+            return []
+        return [first, *self._signals.consume(BATCH - 1, 0)]
+
     def _stop_consuming(self) -> None:
         """Let go of every partition once (the wait for them stands in for the poll)."""
         if self._signals.assignment() or self._control.assignment():
@@ -247,7 +265,9 @@ class ExecutorService:
                 lags.append((tp.topic, high - tp.offset))
         return lags
 
-    def _on_signal(self, message: Message) -> None:
+    def _signal_of(self, message: Message) -> tuple[Signal, int] | None:
+        """The signal a message holds and its origin (the message's time), or None when it is
+        not one to trade (an error, dead-lettered, misrouted)."""
         error = message.error()
         if error is not None:
             if error.code() == KafkaError._AUTO_OFFSET_RESET:
@@ -255,24 +275,24 @@ class ExecutorService:
                 where = f"{message.topic()}[{message.partition()}]"
                 found = Finding(Change.OFFSET_PAST_END, where, "committed position", error.str())
                 self.beacon.watch.report([found])
-                return
+                return None
             log.warning("signals: %s", error)
-            return
+            return None
         try:
             signal = wire.decode_as(message.value() or b"", Signal)
         except wire.WireError as exc:
             self._dead_letter(message, str(exc))
-            return
+            return None
         key = message.key() or b""
         if key != signal.symbol.encode():
             # Keyed elsewhere, it sits in another symbol's partition, out of order with the
             # rest of its own: not traded, as the agents refuse such market data.
             why = f"key {key!r} does not match the signal's symbol {signal.symbol!r}"
             self._dead_letter(message, why, "misrouted")
-            return
+            return None
         kind, ts_ms = message.timestamp()
         origin = ts_ms * 1_000_000 if kind and ts_ms > 0 else time.time_ns()
-        self.engine.on_signal(signal, origin)
+        return signal, origin
 
     def _on_control(self, message: Message) -> None:
         if message.error() is not None:
@@ -325,24 +345,13 @@ class ExecutorService:
         return Producer(kafka.producer_config(self.settings.kafka, self._bootstrap))
 
     def _publish(self) -> None:
-        """Send the outbox's events, then forget them once the broker has them all."""
-        events = self.ledger.outbox(OUTBOX_BATCH)
-        if not events:
-            return
+        """Hand the outbox's new events to Kafka; forget those the broker acknowledged."""
         try:
-            for event in events:
-                self._producer.produce(self._topic(event.topic), key=event.key, value=event.value)
-                self._producer.poll(0)
-            sent = self._producer.flush(30) == 0
-        except BufferError:
-            return  # the queue is full while Kafka is slow: the outbox keeps them for next time
+            self._publication.pump(self._producer)
         except KafkaException as exc:
             if not exc.args[0].fatal():
                 raise
             self._renew_producer(exc.args[0])
-            return
-        if sent:
-            self.ledger.outbox_done(events[-1].seq)
 
     def _renew_producer(self, error: KafkaError) -> None:
         """A fatal producer error (an unknown producer id after a broker restart, fencing, a
@@ -354,11 +363,12 @@ class ExecutorService:
         with contextlib.suppress(KafkaException, RuntimeError):
             self._producer.purge()
         self._producer = self._new_producer()
+        self._publication.restart()
 
     def close(self) -> None:
         """Commit nothing more; say so on `status`; close clients, broker and ledger."""
         self.beacon.stop()
-        self._producer.flush(10)
+        self._publication.drain(self._producer, 10)
         self._signals.close()
         self._control.close()
         self.broker.close()

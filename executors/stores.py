@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import psycopg
 
 from executors.ledger import Dialect, LedgerError, SqlLedger
+from executors.wal import WRITER_PRAGMA, WalCheckpointer
 from ticklane.settings import Settings
 
 SQLITE: Final = Dialect(
@@ -65,10 +66,17 @@ def open_sqlite(
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
         db.execute("PRAGMA busy_timeout=5000")
+        db.execute(WRITER_PRAGMA)
     except sqlite3.Error as exc:
         os.close(fd)
         raise LedgerError(f"cannot open the ledger {path}: {exc}") from exc
-    return SqlLedger(db, SQLITE, release=lambda: os.close(fd))
+    checkpointer = WalCheckpointer(path)
+
+    def release() -> None:
+        checkpointer.close()
+        os.close(fd)
+
+    return SqlLedger(db, SQLITE, release=release)
 
 
 def open_postgres(dsn: str, schema: str, *, lock_wait_s: float = LOCK_WAIT_S) -> SqlLedger:

@@ -10,8 +10,9 @@ ignores stale statuses. A call whose answer is lost raises
 again (docs/design.md, "Orders").
 """
 
+from collections.abc import Sequence
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
@@ -121,4 +122,14 @@ class Broker(Protocol):
 
     def close(self) -> None:
         """Release connections and files."""
+        ...
+
+
+@runtime_checkable
+class SubmitsMany(Protocol):
+    """A venue that takes many independent orders at once (one write, or sent without
+    waiting for each other's answers); the executor uses it for a batch's orders."""
+
+    def submit_all(self, orders: Sequence[Order]) -> list[VenueOrder | BrokerError]:
+        """Each order's answer as `submit` gives it, or the `BrokerError` it met, in order."""
         ...

@@ -218,7 +218,8 @@ class Report:
             print(f"   {row.name:<48} FAILED  {row.error}", flush=True)
         else:
             note = f"  ({row.note})" if row.note else ""
-            print(f"   {row.name:<48} {row.figure:>20} {row.unit}{note}", flush=True)
+            aim = f"  [target {row.target}; before {row.before}]" if row.target else ""
+            print(f"   {row.name:<48} {row.figure:>20} {row.unit}{note}{aim}", flush=True)
         self._write()
 
     def _write(self) -> None:
@@ -230,13 +231,16 @@ class Report:
         tmp.replace(self.path)
 
     def table(self) -> Table:
-        table = Table("measure", "median", "unit", title="ticklane kernel benchmarks")
+        table = Table(
+            "measure", "median", "unit", "target", "before", title="ticklane kernel benchmarks"
+        )
         for row in self.rows:
+            aims = (rich_escape(row.target), rich_escape(row.before))
             if row.error is not None:
-                table.add_row(row.name, "[red]failed[/red]", rich_escape(row.error))
+                table.add_row(row.name, "[red]failed[/red]", rich_escape(row.error), *aims)
             else:
                 unit = f"{row.unit} ({row.note})" if row.note else row.unit
-                table.add_row(row.name, row.figure, rich_escape(unit))
+                table.add_row(row.name, row.figure, rich_escape(unit), *aims)
         brokers = ", ".join(self.brokers)
         broker = f"broker: {brokers}, one per group of rows; " if brokers else ""
         table.caption = f"{broker}codec, bars: median of {ROUNDS} rounds; rows in {self.path}"

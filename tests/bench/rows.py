@@ -1,7 +1,7 @@
 """One figure of `make bench`, and the guard that turns a failed measurement into a row."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,10 @@ class Row:
     note: str = ""
     decimals: int = 0
     error: str | None = None
+    target: str = ""
+    """What the figure should reach, where an issue set one ("p99 ≤ 25 ms")."""
+    before: str = ""
+    """The figure before the change that set the target, as that issue measured it."""
 
     def __post_init__(self) -> None:
         kinds = (self.value is not None, self.p50 is not None, self.error is not None)
@@ -44,7 +48,9 @@ class Row:
         """The row in `.ticklane/bench.json`: numbers as numbers, no printing details."""
         figures = {"value": self.value, "p50": self.p50, "p99": self.p99, "error": self.error}
         present = {key: figure for key, figure in figures.items() if figure is not None}
-        return {"name": self.name, **present, "unit": self.unit, "note": self.note}
+        aims = {"target": self.target, "before": self.before}
+        shown = {key: text for key, text in aims.items() if text}
+        return {"name": self.name, **present, "unit": self.unit, "note": self.note, **shown}
 
 
 def guard(name: str, measure: Callable[[], Row]) -> Row:
@@ -53,3 +59,9 @@ def guard(name: str, measure: Callable[[], Row]) -> Row:
         return measure()
     except Exception as exc:  # noqa: BLE001 - reported in the row, and in the exit status
         return Row.failed(name, exc)
+
+
+def aimed(row: Row, target: str, before: str) -> Row:
+    """`row` with the target an issue set for it and the figure before that issue's change
+    (a failed row keeps them too, so the table still says what was aimed at)."""
+    return replace(row, target=target, before=before)

@@ -24,9 +24,11 @@ and resumes once its successor catches up; the test asserts it had not run out a
 Asserted about the kills: each one really killed the process (exit status -SIGKILL, not an
 exit of its own); at least half of them landed with work in flight (defined precisely at
 `Kill`: the killed process's own unfinished orders or unpublished events, in the ledger both
-just before the kill and as the dead process left it); and at least one with an order of its
-own in flight (written ahead, its final answer not yet recorded). A one-line summary (kills,
-with work in flight, with orders in flight, before any new work) is printed and is part of
+just before the kill and as the dead process left it); at least one with an order of its
+own in flight (written ahead, its final answer not yet recorded); and at least one mid-batch
+(`Kill.mid_batch`: the orders of two signals or more written ahead in one transaction and not
+yet answered, which only the executor's batching makes). A one-line summary (kills, with work
+in flight, with orders in flight, mid-batch, before any new work) is printed and is part of
 those assertions' messages.
 
 At the end the paper venue's own record holds no duplicate order (by client order id, by
@@ -114,7 +116,8 @@ Progress = tuple[int, int, int]
 COUNTS = (
     "SELECT (SELECT count(*) FROM signals), (SELECT count(*) FROM orders WHERE finished = 0),"
     " (SELECT count(*) FROM outbox),"
-    " (SELECT count(*) FROM orders WHERE finished = 0 AND created_at >= ?)"
+    " (SELECT count(*) FROM orders WHERE finished = 0 AND created_at >= ?),"
+    " (SELECT count(DISTINCT signal_id) FROM orders WHERE status = 'pending_submit')"
 )
 
 
@@ -125,6 +128,7 @@ class Reading(NamedTuple):
     open_orders: int  # orders not finished (filled, cancelled, expired or rejected)
     outbox: int  # events written, not yet published
     own_open: int  # open orders written since `since_ns` (by the executor started then)
+    written_ahead: int  # signals with an order written ahead and not answered by the venue
 
     @property
     def progress(self) -> Progress:
@@ -313,6 +317,15 @@ class Kill:
         )
 
     @property
+    def mid_batch(self) -> bool:
+        """Killed while a batch was being sent: the orders of two signals or more were
+        written ahead (in the batch's one transaction) and not yet answered, both just before
+        the kill and as the dead process left them. One signal at a time, there is never
+        more than one."""
+        readings = (self.before, self.after)
+        return self.took_work and all(r is not None and r.written_ahead > 1 for r in readings)
+
+    @property
     def work_in_flight(self) -> bool:
         readings = (self.before, self.after)
         return self.took_work and all(
@@ -454,16 +467,18 @@ def check_kills(kills: list[Kill], total: int) -> None:
     assert all(k.took_work for k in kills if not k.at_start_up)
     work = sum(k.work_in_flight for k in kills)
     orders = sum(k.orders_in_flight for k in kills)
+    batches = sum(k.mid_batch for k in kills)
     start_up = sum(not k.took_work for k in kills)
     summary = (
-        f"{len(kills)} kills, {work} with work in flight ({orders} with orders in flight), "
-        f"{start_up} before the executor recorded anything new"
+        f"{len(kills)} kills, {work} with work in flight ({orders} with orders in flight, "
+        f"{batches} mid-batch), {start_up} before the executor recorded anything new"
     )
     print(f"chaos: {summary}")
     assert 2 * work >= len(kills), (
         f"only {work} of {len(kills)} kills landed with work in flight: {summary}"
     )
     assert orders > 0, f"no kill landed with an order of its own in flight: {summary}"
+    assert batches > 0, f"no kill landed while a batch of orders was being sent: {summary}"
 
 
 def start_up_kills(rng: random.Random) -> list[bool]:

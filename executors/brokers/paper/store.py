@@ -6,14 +6,17 @@ creates nothing, is counted in `duplicate_submits` (an audit of resends) and get
 order back. `ticklane paper orders|fills` print these tables.
 """
 
+import contextlib
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
 import msgspec
 
 from executors.brokers.base import VenueOrder, VenueStatus
+from executors.wal import WRITER_PRAGMA, WalCheckpointer
 from ticklane.trading import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 
 STORE_FILE: Final = "venue.sqlite"
@@ -201,23 +204,49 @@ class VenueStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
         self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute(WRITER_PRAGMA)
         self._db.executescript(_SCHEMA)
+        self._in_batch = False
+        self._checkpointer = WalCheckpointer(self.path)
 
-    def close(self) -> None:
-        """Close the file."""
-        self._db.close()
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every write until it closes in one transaction (a batch of orders received at
+        once: one commit for all); a batch inside another joins it."""
+        if self._in_batch:
+            yield
+            return
+        with self._transaction():
+            self._in_batch = True
+            try:
+                yield
+            finally:
+                self._in_batch = False
 
-    def receive(self, order: Order, venue_order_id: str) -> tuple[VenueRecord, bool]:
-        """Record a submitted order; `(existing, True)` if its client order id is known."""
-        now = time.time_ns()
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        if self._in_batch:
+            yield
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            duplicate = self._insert(order, venue_order_id, now)
-            record = self.get(order.client_order_id)
+            yield
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the file."""
+        self._db.close()
+        self._checkpointer.close()
+
+    def receive(self, order: Order, venue_order_id: str) -> tuple[VenueRecord, bool]:
+        """Record a submitted order; `(existing, True)` if its client order id is known."""
+        now = time.time_ns()
+        with self._transaction():
+            duplicate = self._insert(order, venue_order_id, now)
+            record = self.get(order.client_order_id)
         if record is None:  # pragma: no cover - the row was just written or already there
             raise RuntimeError(f"venue lost order {order.client_order_id}")
         return record, duplicate
@@ -277,8 +306,7 @@ class VenueStore:
 
     def record_fill(self, fill: Fill, status: VenueStatus) -> None:
         """A fill and the order's new status and filled quantity, in one transaction."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self._db.execute(
                 f"INSERT INTO fills ({_FILL_COLUMNS.removeprefix('seq, ')}) "  # noqa: S608
                 "VALUES (?,?,?,?,?,?,?,?,?)",
@@ -299,10 +327,6 @@ class VenueStore:
                 "WHERE client_order_id = ?",
                 (status.value, fill.quantity, fill.client_order_id),
             )
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def fills(self, since: int = 0) -> list[VenueFillRecord]:
         """Fills after sequence number `since`, in the order made."""

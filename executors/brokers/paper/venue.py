@@ -16,7 +16,7 @@ which a crash leaves the executor not knowing.
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import msgspec
@@ -117,6 +117,17 @@ class PaperBroker:
         current = self.store.get(order.client_order_id)
         return (current or record).as_venue_order()
 
+    def submit_all(self, orders: Sequence[Order]) -> list[VenueOrder | BrokerError]:
+        """Many orders received at once: one write to the venue's record for all of them."""
+        outcomes: list[VenueOrder | BrokerError] = []
+        with self.store.batch():
+            for order in orders:
+                try:
+                    outcomes.append(self.submit(order))
+                except BrokerError as exc:
+                    outcomes.append(exc)
+        return outcomes
+
     def cancel(self, client_order_id: str) -> VenueOrder | None:
         """Cancel a working order; a finished one is returned as it is."""
         record = self.store.get(client_order_id)
@@ -155,7 +166,8 @@ class PaperBroker:
     def pump(self) -> None:
         """Read the market data available now and fill what it triggers."""
         if self._poll_market is not None:
-            self._poll_market(self.on_ticks)
+            with self.store.batch():  # the fills the ticks trigger: one commit for all
+                self._poll_market(self.on_ticks)
 
     def close(self) -> None:
         """Close the feed and the store."""

@@ -186,24 +186,18 @@ def test_the_executor_is_ready_until_a_kill_switch_halts_everything(settings):
 
 
 class _FatalOnce:
-    """A real producer that fails for good at its first flush with events in flight, as
+    """A real producer that fails for good at its fourth event, the first three delivered, as
     librdkafka does after a broker restart forgets the producer id."""
 
     def __init__(self, real: Producer) -> None:
         self.real = real
         self.failed = False
+        self.handed = 0
 
     def produce(self, *args: object, **kwargs: object) -> None:
-        if self.failed:
-            raise KafkaException(KafkaError(KafkaError._FATAL, "producer is fenced", fatal=True))
-        self.real.produce(*args, **kwargs)
-
-    def poll(self, timeout: float) -> int:
-        return self.real.poll(timeout)
-
-    def flush(self, timeout: float) -> int:
-        if not self.failed:
-            self.real.flush(timeout)  # some events reach Kafka: they will go twice
+        if self.failed or self.handed >= 3:
+            if not self.failed:
+                self.real.flush(10)  # the events handed before reach Kafka: they go twice
             self.failed = True
             error = KafkaError(
                 KafkaError.UNKNOWN_PRODUCER_ID,
@@ -211,6 +205,13 @@ class _FatalOnce:
                 fatal=True,
             )
             raise KafkaException(error)
+        self.real.produce(*args, **kwargs)
+        self.handed += 1
+
+    def poll(self, timeout: float) -> int:
+        return self.real.poll(timeout)
+
+    def flush(self, timeout: float) -> int:
         return self.real.flush(timeout)
 
     def purge(self) -> None:
@@ -281,7 +282,7 @@ def test_a_position_past_a_partitions_end_halts_the_executor_before_any_signal(
     try:
         service.start()
         signals = resolve(settings.topics, "signals")
-        service._on_signal(_PastTheEnd(signals))  # type: ignore[arg-type]
+        assert service._signal_of(_PastTheEnd(signals)) is None  # type: ignore[arg-type]
         for _ in range(50):
             service.step()
         progress = sqlite_progress(settings)
