@@ -6,8 +6,9 @@ same reader and the same symbology), and each symbol's records go through the sa
 Kafka path gives for the same file and configuration.
 
 A chain strategy (0DTE) runs instead on each underlying's option chain, put together by
-`ticklane.chains` from the file in order, through `agents.chains.ChainEngine`; its
-bars are the underlying's and its signals name the options traded.
+`ticklane.chains` from the file in order and cut into the frames `produce file --chains`
+writes to md.chain, through `agents.chains.ChainEngine`; its bars are the underlying's and
+its signals name the options traded.
 """
 
 import csv
@@ -28,9 +29,10 @@ from agents.roster import INTERVALS_NS, Roster, RosterError, Slot, is_chain_stra
 from agents.simulation import FillSource, SimulationResult, simulate
 from agents.strategies.registry import StrategyRegistry
 from agents.ticks import SOURCE_RTYPES, frame_bars, is_bars, trade_columns
-from ticklane.chains import ChainRouter, Run, cut_runs
+from ticklane.chains import ChainRouter, cut_chains
+from ticklane.dbn import count_records
 from ticklane.dbn_files import open_dbn, source_name
-from ticklane.market import Bar
+from ticklane.market import FRAME_MAX_BYTES, FRAME_MAX_RECORDS, Bar, MarketFrame
 from ticklane.performance import (
     EquityPoint,
     RoundTrip,
@@ -119,8 +121,13 @@ def _frames(path: Path | list[Path], source: str | None) -> Iterator[tuple[str, 
             yield symbol, b"".join(records)
 
 
-def chain_runs(path: Path | list[Path]) -> Iterator[Run]:
-    """The file's option chains, cut into runs per decoded batch (see `ticklane.chains`)."""
+def chain_frames(
+    path: Path | list[Path],
+    max_records: int = FRAME_MAX_RECORDS,
+    max_bytes: int = FRAME_MAX_BYTES,
+) -> Iterator[tuple[str, MarketFrame]]:
+    """The file's option chains as md.chain frames, (underlying, frame), cut per decoded
+    batch as `produce file --chains` cuts them with these caps (`ticklane.chains`)."""
     dbn_file = open_dbn(path)
     router: Router | None = None
     chains = ChainRouter()
@@ -135,7 +142,8 @@ def chain_runs(path: Path | list[Path]) -> Iterator[Run]:
             underlying = chains(record, routed[1])
             if underlying is not None:
                 placed.append((underlying, routed[1], record))
-        yield from cut_runs(placed)
+        for cut in cut_chains(placed, max_records, max_bytes):
+            yield cut.underlying, cut.frame()
 
 
 def run_backtest(
@@ -226,16 +234,15 @@ def _run_chains(
     interval = INTERVALS_NS[strategy.bar_interval]
     engine = ChainEngine(roster, publish_intervals=(interval,), observer=observe)
     entries: dict[str, ChainEntry] = {}
-    for underlying, symbol, records in chain_runs(path):
+    for underlying, frame in chain_frames(path):
         entry = entries.get(underlying, ChainEntry())
-        joined = b"".join(records)
-        outcome = engine.absorb(underlying, entry, (0, entry.offset + 1), symbol, joined)
+        outcome = engine.absorb(underlying, entry, (0, entry.offset + 1), frame)
         if outcome is None:
             continue
         entries[underlying] = outcome.entry
         result.bars += [(underlying, bar) for bar in outcome.bars]
         result.signals += outcome.signals
-        result.records += len(records)
+        result.records += count_records(frame)
     if not entries:
         raise BacktestError(
             f"{source_name(path)} holds no option chain: {strategy.name} needs option definitions "

@@ -1,20 +1,27 @@
 """Chain strategies (0DTE) over one underlying's chain: its records, its options' records.
 
 Pure: no Kafka, no Faust, no clock (the exchange calendar is data). The input is the
-chain as `ticklane.chains.ChainRouter` puts it together, in the order it happened, cut
-into runs: consecutive records of one symbol and one record type. `ChainEngine.absorb`
-takes one run into the underlying's `ChainEntry` and returns the new entry with the bars
-and signals it caused:
+chain as `ticklane.chains` puts it together, in the order it happened, cut into frames
+of consecutive records of any of the chain's symbols and types (md.chain's
+`MarketFrame`s; frames written before those held one symbol and type each, and are read
+the same way). `ChainEngine.absorb` takes one frame into the underlying's `ChainEntry`
+and returns the new entry with the bars and signals it caused:
 
 * definitions → `on_definition`;
 * the underlying's trades → bars (each bar closed by a trade goes to `on_bar` before the
   trade itself goes to `on_tick`); its ohlcv bars → `on_bar` as they are;
-* quotes (the underlying's or an option's) and the options' trades → `on_tick`.
+* quotes (the underlying's or an option's) and the options' trades → `on_tick`, in bulk:
+  consecutive ticks of one record type, of whichever symbols, go to the strategy's
+  `on_ticks` in one call (a strategy that does not override it gets `on_tick` for each).
 
 Every call carries the exchange session of the record's time, from the calendar the
-strategy's parameters name (`calendar`, default XNYS). Control commands apply as in
-`agents.engine`, the underlying standing for the symbol; a disabled strategy gets only
-`on_time`, so its cut-off still closes what it holds.
+strategy's parameters name (`calendar`, default XNYS); a batch of ticks goes in one call
+only when all of them fall in one session, else one tick at a time. Control commands
+apply as in `agents.engine`, the underlying standing for the symbol; a disabled strategy
+gets only `on_time`, so its cut-off still closes what it holds.
+
+How a chain is cut into frames changes nothing of what comes out (tested), so the
+Kafka path and the backtest agree whatever frame caps the producer ran with.
 """
 
 from collections.abc import Callable
@@ -25,6 +32,7 @@ from typing import Any, Final
 
 import databento_dbn as dbn
 import msgspec
+import numpy as np
 
 from agents.bars import BarBuilder, BarState
 from agents.controls import ControlBook, EffectiveParams
@@ -32,8 +40,10 @@ from agents.engine import BarObserver, SlotState, restored_state
 from agents.roster import Roster
 from agents.strategies.base import Context, Session
 from agents.strategies.zero_dte import ExchangeSessions
+from agents.ticks import TICK_RTYPES, Column, TickBatch
 from ticklane import dbn as tdbn
-from ticklane.market import Bar, Quote, Trade
+from ticklane.dbn import FrameLayout
+from ticklane.market import Bar, MarketFrame
 from ticklane.trading import Signal
 
 _DEFINITION: Final = int(dbn.RType.INSTRUMENT_DEF)
@@ -42,11 +52,11 @@ DEFAULT_CALENDAR: Final = "XNYS"
 
 
 class ChainEntry(msgspec.Struct, frozen=True, array_like=True):
-    """Everything kept for one underlying's chain: one table value, written once per run."""
+    """Everything kept for one underlying's chain: one table value, written once per frame."""
 
     partition: int = -1
     offset: int = -1
-    """Kafka position of the last run absorbed; runs at or before it are replays."""
+    """Kafka position of the last frame absorbed; frames at or before it are replays."""
     bars: tuple[BarState, ...] = ()
     slots: tuple[SlotState, ...] = ()
 
@@ -67,7 +77,7 @@ def decode_chain_entry(raw: bytes | None) -> ChainEntry:
 
 @dataclass
 class ChainOutcome:
-    """What absorbing one run produced."""
+    """What absorbing one frame produced."""
 
     entry: ChainEntry
     bars: list[Bar] = field(default_factory=list)
@@ -76,7 +86,7 @@ class ChainOutcome:
 
 
 class _Run:
-    """The strategies' decoded states while one run is absorbed, and what they emit."""
+    """The strategies' decoded states while one frame is absorbed, and what they emit."""
 
     def __init__(self, engine: "ChainEngine", underlying: str, entry: ChainEntry) -> None:
         self.engine = engine
@@ -118,6 +128,38 @@ class _Run:
             self.signals += signals
             if method == "on_bar" and observer is not None:
                 observer(self.underlying, slot, item, state)
+
+    def ticks(self, batch: TickBatch) -> None:
+        """Hand consecutive ticks to every strategy, in bulk where it can be: `on_ticks`
+        once for the batch when it lies in one session, else `on_tick` on each."""
+        if not len(batch):
+            return
+        engine, underlying = self.engine, self.underlying
+        ts: list[int] | None = None
+        first, last = int(batch.ts.min()), int(batch.ts.max())
+        for i, slot in enumerate(self.slots):
+            # Sessions only move forward with time: one session at both ends holds between.
+            ctx: Context | None = engine.context(underlying, self.params[i], first)
+            if engine.context(underlying, self.params[i], last) != ctx:
+                ctx = None
+            if not self.enabled[i]:
+                on_time = getattr(slot.strategy, "on_time", None)
+                if on_time is None:
+                    continue
+                ts = batch.ts.tolist() if ts is None else ts
+                for t in ts:
+                    here = engine.context(underlying, self.params[i], t) if ctx is None else ctx
+                    self.states[i], signals = on_time(self.states[i], t, here)
+                    self.signals += signals
+                continue
+            if ctx is not None:
+                self.states[i], signals = slot.strategy.on_ticks(self.states[i], batch, ctx)
+                self.signals += signals
+                continue
+            for tick in batch.items():
+                here = engine.context(underlying, self.params[i], max(tick.ts_event, tick.ts_recv))
+                self.states[i], signals = slot.strategy.on_tick(self.states[i], tick, here)
+                self.signals += signals
 
     def slot_states(self) -> tuple[SlotState, ...]:
         """The states to store, each with the parameters' version it was run with."""
@@ -169,62 +211,94 @@ class ChainEngine:
         return found
 
     def absorb(
-        self,
-        underlying: str,
-        entry: ChainEntry,
-        position: tuple[int, int],
-        symbol: str,
-        records: bytes,
+        self, underlying: str, entry: ChainEntry, position: tuple[int, int], frame: MarketFrame
     ) -> ChainOutcome | None:
-        """Absorb one run (records of `symbol`, one type) of the chain; None for a replay."""
+        """Absorb one frame of the underlying's chain; None for a replay. Raises
+        DbnRecordError for records that do not match the frame's runs."""
         if entry.partition == position[0] and position[1] <= entry.offset:
             return None
+        layout = tdbn.frame_layout(frame)
         run = _Run(self, underlying, entry)
-        states, bars_out, ticks = self._feed(run, entry.bars, symbol == underlying, records)
+        states, bars_out, ticks = self._feed(run, entry.bars, frame.records, layout)
         new = ChainEntry(position[0], position[1], states, run.slot_states())
         self.decoded[underlying] = (new, run.states)
         published = [bar for bar in bars_out if bar.interval_ns in self._publish]
         return ChainOutcome(new, published, run.signals, ticks)
 
     def _feed(
-        self, run: _Run, states: tuple[BarState, ...], own: bool, records: bytes
+        self, run: _Run, states: tuple[BarState, ...], records: bytes, layout: FrameLayout
     ) -> tuple[tuple[BarState, ...], list[Bar], int]:
-        """Dispatch a run's records to the strategies; the new bar states, bars, ticks."""
-        rtype = records[1]
-        if rtype == _DEFINITION:
-            for defn in tdbn.to_instruments(records):
-                run.call("on_definition", defn, max(defn.ts_event, defn.ts_recv))
-            return states, [], 0
-        if own and rtype == _TRADES:
-            trades = tdbn.to_trades(records)
-            new_states, bars = self._bars_then_ticks(run, states, trades)
-            return new_states, bars, len(trades)
-        if own and rtype in tdbn.OHLCV_INTERVALS_NS:
-            for bar in tdbn.to_bars(records):
-                run.call("on_bar", bar, bar.ts_close)
-            return states, [], 0
-        ticks: list[Trade | Quote] = []
-        if rtype in tdbn.QUOTE_RTYPES:
-            ticks += tdbn.to_quotes(records)
-        elif rtype == _TRADES:
-            ticks += tdbn.to_trades(records)
-        for tick in ticks:
-            run.call("on_tick", tick, max(tick.ts_event, tick.ts_recv))
-        return states, [], len(ticks)
+        """Dispatch a frame's records to the strategies, in order: consecutive runs of
+        ticks as one batch. The new bar states, the bars, the ticks."""
+        underlying, runs = run.underlying, layout.runs
+        bars: list[Bar] = []
+        ticks = 0
+        i = 0
+        while i < len(runs):
+            first = runs[i]
+            rtype = first.rtype
+            if rtype in TICK_RTYPES:
+                stop = i + 1
+                while stop < len(runs) and runs[stop].rtype in TICK_RTYPES:
+                    stop += 1
+                batch = TickBatch.of_runs(records, layout, i, stop)
+                own = [r.symbol == underlying and r.rtype == _TRADES for r in runs[i:stop]]
+                if any(own):
+                    # The underlying's own trades, as indices of the batch, make its bars.
+                    start = int(layout.firsts[i])
+                    run_of = layout.run_of[start : start + len(batch)] - i
+                    trades = np.flatnonzero(np.array(own)[run_of])
+                    states = self._bars_then_ticks(run, states, batch, trades, bars)
+                else:
+                    run.ticks(batch)
+                ticks += len(batch)
+                i = stop
+                continue
+            if rtype == _DEFINITION:
+                for defn in tdbn.to_instruments(records[first.start : first.stop]):
+                    run.call("on_definition", defn, max(defn.ts_event, defn.ts_recv))
+            elif first.symbol == underlying and rtype in tdbn.OHLCV_INTERVALS_NS:
+                for bar in tdbn.to_bars(records[first.start : first.stop]):
+                    run.call("on_bar", bar, bar.ts_close)
+            # Nothing else is for a chain strategy.
+            i += 1
+        return states, bars, ticks
 
     def _bars_then_ticks(
-        self, run: _Run, stored: tuple[BarState, ...], trades: list[Trade]
-    ) -> tuple[tuple[BarState, ...], list[Bar]]:
+        self,
+        run: _Run,
+        stored: tuple[BarState, ...],
+        batch: TickBatch,
+        trades: Column,
+        out: list[Bar],
+    ) -> tuple[BarState, ...]:
+        """The underlying's trades (at indices `trades` of the batch) into bars; the ticks
+        before each bar's closing trade reach the strategies before the bar, that trade
+        and those after it after the bar."""
         by_interval = {state.interval_ns: state for state in stored}
         builders = [
             BarBuilder(i) if i not in by_interval else BarBuilder.from_state(by_interval[i])
             for i in self.intervals(run.underlying)
         ]
-        out: list[Bar] = []
-        for trade in trades:
+        columns = zip(
+            trades.tolist(),
+            batch.ts_event[trades].tolist(),
+            batch.price[trades].tolist(),
+            batch.size[trades].tolist(),
+            strict=True,
+        )
+        pending = 0
+        for index, ts, price, size in columns:
             for builder in builders:
-                for bar in builder.add(trade.ts_event, trade.price, trade.size):
+                closed = builder.add(ts, price, size)
+                if not closed:
+                    continue
+                if pending < index:
+                    run.ticks(batch.part(pending, index))
+                    pending = index
+                for bar in closed:
                     out.append(bar)
                     run.call("on_bar", bar, bar.ts_close, builder.interval_ns)
-            run.call("on_tick", trade, max(trade.ts_event, trade.ts_recv))
-        return tuple(b.to_state() for b in builders), out
+        if pending < len(batch):
+            run.ticks(batch if pending == 0 else batch.part(pending, len(batch)))
+        return tuple(b.to_state() for b in builders)

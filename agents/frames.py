@@ -4,10 +4,12 @@ Order of effects for a frame, which is what makes a SIGKILL at any instant harml
 
 1. read the symbol's entry; a frame at or before its stored position is a replay: skip;
 2. run the engine (pure);
-3. send the bars and signals and wait until Kafka has them;
-4. write the entry (state + this frame's position) to the table, once; its changelog
-   message is sent without waiting, and the offset is committed only once it is in Kafka
-   (`agents.progress`).
+3. send the bars and signals (the stream does not wait for Kafka: the next frame is
+   absorbed meanwhile, from the newest entry kept in memory);
+4. once Kafka has them, write the entry (state + this frame's position) to the table
+   (`agents.held_entries`: per key the newest entry, never an older one after it); its
+   changelog message is sent without waiting, and the offset is committed only once it is
+   in Kafka (`agents.progress`).
 
 A kill before 4 leaves the old entry, so the frame is processed again and sends the same
 bars and signals with the same ids (duplicates that sinks drop by id). Any entry that
@@ -38,17 +40,18 @@ from agents import metrics
 from agents.chains import ChainEngine, ChainEntry, decode_chain_entry, encode_chain_entry
 from agents.channels import Channels
 from agents.engine import Engine, decode_entry, encode_entry
+from agents.held_entries import HeldEntries
 from agents.outbox import Delivered, Outbox
 from agents.progress import Delivery, Progress, Verdict
 from agents.refetch import PartitionReader
 from agents.roster import INTERVAL_NAMES
 from agents.ticks import NotTicksError, frame_bars, is_bars, trade_columns
 from agents.warmup import Warmup
-from ticklane import dbn as tdbn
 from ticklane import wire
 from ticklane.dbn import DbnRecordError
 from ticklane.dead_letters import dead_letter_headers
 from ticklane.market import Bar, MarketFrame
+from ticklane.timing import FRAME_TAKEN, SIGNAL_SENT, TICK_RECEIVED, TICK_SENT, stamp, stamps
 from ticklane.trading import Indicators, Signal
 
 log = logging.getLogger(__name__)
@@ -83,7 +86,7 @@ class FrameHandler:
         self._indicator_topic = channels.indicators.get_topic_name()
         self._dlq_topic = channels.dlq.get_topic_name()
         self._table = table
-        self._store = store
+        self._held = HeldEntries(store)
         self._progress = progress
         self._reader = reader
         self._sizes: dict[bytes, int] = {}
@@ -107,6 +110,9 @@ class FrameHandler:
         if message.generation_id != self._generation:
             # A rebalance: a partition may have been elsewhere and come back changed.
             self._entries.clear()
+            self._held.forget()
+            if self._warmup is not None:
+                self._warmup.new_generation()
             self._generation = message.generation_id
         verdict = progress.verdict(tp, message.offset, message.generation_id)
         if verdict is Verdict.UNKNOWN:
@@ -141,6 +147,7 @@ class FrameHandler:
         """One message (a faust `Message` or an aiokafka record read back); the delivery
         of the state it wrote, if any, for `Progress` to hold the commit on."""
         started = time.perf_counter()
+        taken = time.time_ns()
         key: bytes | None = message.key
         try:
             frame = _decode(key, message.value)
@@ -163,8 +170,8 @@ class FrameHandler:
         if outcome is None:
             metrics.FRAMES.labels("replayed").inc()
             return None
-        await self._publish(key, outcome)
-        delivery = self._store(key, outcome.entry)
+        outputs = self._publish(key, outcome, _signal_stamps(message, taken))
+        delivery = self._held.put(key, outcome.entry, outputs)
         self._entries[key] = outcome.entry
         if self._warmup is not None:
             self._warmup.settled(key)
@@ -172,9 +179,14 @@ class FrameHandler:
         metrics.LATENCY.observe(time.perf_counter() - started)
         return delivery
 
-    async def _publish(self, key: bytes, outcome: "Absorbed") -> None:
+    def _publish(
+        self, key: bytes, outcome: "Absorbed", stamps: list[tuple[str, bytes]]
+    ) -> list[Delivered]:
+        """Send what a frame made, without waiting (`HeldEntries` holds its entry until
+        Kafka has them); each signal carries `stamps` (`ticklane.timing`) and when it was
+        handed to Kafka."""
         if not outcome.bars and not outcome.signals and not outcome.indicators:
-            return
+            return []
         send = self._outbox.send
         pending: list[Delivered] = []
         for bar in outcome.bars:
@@ -184,13 +196,14 @@ class FrameHandler:
         for signal in outcome.signals:
             # Keyed by the signal's symbol: a chain's signals name its options.
             value = wire.encode(signal)
-            pending.append(send(self._signal_topic, signal.symbol.encode(), value, awaited=True))
+            headers = [*stamps, stamp(SIGNAL_SENT, time.time_ns())]
+            topic, symbol = self._signal_topic, signal.symbol.encode()
+            pending.append(send(topic, symbol, value, headers=headers, awaited=True))
             metrics.SIGNALS_OUT.labels(signal.strategy).inc()
         for snapshot in outcome.indicators:
             value = wire.encode(snapshot)
             pending.append(send(self._indicator_topic, key, value, awaited=True))
-        for delivered in pending:
-            await delivered.confirmed()  # in Kafka before the entry can say this frame is done
+        return pending
 
     def _account(self, key: bytes, size: int, outcome: "Absorbed") -> None:
         self._state_bytes += size - self._sizes.get(key, 0)
@@ -207,6 +220,14 @@ class FrameHandler:
             self._dlq_topic, message.key, message.value or b"", headers=headers
         )
         metrics.DLQ.labels(str(message.topic)).inc()
+
+
+def _signal_stamps(message: Any, taken_ns: int) -> list[tuple[str, bytes]]:
+    """The stamps a signal made from `message` carries: the frame's own (from the producer)
+    and when this worker took it."""
+    carried = stamps(getattr(message, "headers", None))
+    kept = [stamp(name, carried[name]) for name in (TICK_RECEIVED, TICK_SENT) if name in carried]
+    return [*kept, stamp(FRAME_TAKEN, taken_ns)]
 
 
 def _decode(key: bytes | None, value: bytes | None) -> MarketFrame:
@@ -265,17 +286,20 @@ def chain_absorber(engine: ChainEngine) -> Absorb:
     """md.chain frames, keyed by their underlying, through the chain engine."""
     # The entry last returned per underlying, as bytes and as the engine's object: handed
     # the same bytes back (the handler keeps what it wrote), the engine gets its own
-    # object and skips decoding the strategies' states, which is most of a short run.
+    # object and skips decoding the strategies' states.
     returned: dict[bytes, tuple[bytes, ChainEntry]] = {}
 
     def absorb(
         key: bytes, frame: MarketFrame, raw: bytes | None, position: tuple[int, int]
     ) -> Absorbed | None:
-        tdbn.check_records(frame.records)
         underlying = key.decode("utf-8", errors="replace")
+        if frame.runs and frame.symbol != underlying:
+            # A multi-symbol frame names its chain; one frame per run (older frames) names
+            # its records' symbol, an option's as often as not.
+            raise FrameError(f"key {key!r} does not match the frame's chain {frame.symbol!r}")
         last = returned.get(key)
         entry = last[1] if last is not None and last[0] is raw else decode_chain_entry(raw)
-        outcome = engine.absorb(underlying, entry, position, frame.symbol, frame.records)
+        outcome = engine.absorb(underlying, entry, position, frame)
         if outcome is None:
             return None
         raw_entry = encode_chain_entry(outcome.entry)

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from confluent_kafka import KafkaException, Message, Producer
@@ -59,6 +59,12 @@ class Delivered:
         await self._waiter
         if self._error is not None:
             raise self._error
+
+    def when_done(self, callback: Callable[[], None]) -> None:
+        """Call `callback` on the worker's loop once the delivery has ended (sent `awaited`)."""
+        if self._waiter is None:
+            raise RuntimeError("only a message sent with awaited=True has a loop to call back on")
+        self._waiter.add_done_callback(lambda _waiter: callback())
 
     def _report(self, error: Any, message: Message) -> None:
         if error is not None:

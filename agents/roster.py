@@ -42,7 +42,8 @@ def is_chain_strategy(strategy: AnyStrategy) -> bool:
 def _bar_driven(strategy: AnyStrategy) -> bool:
     # The per-symbol engine feeds completed bars; a strategy that needs ticks or other
     # symbols' records (0DTE: option quotes and definitions) runs on a chain.
-    overrides_tick = type(strategy).on_tick is not Strategy.on_tick
+    kind = type(strategy)
+    overrides_tick = kind.on_tick is not Strategy.on_tick or kind.on_ticks is not Strategy.on_ticks
     return not overrides_tick and not is_chain_strategy(strategy)
 
 

@@ -78,6 +78,8 @@ class Request:
     offset: int
     bars_input: bool
     """The live frame holds bars (ohlcv-*) rather than ticks."""
+    first_seen: bool = False
+    """The table holds nothing for the symbol: no worker has absorbed a frame of it."""
 
 
 class HistorySource(Protocol):
@@ -91,6 +93,34 @@ class HistorySource(Protocol):
 
     def forget(self) -> None:
         """Drop what was kept between requests."""
+
+    def new_generation(self) -> None:
+        """The worker's partitions were assigned anew (`_Generation`)."""
+
+
+class _Generation:
+    """The partitions read since the worker's partitions were last assigned.
+
+    A symbol the table knows nothing of has no frame among those this worker absorbed in
+    the current assignment (it would have an entry), nor any bar this worker published
+    since (it publishes a symbol's bars only after absorbing its frames). So once a
+    partition has been read in the current assignment, what was read covers a first-seen
+    symbol's history and the partition is not read again for it: at a fresh start, one
+    read per partition instead of a Kafka round trip for every new symbol. A symbol with
+    an entry (new parameters, a strategy added) reads up to its frame as before.
+    """
+
+    def __init__(self) -> None:
+        self._read: set[tuple[str, int]] = set()
+
+    def covers(self, request: Request, where: tuple[str, int]) -> bool:
+        return request.first_seen and where in self._read
+
+    def read(self, where: tuple[str, int]) -> None:
+        self._read.add(where)
+
+    def clear(self) -> None:
+        self._read.clear()
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -139,6 +169,7 @@ class BarsTopics:
         # Asked once per topic, not per symbol (a metadata request each): a partition count
         # that changes later halts the worker anyway (`ticklane.cluster`).
         self._partitions: dict[str, int] = {}
+        self._generation = _Generation()
 
     async def history(self, request: Request) -> History | None:
         topic = self._topics.get(request.interval_ns)
@@ -151,7 +182,9 @@ class BarsTopics:
         partition = partition_for(request.key, count)
         upto, per_key = self._read.get((topic, partition), (-1, {}))
         start = upto
-        if start < 0:
+        if self._generation.covers(request, (topic, partition)):
+            start = -1  # read in this assignment already (`_Generation`)
+        elif start < 0:
             since = _now_ms() - self._lookback_ms
             found = await self._reader.start_at(topic, partition, since)
             start = -1 if found is None else found
@@ -171,12 +204,16 @@ class BarsTopics:
                     kept.append(bar)
 
             upto = await self._reader.scan(topic, partition, start, None, visit)
+            self._generation.read((topic, partition))
         self._read[(topic, partition)] = (upto, per_key)
         bars = _before(per_key.get(request.key, ()), request.before_ns)
         return History(bars, source=topic) if bars else None
 
     def forget(self) -> None:
         self._read.clear()
+
+    def new_generation(self) -> None:
+        self._generation.clear()
 
 
 @dataclass
@@ -200,19 +237,22 @@ class MarketTopic:
         self._keep = keep + MARGIN
         self._lookback_ms = int(lookback_s * 1000)
         self._read: dict[tuple[str, int], tuple[int, dict[bytes, _SymbolTape]]] = {}
+        self._generation = _Generation()
 
     async def history(self, request: Request) -> History | None:
         where = (request.topic, request.partition)
         upto, tapes = self._read.get(where, (-1, {}))
         if upto > request.offset:  # the partition was read again from earlier: start over
             upto, tapes = -1, {}
-        if upto < 0:
-            since = _now_ms() - self._lookback_ms
-            found = await self._reader.start_at(request.topic, request.partition, since)
-            upto = request.offset if found is None else found
-        if upto < request.offset:
-            await self._scan(request, upto, tapes)
-            upto = request.offset
+        if upto < 0 or not self._generation.covers(request, where):  # (`_Generation`)
+            if upto < 0:
+                since = _now_ms() - self._lookback_ms
+                found = await self._reader.start_at(request.topic, request.partition, since)
+                upto = request.offset if found is None else found
+            if upto < request.offset:
+                await self._scan(request, upto, tapes)
+                upto = request.offset
+            self._generation.read(where)
         self._read[where] = (upto, tapes)
         tape = tapes.get(request.key)
         if tape is None:
@@ -266,6 +306,9 @@ class MarketTopic:
     def forget(self) -> None:
         self._read.clear()
 
+    def new_generation(self) -> None:
+        self._generation.clear()
+
 
 class DatabentoBars:
     """Source 3: Databento historical ohlcv-1m, for intervals of whole minutes."""
@@ -309,6 +352,9 @@ class DatabentoBars:
         return tdbn.to_bars(records) if records else []
 
     def forget(self) -> None:
+        pass
+
+    def new_generation(self) -> None:
         pass
 
 
@@ -392,6 +438,7 @@ class Warmup:
                     position[0],
                     position[1],
                     bars_input,
+                    first_seen=raw is None,
                 )
                 labels[need.interval_ns], history[need.interval_ns] = await self._find(request)
         warmed, fed = self._engine.warm(frame.symbol, entry, needs, history)
@@ -412,6 +459,12 @@ class Warmup:
                 where,
             )
         return encode_entry(warmed)
+
+    def new_generation(self) -> None:
+        """The worker's partitions were assigned anew: what the sources read before may
+        no longer cover a new symbol's history (`_Generation`)."""
+        for source in self._sources:
+            source.new_generation()
 
     def settled(self, key: bytes) -> None:
         """The frame `prepare` saw was absorbed and its entry stored."""

@@ -13,9 +13,9 @@ from typing import Any, Final
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from producers.resume import SeenFrame
+from producers.resume import SeenFrame, seen_frames
 from ticklane import wire
-from ticklane.dbn import split_records, ts_event
+from ticklane.dbn import frame_records, ts_event
 from ticklane.market import MarketFrame
 
 log = logging.getLogger(__name__)
@@ -78,9 +78,7 @@ def last_batch(
     while True:
         chunk = _read_range(consumer, topic, partition, start, end=end, timeout_s=timeout_s)
         scanned += len(chunk)
-        ours = [
-            SeenFrame(f.symbol, f.position, f.batch) for _, f in chunk if f and f.source == source
-        ]
+        ours = [seen for _, f in chunk if f and f.source == source for seen in seen_frames(f)]
         seen = ours + seen
         if seen and seen[0].batch < seen[-1].batch:
             batch = seen[-1].batch
@@ -186,11 +184,7 @@ def read_tails(
     try:
         tails = _tails_at_once(consumer, nonempty, timeout_s)
         for (topic, p), messages in tails.items():
-            seen = [
-                SeenFrame(f.symbol, f.position, f.batch)
-                for _, f in messages
-                if f and f.source == source
-            ]
+            seen = [s for _, f in messages if f and f.source == source for s in seen_frames(f)]
             starts_at_zero = not messages or messages[0][0] == 0
             if starts_at_zero or (seen and seen[0].batch < seen[-1].batch):
                 last = seen[-1].batch if seen else 0
@@ -243,11 +237,11 @@ def _recent_in_partition(
         ours = [f for _, f in chunk if f and f.source == source]
         frames = ours + frames
         if newest is None and frames:
-            newest = max(map(ts_event, split_records(frames[-1].records)))
-        oldest_seen = min(map(ts_event, split_records(frames[0].records))) if frames else None
+            newest = max(map(ts_event, frame_records(frames[-1])))
+        oldest_seen = min(map(ts_event, frame_records(frames[0]))) if frames else None
         done = newest is not None and oldest_seen is not None and oldest_seen < newest - window_ns
         if done or start <= low:
-            records = [r for f in frames for r in split_records(f.records)]
+            records = [r for f in frames for r in frame_records(f)]
             if newest is None:
                 return []
             return [r for r in records if ts_event(r) >= newest - window_ns]

@@ -2,18 +2,20 @@
 
 Pure logic. The producer hands over one batch at a time — whatever its source delivered
 together — and gets back frames, one per (topic, symbol, record type), split when they
-exceed the caps. At low rates a batch is one record and a frame is one record; under
-load or in fast replay frames grow, and every consumer pays per frame, not per record.
+exceed the caps; for md.chain, one per chain (`ChainFramer`). At low rates a batch is one
+record and a frame is one record; under load or in fast replay frames grow, and every
+consumer pays per frame, not per record.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from ticklane.chains import group_runs
+from ticklane.chains import cut_chains
+from ticklane.market import FRAME_MAX_BYTES, FRAME_MAX_RECORDS, FrameRun
 
-DEFAULT_MAX_RECORDS: Final = 500
-DEFAULT_MAX_BYTES: Final = 256 * 1024
+DEFAULT_MAX_RECORDS: Final = FRAME_MAX_RECORDS
+DEFAULT_MAX_BYTES: Final = FRAME_MAX_BYTES
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,8 @@ class FrameLimits:
 
 @dataclass(frozen=True)
 class OutFrame:
-    """A frame ready to produce: its topic, symbol, records and source indices."""
+    """A frame ready to produce: its topic, symbol, records and source indices; a
+    multi-symbol frame (md.chain) also its `symbols` and `runs` (`MarketFrame`)."""
 
     topic: str
     symbol: str
@@ -39,6 +42,8 @@ class OutFrame:
     first: int
     position: int
     """Source index of the frame's last record."""
+    symbols: tuple[str, ...] = ()
+    runs: tuple[FrameRun, ...] = ()
 
 
 class Framer:
@@ -96,12 +101,14 @@ class Framer:
 
 
 class ChainFramer(Framer):
-    """Frames for md.chain: each chain's records cut into runs that keep their order.
+    """Frames for md.chain: each chain's records of a batch in as few frames as the caps
+    allow, in order.
 
     A chain (see `ticklane.chains`) mixes the records of several symbols and types under
-    one key, and its consumer must see them in the order they happened; so instead of one
-    frame per (symbol, type) per batch, a frame is a run of consecutive records of one
-    symbol and type within its chain (split at the caps). `chain_of` names a symbol's chain.
+    one key, and its consumer must see them in the order they happened; so a frame holds
+    consecutive records of one chain, whatever their symbols and types, each record's
+    symbol kept in the frame's runs, and is named by the chain (its key). `chain_of`
+    names a symbol's chain.
     """
 
     def __init__(self, limits: FrameLimits, chain_of: Callable[[str], str]) -> None:
@@ -109,21 +116,30 @@ class ChainFramer(Framer):
         self._chain_of = chain_of
 
     def drain(self) -> list[OutFrame]:
-        """The batch's runs as frames, ordered by their first record."""
-        placed: list[tuple[int, str, str, bytes]] = []
+        """The batch's chains as frames, ordered by their first record."""
+        by_topic: dict[str, list[tuple[int, str, bytes]]] = {}
         for (topic, symbol, _), (indices, records) in self._groups.items():
-            placed += zip(
-                indices, [topic] * len(indices), [symbol] * len(indices), records, strict=True
-            )
-        placed.sort(key=lambda item: item[0])
-        chain_of = self._chain_of
-        runs = group_runs(
-            placed, lambda item: chain_of(item[2]), lambda item: (item[1], item[2], item[3][1])
-        )
+            placed = by_topic.setdefault(topic, [])
+            placed += zip(indices, [symbol] * len(indices), records, strict=True)
+        chain_of, limits = self._chain_of, self._limits
         frames: list[OutFrame] = []
-        for _, run in runs:
-            _, topic, symbol, _ = run[0]
-            frames += self._chunks(topic, symbol, [i[0] for i in run], [i[3] for i in run])
+        for topic, placed in by_topic.items():
+            placed.sort(key=lambda item: item[0])
+            chained = [(chain_of(symbol), symbol, record) for _, symbol, record in placed]
+            for cut in cut_chains(chained, limits.max_records, limits.max_bytes):
+                first, last = placed[cut.first][0], placed[cut.last][0]
+                frames.append(
+                    OutFrame(
+                        topic,
+                        cut.underlying,
+                        cut.records,
+                        cut.count,
+                        first,
+                        last,
+                        cut.symbols,
+                        cut.runs,
+                    )
+                )
         self._groups.clear()
         self.pending = 0
         frames.sort(key=lambda f: f.first)

@@ -158,14 +158,15 @@ class Producer:
         source: str,
         received_at: float | None = None,
         *,
-        key_of: Callable[[str], str] | None = None,
+        ordered: bool = False,
     ) -> int:
-        """Produce planned frames; definitions first and acknowledged before the data.
+        """Produce planned frames, keyed by their symbol; definitions first and
+        acknowledged before the data.
 
-        With `key_of` (md.chain) each frame is keyed by its chain and nothing is reordered:
+        `ordered` (md.chain, whose frames are named by their chain) sends them as planned:
         a chain's consumer must see definitions exactly where they happened.
         """
-        if key_of is None:
+        if not ordered:
             definitions = [p for p in planned if p.frame.records[1] == _DEFINITION]
             groups = [definitions, [p for p in planned if p.frame.records[1] != _DEFINITION]]
         else:
@@ -174,10 +175,15 @@ class Producer:
             for item in group:
                 frame = item.frame
                 message = MarketFrame(
-                    frame.symbol, frame.records, source, frame.position, item.batch
+                    frame.symbol,
+                    frame.records,
+                    source,
+                    frame.position,
+                    item.batch,
+                    frame.symbols,
+                    frame.runs,
                 )
-                key = None if key_of is None else key_of(frame.symbol)
-                self._sink.send(frame.topic, message, frame.count, received_at, key)
+                self._sink.send(frame.topic, message, frame.count, received_at)
                 metrics.FRAMES_OUT.labels(frame.topic).inc()
             if group is definitions and definitions:
                 self._sink.flush()
@@ -276,11 +282,15 @@ class ChainPlan:
         limits = producer.limits
         self._planner = FramePlanner(
             self._route,
-            lambda topic, symbol: producer.sink.partition(topic, self._chain_of[symbol]),
+            # A record's symbol, or a frame's, which is its chain's underlying.
+            lambda topic, symbol: producer.sink.partition(topic, self._of_chain(symbol)),
             producer.resume_state(source, [self._topic]),
             limits,
             framer=ChainFramer(limits, self._chain_of.__getitem__),
         )
+
+    def _of_chain(self, symbol: str) -> str:
+        return self._chain_of.get(symbol, symbol)
 
     def _route(self, record: bytes) -> tuple[str, str] | None:
         routed = self._router(record)
@@ -295,7 +305,7 @@ class ChainPlan:
     def send(self, records: Sequence[bytes], first_index: int) -> int:
         """Plan and send the chain frames of one batch; returns how many."""
         planned = self._planner.plan(records, first_index)
-        return self._producer.send(planned, self._source, key_of=self._chain_of.__getitem__)
+        return self._producer.send(planned, self._source, ordered=True)
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[tuple[list[bytes], int]]:

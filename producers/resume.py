@@ -6,9 +6,15 @@ batch they were cut from (`batch`). Within a topic-partition, writes are in orde
 the last frame there belongs to batch b, every record of an earlier batch routed there is
 written; of batch b itself, a record of symbol s is written exactly when a frame of s from
 batch b reaches its index (a symbol's frames keep their order within a partition).
+
+A multi-symbol frame (md.chain) counts as a frame of each symbol it holds, and of its
+chain: a chain's frames hold its records in order with none left out, so every record of
+the chain up to a written frame's position is written too.
 """
 
 from dataclasses import dataclass, field
+
+from ticklane.market import MarketFrame
 
 TopicPartition = tuple[str, int]
 
@@ -20,6 +26,12 @@ class SeenFrame:
     symbol: str
     position: int
     batch: int
+
+
+def seen_frames(frame: MarketFrame) -> list[SeenFrame]:
+    """A frame read back, as one `SeenFrame` per symbol it holds (and its own name)."""
+    names = dict.fromkeys((frame.symbol, *frame.symbols))
+    return [SeenFrame(name, frame.position, frame.batch) for name in names]
 
 
 @dataclass

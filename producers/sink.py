@@ -18,6 +18,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer, murmu
 from producers import metrics
 from ticklane import wire
 from ticklane.market import MarketFrame
+from ticklane.timing import TICK_RECEIVED, TICK_SENT, stamp
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,12 @@ class KafkaSink:
         key = frame.symbol if key is None else key
         partition = self.partition(topic, key)
         queued_after = time.monotonic() - received_at if received_at is not None else None
+        headers: list[tuple[str, str | bytes | None]] | None = None
+        if queued_after is not None:
+            # Receipt and hand-over on the wall clock, for timing tick → order downstream.
+            sent = time.time_ns()
+            received = sent - int(queued_after * 1e9)
+            headers = [stamp(TICK_RECEIVED, received), stamp(TICK_SENT, sent)]
 
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             if err is not None:
@@ -90,7 +97,9 @@ class KafkaSink:
                 metrics.ACK_LATENCY.observe(latency)
                 self.latencies.append(latency)
 
-        self._produce(topic, wire.encode(frame), key.encode(), partition, on_delivery)
+        self._produce(
+            topic, wire.encode(frame), key.encode(), partition, on_delivery, headers=headers
+        )
 
     def send_message(self, topic: str, key: str, message: wire.Message) -> None:
         """Queue any other wire message (a data-gap event) to the key's partition."""
@@ -110,12 +119,19 @@ class KafkaSink:
         key: bytes,
         partition: int,
         on_delivery: Callable[[KafkaError | None, Message], None],
+        *,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
     ) -> None:
         self.raise_on_failure()
         while True:
             try:
                 self._producer.produce(
-                    topic, value=value, key=key, partition=partition, on_delivery=on_delivery
+                    topic,
+                    value=value,
+                    key=key,
+                    partition=partition,
+                    on_delivery=on_delivery,
+                    headers=headers,
                 )
             except BufferError:
                 self._producer.poll(0.05)  # wait for acknowledgements to free the queue

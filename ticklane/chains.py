@@ -14,22 +14,26 @@ Records of an option whose definition has not been seen cannot be told from reco
 any other instrument and are left out. Definitions therefore come first: Databento sends
 them at the start of a file or subscription, and the producer sends them ahead of other
 data.
+
+A chain's records, in order, are then cut into md.chain frames (`cut_chains`): as many
+consecutive records as the frame caps allow, of any of the chain's symbols and record
+types, each record's symbol kept in the frame's runs (`ticklane.market.MarketFrame`).
+The producer and the backtest cut the same way.
 """
 
-from collections.abc import Callable, Collection, Hashable, Iterable
-from operator import itemgetter
-from typing import Final, TypeVar
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Final
 
 import databento_dbn as dbn
 
 from ticklane.dbn import field_slice
+from ticklane.market import FrameRun, MarketFrame
 
 _DEFINITION: Final = int(dbn.RType.INSTRUMENT_DEF)
 _CLASS: Final = field_slice(_DEFINITION, "instrument_class") or slice(0, 0)
 _UNDERLYING: Final = field_slice(_DEFINITION, "underlying") or slice(0, 0)
 _OPTION_CLASSES: Final = (b"C", b"P")
-
-T = TypeVar("T")
 
 
 def _text(raw: bytes) -> str:
@@ -72,38 +76,81 @@ class ChainRouter:
         return symbol if symbol in self._underlyings else None
 
 
-Run = tuple[str, str, list[bytes]]
-"""(underlying, symbol, records): consecutive records of one symbol and type in a chain."""
+@dataclass(frozen=True, slots=True)
+class ChainCut:
+    """Consecutive records of one chain, of any symbols and types: one md.chain frame's
+    worth (its records, `symbols` and `runs` as `MarketFrame` carries them)."""
+
+    underlying: str
+    records: bytes
+    symbols: tuple[str, ...]
+    runs: tuple[FrameRun, ...]
+    first: int
+    """Index, in what was cut, of the cut's first record."""
+    last: int
+    """Index, in what was cut, of the cut's last record."""
+    count: int
+
+    def frame(self, source: str = "", position: int = 0, batch: int = 0) -> MarketFrame:
+        """The md.chain frame that carries these records, keyed and named by the chain."""
+        return MarketFrame(
+            self.underlying, self.records, source, position, batch, self.symbols, self.runs
+        )
 
 
-def cut_runs(placed: Iterable[tuple[str, str, bytes]]) -> list[Run]:
-    """Cut placed records, (underlying, symbol, record) in order, into runs.
+class _Open:
+    """A cut being filled: its records, the symbols met so far and the runs."""
 
-    Within each underlying's chain the runs keep the records' order, so a consumer of the
-    chain sees exactly the order in which things happened; chains never mix.
+    __slots__ = ("count", "first", "last", "nbytes", "records", "run_key", "runs", "symbols")
+
+    def __init__(self, first: int) -> None:
+        self.first = self.last = first
+        self.count = self.nbytes = 0
+        self.records: list[bytes] = []
+        self.symbols: dict[str, int] = {}
+        self.runs: list[list[int]] = []
+        self.run_key: tuple[str, int] | None = None
+
+    def cut(self, underlying: str) -> ChainCut:
+        runs = tuple(FrameRun(symbol, count) for symbol, count in self.runs)
+        records = b"".join(self.records)
+        return ChainCut(
+            underlying, records, tuple(self.symbols), runs, self.first, self.last, self.count
+        )
+
+
+def cut_chains(
+    placed: Iterable[tuple[str, str, bytes]], max_records: int, max_bytes: int
+) -> list[ChainCut]:
+    """Cut placed records, (underlying, symbol, record) in order, into as few cuts per
+    chain as the caps allow (`max_records` records, `max_bytes` bytes of records; a record
+    larger than that goes alone), ordered by their first record.
+
+    Each chain's cuts hold its records in exactly their order, so its consumer sees what
+    happened in the order it happened; chains never mix. Within a cut, consecutive
+    records of one symbol and type share a run.
     """
-    runs = group_runs(placed, itemgetter(0), lambda item: (item[1], item[2][1]))
-    return [(chain, run[0][1], [item[2] for item in run]) for chain, run in runs]
-
-
-def group_runs(
-    items: Iterable[T], chain_of: Callable[[T], str], run_key: Callable[[T], Hashable]
-) -> list[tuple[str, list[T]]]:
-    """Cut items, in order, into runs: consecutive items of one chain with one run key.
-
-    Runs come out as they close, then those still open by chain; an item of another chain
-    in between does not close a run (chains are separate streams).
-    """
-    out: list[tuple[str, list[T]]] = []
-    open_runs: dict[str, tuple[Hashable, list[T]]] = {}
-    for item in items:
-        chain, key = chain_of(item), run_key(item)
-        current = open_runs.get(chain)
-        if current is not None and current[0] == key:
-            current[1].append(item)
-            continue
-        if current is not None:
-            out.append((chain, current[1]))
-        open_runs[chain] = (key, [item])
-    out += [(chain, run[1]) for chain, run in open_runs.items()]
+    out: list[ChainCut] = []
+    building: dict[str, _Open] = {}
+    for index, (underlying, symbol, record) in enumerate(placed):
+        cut = building.get(underlying)
+        size = len(record)
+        if cut is not None and (cut.count >= max_records or cut.nbytes + size > max_bytes):
+            out.append(cut.cut(underlying))
+            cut = None
+        if cut is None:
+            cut = building[underlying] = _Open(index)
+        key = (symbol, record[1])
+        if key == cut.run_key:
+            cut.runs[-1][1] += 1
+        else:
+            number = cut.symbols.setdefault(symbol, len(cut.symbols))
+            cut.runs.append([number, 1])
+            cut.run_key = key
+        cut.records.append(record)
+        cut.count += 1
+        cut.nbytes += size
+        cut.last = index
+    out += [cut.cut(underlying) for underlying, cut in building.items()]
+    out.sort(key=lambda cut: cut.first)
     return out

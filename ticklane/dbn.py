@@ -3,16 +3,29 @@
 md.* messages carry the records exactly as Databento encodes them (docs/design.md, "The
 DBN record itself for market data"), so nothing is lost or rounded between the feed and the
 consumer. This module checks such bytes, views them as numpy structured arrays (the fast
-path: whole columns at once) and converts them to the kernel's typed records.
+path: whole columns at once) and converts them to the kernel's typed records. A frame of
+several symbols (md.chain) is read as runs of one symbol and type (`frame_runs`).
 """
 
 from functools import cache
 from typing import Any, Final
 
 import databento_dbn as dbn
+import msgspec
 import numpy as np
 
-from ticklane.market import Action, Bar, BookSide, InstrumentClass, InstrumentDef, Quote, Trade
+from ticklane.market import (
+    Action,
+    Bar,
+    BookSide,
+    InstrumentClass,
+    InstrumentDef,
+    MarketFrame,
+    Quote,
+    Trade,
+)
+
+Column = np.ndarray[Any, np.dtype[Any]]
 
 DBN_VERSION: Final = 3
 """Every record in a frame is in this DBN version; producers upgrade older files to it."""
@@ -77,6 +90,9 @@ def record_dtype(rtype: int) -> np.dtype[Any]:
     return dtype
 
 
+_ITEMSIZES: Final = {rtype: record_dtype(rtype).itemsize for rtype in _RECORD_TYPES}
+
+
 def rtype_name(rtype: int) -> str:
     """The schema-like name of a record type (`trades`, `mbp-1`, `definition`, ...)."""
     entry = _RECORD_TYPES.get(rtype)
@@ -128,6 +144,143 @@ def check_records(data: bytes) -> int:
     if data[1::itemsize].count(rtype) != len(data) // itemsize:
         raise DbnRecordError("records of more than one rtype in one frame")
     return len(data) // itemsize
+
+
+class RecordRun(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """One run of a frame: `count` records of one symbol and one record type, which lie
+    at `records[start:stop]` of the frame."""
+
+    symbol: str
+    rtype: int
+    start: int
+    stop: int
+    count: int
+
+
+class FrameLayout:
+    """Where a frame's records lie: its runs, and per record its offset, type and run.
+
+    The per-record arrays are what a consumer needs to read fields of records of mixed
+    types in a few array operations (`agents.ticks.TickBatch`); they come out of checking
+    the headers anyway."""
+
+    __slots__ = ("firsts", "offsets", "rtypes", "run_of", "runs")
+
+    def __init__(
+        self, runs: list[RecordRun], offsets: Column, rtypes: Column, run_of: Column
+    ) -> None:
+        self.runs = runs
+        self.offsets = offsets
+        """Each record's start within the frame's records."""
+        self.rtypes = rtypes
+        """Each record's type."""
+        self.run_of = run_of
+        """Each record's run, as an index into `runs`."""
+        firsts = np.zeros(len(runs) + 1, dtype=np.int64)
+        np.cumsum([run.count for run in runs], out=firsts[1:])
+        self.firsts = firsts
+        """Each run's first record, as an index of the frame's records; then their count."""
+
+
+class _LastLayout:
+    """The frame `frame_layout` read last, with its layout: a frame is checked when it is
+    decoded and read again by its consumer, and is immutable, so the second read is
+    spared. Held by reference (an identity match is that very frame) and swapped as one
+    tuple, so a reader on another thread sees a frame with its own layout or a miss."""
+
+    last: "tuple[MarketFrame | None, FrameLayout | None]" = (None, None)
+
+
+def frame_runs(frame: MarketFrame) -> list[RecordRun]:
+    """A frame's records as runs of one symbol and one type, in order, checked.
+
+    A frame without runs is one run of `frame.symbol`; a multi-symbol frame (md.chain)
+    has its runs checked against its records: every record's header agrees with its
+    run's type, and the runs cover the records exactly. Raises DbnRecordError otherwise.
+    The list is shared with later calls for the same frame: read it, never change it.
+    """
+    return frame_layout(frame).runs
+
+
+def frame_layout(frame: MarketFrame) -> FrameLayout:
+    """A frame's runs and where each record lies, checked as `frame_runs` says."""
+    last = _LastLayout.last
+    if last[0] is frame and last[1] is not None:
+        return last[1]
+    data = frame.records
+    if not frame.runs:
+        if frame.symbols:
+            raise DbnRecordError("a frame names symbols but has no runs")
+        count = check_records(data)
+        size = len(data) // count
+        layout = FrameLayout(
+            [RecordRun(frame.symbol, data[1], 0, len(data), count)],
+            np.arange(0, len(data), size, dtype=np.int64),
+            np.full(count, data[1], dtype=np.int64),
+            np.zeros(count, dtype=np.int64),
+        )
+    else:
+        layout = _checked_layout(frame)
+    _LastLayout.last = (frame, layout)
+    return layout
+
+
+def _checked_layout(frame: MarketFrame) -> FrameLayout:
+    data, symbols, size = frame.records, frame.symbols, len(frame.records)
+    runs: list[RecordRun] = []
+    counts, starts, sizes, rtypes = [], [], [], []
+    start = 0
+    # One step per run, not per record: a record's size is its run's type's size.
+    for run in frame.runs:
+        if run.count < 1:
+            raise DbnRecordError("a run of no records")
+        if start + 2 > size:
+            raise DbnRecordError(f"the runs name more records than the frame's {size} bytes")
+        rtype = data[start + 1]
+        itemsize = _ITEMSIZES.get(rtype) or record_dtype(rtype).itemsize
+        stop = start + run.count * itemsize
+        if stop > size:
+            raise DbnRecordError(f"a run of {run.count} 0x{rtype:02x} records overruns the frame")
+        if not 0 <= run.symbol < len(symbols):
+            raise DbnRecordError(f"a run names symbol {run.symbol} of {len(symbols)}")
+        runs.append(RecordRun(symbols[run.symbol], rtype, start, stop, run.count))
+        counts.append(run.count)
+        starts.append(start)
+        sizes.append(itemsize)
+        rtypes.append(rtype)
+        start = stop
+    if start != size:
+        raise DbnRecordError(f"{size - start} bytes of the frame lie beyond its runs")
+    # Every record's own header must agree with its run: length (in 4-byte words), rtype.
+    count = np.array(counts, dtype=np.int64)
+    run_of = np.repeat(np.arange(len(runs)), count)
+    firsts = np.cumsum(count) - count
+    record_sizes = np.array(sizes, dtype=np.int64)[run_of]
+    offsets = np.array(starts, dtype=np.int64)[run_of]
+    offsets += (np.arange(len(run_of)) - firsts[run_of]) * record_sizes
+    record_rtypes = np.array(rtypes, dtype=np.int64)[run_of]
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if not np.array_equal(raw[offsets], record_sizes // 4):
+        raise DbnRecordError("a record's length byte disagrees with its run's rtype")
+    if not np.array_equal(raw[offsets + 1], record_rtypes):
+        raise DbnRecordError("records of more than one rtype in one run")
+    return FrameLayout(runs, offsets, record_rtypes, run_of)
+
+
+def frame_records(frame: MarketFrame) -> list[bytes]:
+    """Every record of a frame, of whichever shape, one bytes object each, in order."""
+    data, out = frame.records, []
+    for run in frame_runs(frame):
+        size = (run.stop - run.start) // run.count
+        out += [data[i : i + size] for i in range(run.start, run.stop, size)]
+    return out
+
+
+def count_records(frame: MarketFrame) -> int:
+    """How many records a frame holds, of whichever shape (checked as `frame_runs` does)."""
+    if not frame.runs and not frame.symbols:
+        return check_records(frame.records)
+    return len(frame_layout(frame).offsets)
 
 
 def as_array(data: bytes) -> np.ndarray[Any, np.dtype[Any]]:

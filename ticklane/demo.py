@@ -675,8 +675,8 @@ def _run(
 
 
 def _count_trades(settings: Settings) -> int:
-    from ticklane.dbn import check_records  # noqa: PLC0415
+    from ticklane.dbn import count_records  # noqa: PLC0415
     from ticklane.market import MarketFrame  # noqa: PLC0415
 
     frames = read_all(settings, settings.topics.prefix + "md.trades")
-    return sum(check_records(f.records) for f in frames if isinstance(f, MarketFrame))
+    return sum(count_records(f) for f in frames if isinstance(f, MarketFrame))

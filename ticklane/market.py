@@ -10,6 +10,7 @@ nanosecond timestamps, DBN's character codes for action, side and instrument cla
 """
 
 from enum import StrEnum
+from typing import Annotated, Final
 
 import msgspec
 
@@ -161,12 +162,39 @@ class InstrumentDef(msgspec.Struct, frozen=True, array_like=True, gc=False):
     publisher_id: UInt16 = 0
 
 
-class MarketFrame(msgspec.Struct, frozen=True, array_like=True):
-    """One Kafka message on an md.* topic: consecutive records of one symbol, in order.
+FRAME_MAX_RECORDS: Final = 500
+"""Default cap on the records of one frame (producers' `--max-frame-records`)."""
+FRAME_MAX_BYTES: Final = 256 * 1024
+"""Default cap on the record bytes of one frame (producers' `--max-frame-bytes`)."""
 
-    `records` are raw DBN version 3 records of one record type, concatenated exactly as
-    Databento encoded them (`ticklane.dbn` views and converts them). Consumers pay their
-    per-message cost per frame rather than per tick (docs/design.md, "Frames").
+
+class FrameRun(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """Consecutive records of one symbol and one record type within a multi-symbol frame."""
+
+    symbol: UInt32
+    """Index of the records' symbol in the frame's `symbols`."""
+    count: Annotated[int, msgspec.Meta(ge=1, le=2**32 - 1)]
+
+
+class MarketFrame(msgspec.Struct, frozen=True, array_like=True):
+    """One Kafka message on an md.* topic: consecutive records, in order.
+
+    `records` are raw DBN version 3 records, concatenated exactly as Databento encoded
+    them (`ticklane.dbn` views and converts them). Consumers pay their per-message cost
+    per frame rather than per tick (docs/design.md, "Frames").
+
+    A frame is one of two shapes:
+
+    * without `runs` (every md.<schema> topic, and md.chain frames written before runs
+      existed): records of one record type, all of `symbol`;
+    * with `runs` (md.chain): records of several symbols and record types, cut into runs
+      of one symbol and one type that cover `records` in order; `symbols` lists each
+      symbol once and every run names its own by index. `symbol` then names the frame as
+      a whole: the chain's underlying, which is also its key.
+
+    `ticklane.dbn.frame_runs` reads either shape as runs. The two trailing fields are
+    left off the wire when empty, so a frame without runs is byte for byte what it was
+    before they existed, and a reader that predates them still decodes every frame.
 
     `source` names the producer's input (a file's content, a subscription); `position` is
     that input's index of the frame's last record and `batch` the index that began the
@@ -179,6 +207,8 @@ class MarketFrame(msgspec.Struct, frozen=True, array_like=True):
     source: str = ""
     position: UInt64 = 0
     batch: UInt64 = 0
+    symbols: tuple[str, ...] = ()
+    runs: tuple[FrameRun, ...] = ()
 
 
 class DataGap(msgspec.Struct, frozen=True, array_like=True):

@@ -70,16 +70,14 @@ def render(message: RawMessage) -> list[dict[str, Any]]:
             | {"type": "undecodable", "error": str(exc), "value": _text_or_base64(message.value)}
         ]
     if isinstance(decoded, MarketFrame):
-        frame = base | {
-            "type": dbn.rtype_name(decoded.records[1]),
-            "symbol": decoded.symbol,
-            "source": decoded.source,
-            "position": decoded.position,
-        }
-        return [
-            frame | {"record": index, "value": record}
-            for index, record in enumerate(dbn.record_dicts(decoded.records))
-        ]
+        # Each record with its own symbol and type: a frame of md.chain holds several.
+        where = {"source": decoded.source, "position": decoded.position}
+        lines: list[dict[str, Any]] = []
+        for run in dbn.frame_runs(decoded):
+            shown = base | {"type": dbn.rtype_name(run.rtype), "symbol": run.symbol} | where
+            records = dbn.record_dicts(decoded.records[run.start : run.stop])
+            lines += [shown | {"record": len(lines) + i, "value": r} for i, r in enumerate(records)]
+        return lines
     return [base | {"type": wire.kind_name(decoded), "value": msgspec.structs.asdict(decoded)}]
 
 

@@ -96,8 +96,9 @@ def catalogue(settings: TopicSettings) -> tuple[TopicSpec, ...]:
     specs.append(
         ("md.gaps", 1, KeyKind.SOURCE, "data_gap", "market data missed for good", _FOREVER)
     )
-    # Option chains (`ticklane.chains`): frames keep the symbol of their records, the key is
-    # the underlying, so a chain's records of every symbol are in one partition, in order.
+    # Option chains (`ticklane.chains`): frames keep the symbol of each record (their runs),
+    # the key is the underlying, so a chain's records of every symbol are in one partition,
+    # in order.
     specs.append(
         ("md.chain", n, KeyKind.UNDERLYING, "frame", "option chains, in order", _retention(7))
     )

@@ -17,7 +17,7 @@ from typing import Final, TypeVar
 import msgspec
 
 from ticklane.control import ControlAck, ControlCommand
-from ticklane.dbn import DbnRecordError, check_records
+from ticklane.dbn import DbnRecordError, count_records
 from ticklane.market import Bar, DataGap, InstrumentDef, MarketFrame, Quote, Trade
 from ticklane.status import ProcessStatus
 from ticklane.trading import Fill, Indicators, Order, Position, Signal
@@ -51,6 +51,8 @@ KINDS: Final[dict[int, tuple[str, type[Message]]]] = {
 _KIND_OF: Final[dict[type[Message], int]] = {typ: kind for kind, (_, typ) in KINDS.items()}
 _DECODERS: Final = {kind: msgspec.msgpack.Decoder(typ) for kind, (_, typ) in KINDS.items()}
 _ENCODER: Final = msgspec.msgpack.Encoder()
+_FRAME_FIELDS: Final = 5
+"""A `MarketFrame`'s fields before multi-symbol frames added `symbols` and `runs`."""
 
 M = TypeVar("M", bound=Message)
 
@@ -73,9 +75,16 @@ def encode(message: Message) -> bytes:
         kind = _KIND_OF[type(message)]
     except KeyError:
         raise TypeError(f"{type(message).__name__} is not a wire message type") from None
+    body: bytes
     if isinstance(message, MarketFrame):
-        check_records(message.records)  # never put bytes on the wire that readers refuse
-    body = _ENCODER.encode(message)
+        count_records(message)  # never put bytes on the wire that readers refuse
+        if not message.runs and not message.symbols:
+            # Without runs, the layout frames had before runs existed, byte for byte.
+            body = _ENCODER.encode(msgspec.structs.astuple(message)[:_FRAME_FIELDS])
+        else:
+            body = _ENCODER.encode(message)
+    else:
+        body = _ENCODER.encode(message)
     return _HEADER.pack(MAGIC, VERSION, kind, zlib.crc32(body)) + body
 
 
@@ -106,7 +115,7 @@ def decode(data: bytes | bytearray | memoryview) -> Message:
         raise WireError(f"invalid {KINDS[kind][0]} body: {exc}") from exc
     if isinstance(message, MarketFrame):
         try:
-            check_records(message.records)
+            count_records(message)
         except DbnRecordError as exc:
             raise WireError(f"invalid frame records: {exc}") from exc
     return message

@@ -8,7 +8,9 @@ How a driver (the Faust agent, or a backtest) uses a strategy, per symbol:
    ``strategy.decode_state(blob)`` when the stored state is read back.
 3. For each completed bar: ``state, signals = strategy.on_bar(state, bar, ctx)``; for each
    trade or quote: ``strategy.on_tick(state, tick, ctx)`` (a no-op unless a strategy
-   overrides it). Publish the signals, then store ``strategy.encode_state(state)``.
+   overrides it), or for consecutive ones of one type ``strategy.on_ticks(state, ticks,
+   ctx)``, which must equal `on_tick` on each in turn. Publish the signals, then store
+   ``strategy.encode_state(state)``.
 4. On new parameters at run time: ``state = strategy.reconfigure(state, params)``.
 
 Rules every strategy keeps:
@@ -32,6 +34,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import msgspec
 
+from agents.ticks import TickBatch
 from ticklane.control import ParamValue
 from ticklane.market import Bar, Quote, Trade
 from ticklane.trading import Signal
@@ -164,6 +167,16 @@ class Strategy(ABC, Generic[P, S]):
         """Absorb one trade or quote; bar-driven strategies ignore ticks."""
         del tick, ctx
         return state, []
+
+    def on_ticks(self, state: S, ticks: TickBatch, ctx: Context) -> Step[S]:
+        """Absorb consecutive ticks of one record type, all in the session `ctx` gives:
+        exactly what `on_tick` on each in turn would do (the default does just that). A
+        strategy that takes many ticks overrides it to take them in bulk, as columns."""
+        out: list[Signal] = []
+        for tick in ticks.items():
+            state, signals = self.on_tick(state, tick, ctx)
+            out += signals
+        return state, out
 
     def encode_state(self, state: S) -> bytes:
         """State as msgpack bytes, for the per-symbol table."""

@@ -34,6 +34,7 @@ from decimal import Decimal
 from typing import Annotated
 
 import msgspec
+import numpy as np
 
 from agents.indicators import EMA
 from agents.options import (
@@ -45,6 +46,7 @@ from agents.options import (
     year_fraction,
 )
 from agents.strategies.base import Context, Session, Step, Strategy, StrategyParams, StrategyState
+from agents.ticks import Column, TickBatch
 from ticklane import calendars
 from ticklane.market import Bar, InstrumentClass, InstrumentDef, Quote, Trade
 from ticklane.trading import Signal
@@ -265,6 +267,24 @@ class ZeroDte(Strategy[ZeroDteParams, ZeroDteState]):
                 state = msgspec.structs.replace(state, spot=spot)
         return out.finish(state)
 
+    def on_ticks(self, state: ZeroDteState, ticks: TickBatch, ctx: Context) -> Step[ZeroDteState]:
+        """Consecutive ticks at once: exactly `on_tick` on each in turn.
+
+        Only a holding's exit can signal on a tick (entries come on bars), and it closes
+        the holding, so at most one tick of a batch signals. That one is found with array
+        operations and taken by `on_tick`; the ticks around it only move quotes and spot.
+        """
+        out: list[Signal] = []
+        start = 0
+        while start < len(ticks):
+            stop = _first_exit(state, ticks, start)
+            state = _absorb_quietly(state, ticks, start, stop)
+            if stop < len(ticks):
+                state, signals = self.on_tick(state, ticks.item(stop), ctx)
+                out += signals
+            start = stop + 1
+        return state, out
+
     def on_time(self, state: ZeroDteState, ts: int, ctx: Context) -> Step[ZeroDteState]:
         """The data's time has reached `ts` with nothing else to say: apply the cut-off."""
         del ctx
@@ -341,6 +361,95 @@ class ZeroDte(Strategy[ZeroDteParams, ZeroDteState]):
         return contract, f"delta {greeks.delta:+.3f} at vol {greeks.vol:.3f}"
 
 
+def _first_exit(state: ZeroDteState, ticks: TickBatch, start: int) -> int:
+    """Index of the first tick from `start` on which `on_tick` would close the holding
+    (its time at the cut-off, or a price exit on the held option's quote); len(ticks)
+    if none would."""
+    holding = state.holding
+    end = len(ticks)
+    if holding is None or start >= end:
+        return end
+    hits = ticks.ts[start:] >= max(holding.exit_by, 0)
+    held = holding.contract.instrument_id
+    stop, take = holding.stop_price, holding.take_price
+    if held in state.chain and (stop is not None or take is not None):
+        bid = ticks.bid_px[start:]
+        priced = np.zeros(len(bid), dtype=bool)
+        if stop is not None:
+            priced |= bid <= stop
+        if take is not None:
+            priced |= bid >= take
+        ours = ticks.quote[start:] & (ticks.instrument_id[start:] == held)
+        hits |= priced & ours & (bid != UNDEF_PRICE)
+    found = int(np.argmax(hits))
+    return start + found if hits[found] else end
+
+
+def _absorb_quietly(state: ZeroDteState, ticks: TickBatch, start: int, stop: int) -> ZeroDteState:
+    """`on_tick` over ticks[start:stop], none of which closes the holding: the quotes of
+    chain options replace (two-sided) or drop (one-sided) the ones held, in order, and the
+    underlying's latest price (a trade's, or a two-sided quote's mid) becomes the spot."""
+    if start >= stop:
+        return state
+    iid, quote = ticks.instrument_id[start:stop], ticks.quote[start:stop]
+    bid, ask = ticks.bid_px[start:stop], ticks.ask_px[start:stop]
+    two = quote & (bid != UNDEF_PRICE) & (ask != UNDEF_PRICE) & (bid > 0) & (bid <= ask)
+    in_chain = quote & _isin(iid, state.chain)
+    quotes = _quotes_after(state.quotes, iid, bid, ask, two, in_chain)
+    spot = state.spot
+    underlying = state.underlying_id
+    if underlying:
+        mine = ~in_chain & (iid == underlying)
+        traded = ~quote & (ticks.price[start:stop] != UNDEF_PRICE)
+        last = np.flatnonzero(mine & (two | traded))
+        if len(last):
+            at = start + int(last[-1])
+            if ticks.quote[at]:
+                spot = (int(ticks.bid_px[at]) + int(ticks.ask_px[at])) // 2
+            else:
+                spot = int(ticks.price[at])
+    if quotes is state.quotes and spot == state.spot:
+        return state
+    return msgspec.structs.replace(state, quotes=quotes, spot=spot)
+
+
+def _isin(ids: Column, chain: dict[int, OptionContract]) -> Column:
+    """Which of `ids` are contracts of the chain."""
+    known = np.fromiter(chain, dtype=np.int64, count=len(chain))
+    found: Column = np.isin(ids, known)
+    return found
+
+
+def _quotes_after(  # noqa: PLR0917 - the columns of one batch
+    quotes: dict[int, OptionQuote],
+    iid: Column,
+    bid: Column,
+    ask: Column,
+    two: Column,
+    in_chain: Column,
+) -> dict[int, OptionQuote]:
+    """The option quotes after the chain's quotes among a batch, or `quotes` itself if
+    there are none."""
+    if not in_chain.any():
+        return quotes
+    quotes = dict(quotes)
+    rows = zip(
+        iid[in_chain].tolist(),
+        bid[in_chain].tolist(),
+        ask[in_chain].tolist(),
+        two[in_chain].tolist(),
+        strict=True,
+    )
+    # In order: a one-sided book drops a quote that a later two-sided one adds back, at
+    # the end of the table, as `on_tick` does.
+    for key, b, a, ok in rows:
+        if ok:
+            quotes[key] = OptionQuote(b, a)
+        else:
+            quotes.pop(key, None)
+    return quotes
+
+
 def _close(state: ZeroDteState, ts: int, out: _Outbox, reason: str) -> ZeroDteState:
     holding = state.holding
     if holding is None:
@@ -404,6 +513,10 @@ class ExchangeSessions:
         with calendars.quiet():
             label = self._calendar.minute_to_session(minute, direction="next")
             session = self._session(label.strftime("%Y-%m-%d"))
+        if cached is not None and session == cached[1]:
+            # An earlier time of the same session (a bar's close after later ticks): the
+            # answer holds from the earlier of the two times on.
+            ts_ns = min(ts_ns, cached[0])
         self._cached = (ts_ns, session)
         return session
 

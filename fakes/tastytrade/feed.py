@@ -74,16 +74,32 @@ class DefinitionAndTickFeed:
                     log.warning("fake tastytrade: market data error %s", error)
                 continue
             try:
-                frame = wire.decode_as(message.value() or b"", MarketFrame)
-                if frame.records[1] == _DEFINITION_RTYPE:
-                    items.append(dbn.to_instruments(frame.records))
-                else:
-                    items.append((frame.symbol, ticks_of(frame)))
+                got, refused = _items(wire.decode_as(message.value() or b"", MarketFrame))
             except (wire.WireError, DbnRecordError) as exc:
+                got, refused = [], [str(exc)]
+            items += got
+            for reason in refused:
                 self.undecodable += 1
-                log.warning("fake tastytrade: skipped an undecodable message: %s", exc)
+                log.warning("fake tastytrade: skipped an undecodable message: %s", reason)
         return items
 
     def close(self) -> None:
         """Leave the cluster."""
         self._consumer.close()
+
+
+def _items(frame: MarketFrame) -> tuple[list[FeedItem], list[str]]:
+    """A frame's definitions and ticks, run by run (a frame of md.chain holds several
+    symbols' records, each run of one symbol and type), and why any run gave none."""
+    items: list[FeedItem] = []
+    refused: list[str] = []
+    for run in dbn.frame_runs(frame):
+        records = frame.records[run.start : run.stop]
+        try:
+            if run.rtype == _DEFINITION_RTYPE:
+                items.append(dbn.to_instruments(records))
+            else:
+                items.append((run.symbol, ticks_of(MarketFrame(run.symbol, records))))
+        except DbnRecordError as exc:
+            refused.append(str(exc))
+    return items, refused

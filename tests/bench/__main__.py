@@ -32,6 +32,7 @@ from tests.bench.api import api_rows
 from tests.bench.backtest import backtest_rows
 from tests.bench.dashboard import dashboard_rows
 from tests.bench.executor import executor_rows
+from tests.bench.pipeline import pipeline_rows
 from tests.bench.producer import producer_rows
 from tests.bench.rows import Row
 from ticklane import dbn, kafka, wire
@@ -192,6 +193,7 @@ BROKER_GROUPS: dict[str, Callable[[str], Iterator[Row]]] = {
     "agents": agent_rows,
     "producer": _producer_rows,
     "executor": executor_rows,
+    "pipeline": pipeline_rows,
     "api": api_rows,
 }
 GROUPS = (*LOCAL_GROUPS, *BROKER_GROUPS)

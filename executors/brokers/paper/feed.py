@@ -24,6 +24,18 @@ log = logging.getLogger(__name__)
 _TRADE_RTYPE = 0x00
 
 
+def symbol_ticks(frame: MarketFrame) -> list[tuple[str, list[Tick]]]:
+    """Each run's symbol and ticks, in order (a frame of md.chain holds several symbols'
+    runs); runs of records that are neither trades nor quotes (definitions) give none."""
+    found: list[tuple[str, list[Tick]]] = []
+    for run in dbn.frame_runs(frame):
+        if run.rtype != _TRADE_RTYPE and run.rtype not in dbn.QUOTE_RTYPES:
+            continue
+        records = frame.records[run.start : run.stop]
+        found.append((run.symbol, ticks_of(MarketFrame(run.symbol, records))))
+    return found
+
+
 def ticks_of(frame: MarketFrame) -> list[Tick]:
     """The ticks a frame's records make: quotes from book records, trades from trade records."""
     rtype = frame.records[1]
@@ -80,13 +92,14 @@ class MarketFeed:
                 continue
             try:
                 frame = wire.decode_as(message.value() or b"", MarketFrame)
-                ticks = ticks_of(frame)
+                runs = symbol_ticks(frame)
             except (wire.WireError, DbnRecordError) as exc:
                 self.undecodable += 1
                 log.warning("paper venue: skipped an undecodable market-data message: %s", exc)
                 continue
-            if ticks:
-                on_ticks(frame.symbol, ticks)
+            for symbol, ticks in runs:
+                if ticks:
+                    on_ticks(symbol, ticks)
         return len(messages)
 
     def close(self) -> None:

@@ -1,6 +1,7 @@
 """One agents worker on a real broker: many symbols at once, dead letters, control commands."""
 
 import subprocess
+import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -25,6 +26,8 @@ from ticklane import dbn, kafka, wire
 from ticklane.control import ControlAction, ControlCommand
 from ticklane.market import MarketFrame
 from ticklane.settings import Settings, StrategyConfig
+from ticklane.tail import consume
+from ticklane.timing import FRAME_TAKEN, SIGNAL_SENT, TICK_RECEIVED, TICK_SENT, stamp, stamps
 from ticklane.trading import Signal
 
 pytestmark = pytest.mark.integration
@@ -230,3 +233,41 @@ def test_control_disables_enables_and_reconfigures_without_restart(
     after = [s for s in by_symbol("SYN001") if s.ts_event > later]
     assert after
     assert all(s.target_position >= 0 for s in after)
+
+
+def test_a_signal_carries_the_timing_stamps_of_the_frame_that_made_it(
+    settings: Settings, cli_env: dict[str, str], tmp_path: Path, poll
+) -> None:
+    prepare(settings, tmp_path)
+    config = tmp_path / "agents.toml"
+    config.write_text(ONE_SECOND_BARS)
+    bootstrap = str(settings.kafka.bootstrap_servers)
+    producer = Producer(kafka.producer_config(settings.kafka, bootstrap))
+    md = f"{settings.topics.prefix}md.trades"
+    sent: dict[tuple[str, int], int] = {}  # (symbol, the producer's stamp) -> frame index
+    for i, symbol in enumerate(("AAA", "BBB")):
+        for n, records in enumerate(walk_frames(symbol, seed=i + 1, frames=4, size=50)):
+            received = 1_000_000 * (i + 1) + n  # a stamp per frame, to tell them apart
+            sent[(symbol, received)] = n
+            headers = [stamp(TICK_RECEIVED, received), stamp(TICK_SENT, received + 500)]
+            value = wire.encode(MarketFrame(symbol, records))
+            producer.produce(md, key=symbol.encode(), value=value, headers=headers)
+    producer.flush(30)
+    started = time.time_ns()
+    worker = WorkerProcess(cli_env, config, tmp_path)
+    topic = f"{settings.topics.prefix}signals"
+    consumer = kafka.consumer_config(settings.kafka, bootstrap, f"stamps-{uuid.uuid4().hex}")
+
+    def stamped() -> list[tuple[Signal, dict[str, int]]]:
+        messages = consume(consumer, topic, from_beginning=True, until_end=True)
+        return [(wire.decode_as(m.value or b"", Signal), stamps(m.headers)) for m in messages]
+
+    try:
+        found = poll(lambda: (s := stamped()) and len(s) >= 2 and s, timeout_s=90, what="signals")
+    finally:
+        worker.stop()
+    for signal, carried in found:
+        # The frame's own stamps, copied; then the worker's, in order, while it ran.
+        assert (signal.symbol, carried[TICK_RECEIVED]) in sent
+        assert carried[TICK_SENT] == carried[TICK_RECEIVED] + 500
+        assert started <= carried[FRAME_TAKEN] <= carried[SIGNAL_SENT] <= time.time_ns()

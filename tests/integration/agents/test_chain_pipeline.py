@@ -18,6 +18,9 @@ from tests.integration.agents.workers import (
     ids,
     signals_on_topic,
 )
+from ticklane import wire
+from ticklane.dbn import count_records
+from ticklane.market import MarketFrame
 from ticklane.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -43,8 +46,12 @@ def test_zero_dte_on_kafka_gives_the_backtests_signals_id_for_id(
     )
     assert produced.returncode == 0, produced.stderr
     chain_topic = f"{settings.topics.prefix}md.chain"
-    keys = {key for _, _, key, _ in read_topic(chain_topic)}
+    messages = read_topic(chain_topic)
+    keys = {key for _, _, key, _ in messages}
     assert keys == {summary.symbols[0].encode()}  # one chain: the optionable underlying
+    # Frames of the chain's records of every symbol: 2.4 records a frame before they were.
+    frames = [wire.decode_as(value, MarketFrame) for _, _, _, value in messages]
+    assert sum(map(count_records, frames)) / len(frames) > 200
 
     topic = f"{settings.topics.prefix}signals"
     worker = WorkerProcess(cli_env, config, tmp_path)

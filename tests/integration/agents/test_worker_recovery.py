@@ -54,11 +54,12 @@ def test_sigkill_mid_stream_then_restart_loses_and_changes_nothing(
     path = tmp_path / "synthetic.dbn.zst"
     config = prepare(settings, tmp_path)
     if path_kind == "chain":
-        # 0DTE on md.chain: the chain's runs are short frames already.
+        # 0DTE on md.chain, in frames of a few records of several symbols each, so that
+        # absorbing the chain takes long enough to interrupt it often.
         generate(path, symbols=2, minutes=8, seed=3)
         expected = ids(backtest_signals(path, ZERO_DTE))
         config.write_text(CHAIN_CONFIG)
-        produce_args: tuple[str, ...] = ("--chains", "all")
+        produce_args: tuple[str, ...] = ("--chains", "all", "--max-frame-records", "3")
     else:
         generate(path, symbols=4, minutes=40, seed=21, options=False)
         expected = ids(backtest_signals(path))

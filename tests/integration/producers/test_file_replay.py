@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, TopicPartition
 from producers.pipeline import produce_file
 from producers.synth import generate
 from ticklane import wire
-from ticklane.dbn import split_records
+from ticklane.dbn import count_records, frame_records, frame_runs, split_records
 from ticklane.dbn_files import DbnFileError
 from ticklane.market import MarketFrame
 from ticklane.settings import Settings
@@ -159,6 +159,48 @@ def test_sigkill_mid_file_then_restart_is_exactly_once(
     assert mid_file >= 3, "most kills should land mid-file"
 
 
+def test_sigkill_mid_chain_replay_then_restart_is_exactly_once(
+    settings: Settings, cli_env: dict[str, str], read_topic, tmp_path: Path, poll
+) -> None:
+    """md.chain frames of many symbols: a restart after a kill resumes the chain exactly
+    where Kafka ends, every record once and in order (a frame read back counts for each
+    of its symbols)."""
+    from agents.backtest import chain_frames  # noqa: PLC0415
+
+    path = tmp_path / "chain.dbn.zst"
+    generate(path, symbols=2, minutes=8, seed=3)
+    expected = [r for _, frame in chain_frames(path) for r in frame_records(frame)]
+    topic = f"{settings.topics.prefix}md.chain"
+
+    def chain_records() -> list[bytes]:
+        frames = [wire.decode_as(value, MarketFrame) for _, _, _, value in read_topic(topic)]
+        return [r for frame in frames for r in frame_records(frame)]
+
+    # Paced so that one run takes several seconds: a kill lands mid-file.
+    command = [TICKLANE, "produce", "file", str(path), "--chains", "all", "--speed", "100x"]
+    rng = random.Random(int(os.environ.get("TICKLANE_CHAOS_SEED", "7")))
+    mid_file = 0
+    for _ in range(5):
+        before = high_watermarks(settings, topic) if mid_file else 0
+        proc = subprocess.Popen(command, env=cli_env, stderr=(tmp_path / "stderr.log").open("ab"))
+        poll(
+            lambda b=before, p=proc: p.poll() is not None or high_watermarks(settings, topic) > b,
+            timeout_s=60,
+            what="progress",
+        )
+        time.sleep(rng.uniform(0.0, 0.4))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        mid_file += len(chain_records()) < len(expected)
+    final = subprocess.run(command, env=cli_env, capture_output=True, text=True, check=False)
+    assert final.returncode == 0, final.stderr
+    got = chain_records()
+    assert len(got) == len(expected)
+    assert got == expected  # every record of the chain exactly once, in order
+    assert len({partition for partition, _, _, _ in read_topic(topic)}) == 1  # one key
+    assert mid_file >= 3, "most kills should land mid-file"
+
+
 def test_damaged_files_fail_clearly_and_keep_what_came_before(
     databento_dir: Path, settings: Settings, cli_env: dict[str, str], read_topic, tmp_path: Path
 ) -> None:
@@ -194,8 +236,9 @@ def test_real_files_of_one_chain_replay_as_one_source_with_the_chain_in_order(
     databento_dir: Path, settings: Settings, read_topic
 ) -> None:
     """Definitions, the options' bbo-1m and the future's ohlcv-1m: three real files, one
-    source; md.chain holds ESM4's chain exactly as the backtest cuts it, run for run."""
-    from agents.backtest import chain_runs  # noqa: PLC0415
+    source; md.chain holds ESM4's chain exactly as the backtest cuts it, frame for frame,
+    each frame holding records of several of the chain's symbols."""
+    from agents.backtest import chain_frames  # noqa: PLC0415
 
     paths = [
         databento_dir / "glbx-esm4-20240509.definition.dbn.zst",
@@ -212,19 +255,25 @@ def test_real_files_of_one_chain_replay_as_one_source_with_the_chain_in_order(
         got, _, _ = kafka_by_symbol(read_topic, f"{settings.topics.prefix}md.{schema}")
         assert {s: got[s] for s in expected} == expected
 
-    runs = [
-        (key, frame.symbol, frame.records)
+    frames = [
+        (key, wire.decode_as(value, MarketFrame))
         for _, _, key, value in read_topic(f"{settings.topics.prefix}md.chain")
-        for frame in [wire.decode_as(value, MarketFrame)]
     ]
-    expected_runs = [(u.encode(), s, b"".join(r)) for u, s, r in chain_runs(paths)]
-    assert runs == expected_runs
-    assert {key for key, _, _ in runs} == {b"ESM4"}
-    assert {symbol for _, symbol, _ in runs} == {"ESM4 P5230", "ESM4 P5250", "ESM4"}
+    got = [(key, f.symbol, f.symbols, f.runs, f.records) for key, f in frames]
+    expected = [
+        (u.encode(), f.symbol, f.symbols, f.runs, f.records) for u, f in chain_frames(paths)
+    ]
+    assert got == expected
+    assert {key for key, _ in frames} == {b"ESM4"}
+    assert {f.symbol for _, f in frames} == {"ESM4"}  # a frame is named by its chain
+    symbols = {run.symbol for _, f in frames for run in frame_runs(f)}
+    assert symbols == {"ESM4 P5230", "ESM4 P5250", "ESM4"}
+    assert any(len(f.symbols) > 1 for _, f in frames)
+    assert sum(count_records(f) for _, f in frames) > 10 * len(frames)  # few, full frames
 
     again = produce_file(paths, settings, chains=("*",))  # a rerun writes nothing
     assert again.published == 0
-    assert len(read_topic(f"{settings.topics.prefix}md.chain")) == len(runs)
+    assert len(read_topic(f"{settings.topics.prefix}md.chain")) == len(frames)
 
 
 def test_a_native_crash_leaves_its_stacks_in_the_log_and_the_next_run_says_so(

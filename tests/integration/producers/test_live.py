@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -17,8 +19,11 @@ from tests.fakes.databento_live import FAKE_API_KEY, FakeLiveGateway, load_dbn
 from tests.integration.executors.scenario import create_topics
 from ticklane import wire
 from ticklane.dbn import split_records
+from ticklane.kafka import consumer_config
 from ticklane.market import DataGap, MarketFrame
 from ticklane.settings import Settings
+from ticklane.tail import consume
+from ticklane.timing import TICK_RECEIVED, TICK_SENT, stamps
 
 pytestmark = pytest.mark.integration
 
@@ -208,3 +213,24 @@ def test_no_piece_of_the_key_in_any_output_at_debug(
     # ...and no piece of five characters of the key is anywhere in what the process printed.
     pieces = {key[i : i + 5] for i in range(len(key) - 4)}
     assert [p for p in pieces if p in output] == []
+
+
+def test_live_frames_carry_their_receipt_and_hand_over_times(
+    databento_dir: Path, settings: Settings, poll
+) -> None:
+    topic = f"{settings.topics.prefix}md.mbp-1"
+    before = time.time_ns()
+    with FakeLiveGateway.from_files(databento_dir / FILE, now_ns=0, pacing="manual") as gw:
+        producer = live(settings, gw, start=0)
+        with Running(producer):
+            gw.release(300)
+            poll(lambda: producer.report.records >= 300, timeout_s=30, what="300 records")
+    after = time.time_ns()
+    bootstrap = str(settings.kafka.bootstrap_servers)
+    config = consumer_config(settings.kafka, bootstrap, f"stamps-{uuid.uuid4().hex}")
+    messages = list(consume(config, topic, from_beginning=True, until_end=True))
+    assert messages
+    for message in messages:
+        found = stamps(message.headers)
+        # Received from the SDK, then handed to Kafka, both while the test ran.
+        assert before <= found[TICK_RECEIVED] <= found[TICK_SENT] <= after

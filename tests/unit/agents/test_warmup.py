@@ -154,6 +154,9 @@ class _Recorded:
     def forget(self) -> None:
         pass
 
+    def new_generation(self) -> None:
+        pass
+
 
 def _frame(columns, a: int, b: int) -> MarketFrame:
     ts, px, sz = columns

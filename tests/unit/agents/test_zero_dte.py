@@ -27,8 +27,11 @@ from agents.strategies.zero_dte import (
     exit_time,
     is_zero_dte,
 )
-from ticklane import ids
+from agents.ticks import TickBatch
+from ticklane import dbn, ids
+from ticklane.chains import cut_chains
 from ticklane.market import Bar, InstrumentClass, InstrumentDef, Quote, Trade
+from ticklane.units import UNDEF_PRICE
 
 S = 1_000_000_000
 MIN = 60 * S
@@ -489,3 +492,93 @@ def test_zero_dte_parameters_are_validated(raw, param):
     with pytest.raises(ParamError) as err:
         STRATEGY.parse_params(raw)
     assert err.value.param == param
+
+
+# --- ticks in bulk ------------------------------------------------------------------------
+
+WHOSE = ["held", "held", "other", "underlying", "stranger"]
+KINDS = ["two-sided", "bid only", "no bid", "crossed", "trade", "undefined trade"]
+
+
+def tick_records(specs, held, entry, t):
+    """(symbol, record) of DBN ticks from (whose, kind, cents off the entry, seconds on)."""
+    out = []
+    for whose, kind, cents, step in specs:
+        t += step * S
+        iid = {"held": held, "other": held + 2, "underlying": UNDERLYING_ID, "stranger": 7}[whose]
+        px = entry + cents * CENT
+        common = {"instrument_id": iid, "ts_event": t - 1000, "ts_recv": t}
+        if kind.endswith("trade"):
+            price = UNDEF_PRICE if kind == "undefined trade" else px
+            fields = common | {"price": price, "size": 1, "action": "T", "side": "N"}
+            out.append((whose, dbn.encode_records(0, [fields])))
+            continue
+        bid = UNDEF_PRICE if kind == "no bid" else px
+        ask = {"two-sided": px + 4 * CENT, "crossed": px - CENT}.get(kind, UNDEF_PRICE)
+        fields = common | {"bid_px_00": bid, "ask_px_00": ask, "action": "A", "side": "B"}
+        out.append((whose, dbn.encode_records(1, [fields])))
+    return out
+
+
+def one_batch(placed):
+    """The ticks of (underlying, symbol, record)s as the chain engine batches a frame's."""
+    [cut] = cut_chains(placed, 1000, 1 << 20)
+    layout = dbn.frame_layout(cut.frame())
+    return TickBatch.of_runs(cut.records, layout, 0, len(layout.runs))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    specs=st.lists(
+        st.tuples(
+            st.sampled_from(WHOSE),
+            st.sampled_from(KINDS),
+            st.integers(-60, 140),
+            st.integers(0, 3),
+        ),
+        min_size=10,
+        max_size=60,
+    ),
+    exits=st.sampled_from([(0.0, 0.0), (0.5, 0.0), (0.0, 1.25), (0.5, 1.25)]),
+    late=st.booleans(),
+    holding=st.booleans(),
+)
+def test_a_batch_of_ticks_is_exactly_each_tick_in_turn(specs, exits, late, holding):
+    """`on_ticks` over mixed quotes and trades, of the held option, another, the underlying
+    and a stranger, across stops, targets and the cut-off: `on_tick` on each, to the byte."""
+    run = entered(stop_loss=exits[0], take_profit=exits[1])
+    held, entry = run.state.holding.contract.instrument_id, run.state.holding.entry_price
+    start = run.state.holding.exit_by - 30 * S if late else utc(DAY, 15, 30)
+    if not holding:
+        run.feed(run.state.holding.exit_by)  # the cut-off closes it: nothing held
+    placed = [("SPY", whose, record) for whose, record in tick_records(specs, held, entry, start)]
+    batch = one_batch(placed)
+    state, ctx = run.state, run.ctx(start)
+    bulk, bulk_signals = STRATEGY.on_ticks(state, batch, ctx)
+    each, each_signals = state, []
+    for tick in batch.items():
+        each, new = STRATEGY.on_tick(each, tick, ctx)
+        each_signals += new
+    assert bulk_signals == each_signals
+    assert msgspec.msgpack.encode(bulk) == msgspec.msgpack.encode(each)
+    # And in parts, as a frame cut elsewhere or a bar's close splits it.
+    middle = len(batch) // 2
+    first, first_signals = STRATEGY.on_ticks(state, batch.part(0, middle), ctx)
+    second, second_signals = STRATEGY.on_ticks(first, batch.part(middle, len(batch)), ctx)
+    assert first_signals + second_signals == each_signals
+    assert msgspec.msgpack.encode(second) == msgspec.msgpack.encode(each)
+
+
+def test_ticks_in_bulk_exit_where_one_at_a_time_would():
+    run = entered(stop_loss=0.5, take_profit=1.25)
+    h = run.state.holding
+    t = utc(DAY, 15, 30)
+    specs = [("other", "two-sided", 0, 1), ("held", "two-sided", -10, 1)]
+    specs += [("held", "two-sided", -50, 1), ("held", "two-sided", -60, 1)]
+    records = tick_records(specs, h.contract.instrument_id, h.entry_price, t)
+    batch = one_batch([("SPY", w, r) for w, r in records])
+    state, [stop] = STRATEGY.on_ticks(run.state, batch, run.ctx(t))
+    assert (stop.reason, stop.ts_event, stop.target_position) == ("stop-loss", t + 3 * S, 0)
+    assert stop.reference_price == h.entry_price - 50 * CENT
+    assert state.holding is None
+    assert state.quotes[h.contract.instrument_id].bid == h.entry_price - 60 * CENT

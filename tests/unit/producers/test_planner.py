@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from producers.framing import ChainFramer, FrameLimits, Framer
 from producers.planner import FramePlanner
-from producers.resume import ResumeState, SeenFrame
+from producers.resume import ResumeState, SeenFrame, seen_frames
+from ticklane.market import FrameRun, MarketFrame
 
 SYMBOLS = ["A", "B", "C", "D", "E"]
 TOPICS = {"md.trades": 3, "md.mbp-1": 2}
@@ -38,11 +39,12 @@ def partition_of(topic: str, symbol: str) -> int:
     return SYMBOLS.index(symbol) % TOPICS[topic]
 
 
-Log = dict[tuple[str, int], list[tuple[SeenFrame, list[int]]]]
+Log = dict[tuple[str, int], list[tuple[list[SeenFrame], list[int]]]]
 
 
-# md.chain: A, B and C are one chain (C plays an option of A, B of nothing), D another.
-CHAIN_OF = {"A": "A", "B": "A", "C": "A", "D": "D"}
+# md.chain: A and C are one chain (C plays an option of A), B and D two more; B and D share
+# a partition, so a crash keeps a prefix of both chains' frames, interleaved.
+CHAIN_OF = {"A": "A", "B": "B", "C": "A", "D": "D"}
 
 
 def chain_route(raw: bytes) -> tuple[str, str] | None:
@@ -56,25 +58,34 @@ def chain_partition(_topic: str, symbol: str) -> int:
 
 def run_once(
     source: list[bytes], log: Log, batch_sizes: list[int], limits: FrameLimits, chain: bool = False
-) -> dict[tuple[str, int], list[tuple[SeenFrame, list[int]]]]:
+) -> Log:
     """One producer run from the start of the source; returns what it sent per partition."""
     resume = ResumeState.from_tails(
-        {tp: [seen for seen, _ in frames][-200:] for tp, frames in log.items()}
+        {tp: [s for seen, _ in frames[-200:] for s in seen] for tp, frames in log.items()}
     )
     if chain:
         framer = ChainFramer(limits, CHAIN_OF.__getitem__)
         planner = FramePlanner(chain_route, chain_partition, resume, limits, framer=framer)
     else:
         planner = FramePlanner(route, partition_of, resume, limits)
-    sent: dict[tuple[str, int], list[tuple[SeenFrame, list[int]]]] = defaultdict(list)
+    sent: Log = defaultdict(list)
     start, sizes = 0, iter(batch_sizes)
     while start < len(source):
         size = next(sizes, 7)
         for planned in planner.plan(source[start : start + size], start):
             frame = planned.frame
             got = [int.from_bytes(r[2:10], "big") for r in split(frame.records)]
-            seen = SeenFrame(frame.symbol, frame.position, planned.batch)
-            sent[(frame.topic, planned.partition)].append((seen, got))
+            # As the next run reads it back: a frame of several symbols counts for each.
+            message = MarketFrame(
+                frame.symbol,
+                frame.records,
+                "",
+                frame.position,
+                planned.batch,
+                frame.symbols,
+                frame.runs,
+            )
+            sent[(frame.topic, planned.partition)].append((seen_frames(message), got))
         start += size
     return sent
 
@@ -140,28 +151,40 @@ def test_chains_keep_every_records_order_exactly_once_across_crashes(case) -> No
     """md.chain: each chain's records, of every symbol and type, in source order."""
     layout = case[0]
     log = crash_then_finish(case, chain=True)
-    for chain in ("A", "D"):
+    for chain in ("A", "B", "D"):
         tp = ("md.chain", chain_partition("md.chain", chain))
         written = [i for _, got in log[tp] for i in got if CHAIN_OF[layout[i][1]] == chain]
         expected = [i for i, (_, symbol) in enumerate(layout) if CHAIN_OF.get(symbol) == chain]
         assert written == expected, f"chain {chain}: lost, duplicated or reordered"
 
 
-def test_chain_frames_are_runs_of_one_symbol_and_type() -> None:
+def test_chain_frames_hold_a_chains_records_of_every_symbol_and_type_up_to_the_caps() -> None:
     framer = ChainFramer(FrameLimits(max_records=2), CHAIN_OF.__getitem__)
     layout = [("md.trades", "A"), ("md.trades", "A"), ("md.trades", "A"), ("md.mbp-1", "C")]
     layout += [("md.trades", "D"), ("md.trades", "A"), ("md.mbp-1", "C"), ("md.mbp-1", "C")]
     for i, (topic, symbol) in enumerate(layout):
         framer.add("md.chain", symbol, i, record(i, topic, symbol))
     frames = framer.drain()
-    assert [(f.symbol, f.first, f.position, f.count) for f in frames] == [
-        ("A", 0, 1, 2),
-        ("A", 2, 2, 1),
-        ("C", 3, 3, 1),
-        ("D", 4, 4, 1),
-        ("A", 5, 5, 1),
-        ("C", 6, 7, 2),
+    assert [(f.symbol, f.first, f.position, f.count, f.symbols) for f in frames] == [
+        ("A", 0, 1, 2, ("A",)),
+        ("A", 2, 3, 2, ("A", "C")),
+        ("D", 4, 4, 1, ("D",)),
+        ("A", 5, 6, 2, ("A", "C")),
+        ("A", 7, 7, 1, ("C",)),
     ]
+    assert [f.runs for f in frames] == [
+        (FrameRun(0, 2),),
+        (FrameRun(0, 1), FrameRun(1, 1)),
+        (FrameRun(0, 1),),
+        (FrameRun(0, 1), FrameRun(1, 1)),
+        (FrameRun(0, 1),),
+    ]
+    big = ChainFramer(FrameLimits(), CHAIN_OF.__getitem__)
+    for i, (topic, symbol) in enumerate(layout):
+        big.add("md.chain", symbol, i, record(i, topic, symbol))
+    a, d = big.drain()  # uncapped: one frame per chain and batch
+    assert (a.symbol, a.count, a.symbols, d.symbol, d.count) == ("A", 7, ("A", "C"), "D", 1)
+    assert [(r.symbol, r.count) for r in a.runs] == [(0, 3), (1, 1), (0, 1), (1, 2)]
 
 
 def test_frames_respect_caps_and_keep_symbol_order() -> None:

@@ -10,6 +10,9 @@ import pytest
 import zstandard
 from databento import DBNStore
 
+from producers.framing import ChainFramer, FrameLimits
+from producers.planner import FramePlanner
+from producers.resume import ResumeState
 from producers.synth import DATASET, DEFAULT_START_NS, generate
 from producers.synth_instruments import PRICE_SCALE, UNDEF_PRICE, make_underlying, utc_date
 from producers.synth_options import (
@@ -20,6 +23,11 @@ from producers.synth_options import (
     quote_ticks,
     smile_vol,
 )
+from ticklane.chains import ChainRouter
+from ticklane.dbn_files import DbnFile
+from ticklane.routing import Router
+from ticklane.symbology import SymbolMap
+from ticklane.topics import MARKET_DATA_SCHEMAS
 
 SEED = 42
 CLOSE_2024_07_01 = 1_719_864_000_000_000_000  # 16:00 New York, the XNYS close that day
@@ -384,3 +392,41 @@ def test_the_chain_can_go_on_a_stock_and_the_default_bytes_do_not_change(tmp_pat
     assert {str(r.underlying) for r in definitions if str(r.instrument_class) in "CP"} == {"SYN001"}
     with pytest.raises(ValueError, match="--chain-on 3"):
         generate(tmp_path / "d.dbn", symbols=3, minutes=2, seed=7, chain_on=3)
+
+
+def test_the_chain_fills_its_md_chain_frames(synth):
+    """As `produce file --chains all` frames it (`producers.pipeline.ChainPlan`): the
+    chain's records of every symbol and type share frames up to the caps (2.4 records a
+    frame when a frame was a run of one symbol and type)."""
+    dbn_file = DbnFile(synth["summary"].path)
+    chain_of: dict[str, str] = {}
+    chains = ChainRouter()
+    routers: list[Router] = []
+
+    def route(record: bytes) -> tuple[str, str] | None:
+        if not routers:  # the metadata is read with the first batch
+            symbols = SymbolMap()
+            symbols.add_metadata_mappings(dbn_file.metadata.mappings)
+            topics = {f"md.{s}": f"md.{s}" for s in MARKET_DATA_SCHEMAS}
+            routers.append(Router(symbols, topics, dbn_file.metadata.schema))
+        routed = routers[0](record)
+        underlying = None if routed is None else chains(record, routed[1])
+        if routed is None or underlying is None:
+            return None
+        chain_of[routed[1]] = underlying
+        return "md.chain", routed[1]
+
+    limits = FrameLimits()
+    framer = ChainFramer(limits, chain_of.__getitem__)
+    planner = FramePlanner(route, lambda *_: 0, ResumeState(), limits, framer=framer)
+    frames = [
+        planned.frame
+        for batch in dbn_file.batches()
+        for planned in planner.plan(batch.records, batch.first_index)
+    ]
+    assert {f.symbol for f in frames} == {"SYN000"}  # named by the chain, its key
+    counts = [f.count for f in frames]
+    assert sum(counts) / len(frames) > 200
+    assert max(counts) <= limits.max_records
+    assert max(len(f.records) for f in frames) <= limits.max_bytes
+    assert len({s for f in frames for s in f.symbols}) == 1 + 42  # every symbol kept

@@ -1,13 +1,16 @@
-"""Option chains put together from md records: placement learned from definitions, order kept."""
+"""Option chains put together from md records: placement learned from definitions, order kept,
+cut into md.chain frames of many symbols."""
 
+import itertools
 from pathlib import Path
 
 import databento_dbn as dbn
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ticklane.chains import ChainRouter, cut_runs
-from ticklane.dbn import encode_records
+from ticklane import wire
+from ticklane.chains import ChainRouter, cut_chains
+from ticklane.dbn import encode_records, frame_runs
 from ticklane.dbn_files import DbnFile
 from ticklane.routing import Router
 from ticklane.symbology import SymbolMap
@@ -69,33 +72,61 @@ placed_records = st.lists(
         st.sampled_from(["A", "B", "C"]),
         st.sampled_from([TRADE, MBP1]),
     ),
-    max_size=60,
+    max_size=80,
 )
 
 
-@given(placed_records)
-def test_runs_keep_each_chains_order_and_never_mix(items: list[tuple[str, str, int]]) -> None:
+@given(placed_records, st.integers(1, 9), st.integers(48, 500))
+def test_cuts_keep_each_chains_order_and_every_records_symbol_within_the_caps(
+    items: list[tuple[str, str, int]], max_records: int, max_bytes: int
+) -> None:
     placed = [(u, s, record(rtype, 0, ts=i)) for i, (u, s, rtype) in enumerate(items)]
-    runs = cut_runs(placed)
+    cuts = cut_chains(placed, max_records, max_bytes)
+    assert [c.first for c in cuts] == sorted(c.first for c in cuts)
     for underlying in ("ES", "NQ"):
-        flattened = [r for u, _, records in runs if u == underlying for r in records]
-        assert flattened == [r for u, _, r in placed if u == underlying]
-    for _, symbol, records in runs:
-        assert records
-        assert len({r[1] for r in records}) == 1  # one record type per run
-        for r in records:
-            i = int.from_bytes(r[8:16], "little")
-            assert placed[i][1] == symbol
-    # Maximal: consecutive records of a chain with the same symbol and type share a run.
-    assert (
-        len(runs)
-        == sum(
-            1
-            for i, (u, s, rtype) in enumerate(items)
-            if not any(items[j][0] == u for j in range(i))  # first of its chain
-            or next(items[j] for j in range(i - 1, -1, -1) if items[j][0] == u)[1:] != (s, rtype)
-        )
-    )
+        mine = [c for c in cuts if c.underlying == underlying]
+        indices = iter(i for i, p in enumerate(placed) if p[0] == underlying)
+        for c, after in itertools.zip_longest(mine, mine[1:]):
+            # The chain's records in order, each with its own symbol, none left out.
+            runs = frame_runs(c.frame())
+            got = [
+                (underlying, run.symbol, c.records[at : at + run_size])
+                for run in runs
+                for run_size in [(run.stop - run.start) // run.count]
+                for at in range(run.start, run.stop, run_size)
+            ]
+            mine_here = [next(indices) for _ in got]
+            assert got == [placed[i] for i in mine_here]
+            assert (c.first, c.last, c.count) == (mine_here[0], mine_here[-1], len(got))
+            assert c.count <= max_records
+            assert len(c.records) <= max_bytes or c.count == 1
+            if after is not None:  # cut only where the chain's next record does not fit
+                next_size = len(placed[after.first][2])
+                assert c.count == max_records or len(c.records) + next_size > max_bytes
+            keys = [(run.symbol, run.rtype) for run in runs]
+            assert all(a != b for a, b in itertools.pairwise(keys))  # runs are maximal
+            assert len(set(c.symbols)) == len(c.symbols)  # each symbol named once
+        assert next(indices, None) is None
+
+
+def test_a_chain_cut_is_one_frame_of_many_symbols_and_types() -> None:
+    option = definition(10, "ES C1", "C", "ES")
+    placed = [
+        ("ES", "ES C1", option),
+        ("ES", "ES", record(TRADE, 1, ts=1)),
+        ("ES", "ES C1", record(MBP1, 10, ts=2)),
+        ("NQ", "NQ", record(TRADE, 2, ts=3)),
+        ("ES", "ES C1", record(MBP1, 10, ts=4)),
+        ("ES", "ES", record(MBP1, 1, ts=5)),
+    ]
+    es, nq = cut_chains(placed, 500, 1 << 20)
+    assert (es.underlying, es.first, es.last, es.count) == ("ES", 0, 5, 5)
+    assert (nq.underlying, nq.first, nq.last, nq.count) == ("NQ", 3, 3, 1)
+    frame = es.frame("file:x", 5, 0)
+    assert (frame.symbol, frame.symbols) == ("ES", ("ES C1", "ES"))
+    assert [(r.symbol, r.count) for r in frame.runs] == [(0, 1), (1, 1), (0, 2), (1, 1)]
+    assert frame.records == b"".join(r for u, _, r in placed if u == "ES")
+    assert wire.decode(wire.encode(frame)) == frame
 
 
 def test_real_cme_options_join_their_futures_chain(databento_dir: Path) -> None:

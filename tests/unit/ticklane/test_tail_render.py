@@ -3,7 +3,7 @@
 import json
 
 from ticklane import dbn, wire
-from ticklane.market import MarketFrame
+from ticklane.market import FrameRun, MarketFrame
 from ticklane.tail import RawMessage, render, tail, to_json_line
 from ticklane.trading import Signal
 from ticklane.units import INT64_MIN, UINT64_MAX, UNDEF_PRICE
@@ -64,3 +64,19 @@ def test_max_counts_records_not_messages() -> None:
     lines: list[str] = []
     assert tail(msgs, lines.append, max_records=7) == 7
     assert [json.loads(line)["record"] for line in lines] == [0, 1, 2, 3, 4, 0, 1]
+
+
+def test_a_frame_of_several_symbols_prints_each_record_with_its_own_symbol_and_type() -> None:
+    trade = dbn.encode_records(0, [{"ts_event": 1, "price": 7}])
+    quotes = dbn.encode_records(1, [{"ts_event": 2}, {"ts_event": 3}])
+    runs = (FrameRun(0, 1), FrameRun(1, 2), FrameRun(0, 1))
+    frame = MarketFrame("ES", trade + quotes + trade, "file:x", 9, 0, ("ES", "ES C1"), runs)
+    shown = render(raw(wire.encode(frame), key=b"ES"))
+    assert [(o["record"], o["symbol"], o["type"]) for o in shown] == [
+        (0, "ES", "trades"),
+        (1, "ES C1", "mbp-1"),
+        (2, "ES C1", "mbp-1"),
+        (3, "ES", "trades"),
+    ]
+    assert [o["value"]["ts_event"] for o in shown] == [1, 2, 3, 1]
+    assert {(o["key"], o["source"], o["position"]) for o in shown} == {("ES", "file:x", 9)}

@@ -15,6 +15,7 @@ from ticklane.market import (
     Bar,
     BookSide,
     DataGap,
+    FrameRun,
     InstrumentClass,
     InstrumentDef,
     MarketFrame,
@@ -142,6 +143,26 @@ def dbn_records(draw: st.DrawFn) -> bytes:
 
 
 frames = st.builds(MarketFrame, symbol=text, records=dbn_records(), source=text, position=u64)
+
+
+@st.composite
+def chain_frames(draw: st.DrawFn) -> MarketFrame:
+    """Frames of several symbols (md.chain): runs of 1-8 records of any type and symbol."""
+    symbols = tuple(draw(st.lists(text, min_size=1, max_size=4, unique=True)))
+    runs = draw(
+        st.lists(st.tuples(st.integers(0, len(symbols) - 1), dbn_records()), min_size=1, max_size=6)
+    )
+    return MarketFrame(
+        draw(text),
+        b"".join(records for _, records in runs),
+        draw(text),
+        draw(u64),
+        draw(u64),
+        symbols,
+        tuple(FrameRun(symbol, len(records) // (records[0] * 4)) for symbol, records in runs),
+    )
+
+
 signals = st.builds(
     Signal,
     signal_id=text,
@@ -233,6 +254,7 @@ gaps = st.builds(
 )
 messages = st.one_of(
     frames,
+    chain_frames(),
     trades,
     quotes,
     bars,
@@ -264,6 +286,7 @@ def _types(value: object) -> object:
 
 PER_TYPE = [
     frames,
+    chain_frames(),
     trades,
     quotes,
     bars,
@@ -387,6 +410,111 @@ def test_malformed_frame_records_are_refused(records: bytes, reason: str) -> Non
         wire.decode(_reframe(1, body))
     with pytest.raises(ValueError, match=reason):
         wire.encode(MarketFrame("ESU4", records))
+
+
+@given(chain_frames())
+def test_a_frame_of_several_symbols_keeps_each_records_symbol(frame: MarketFrame) -> None:
+    decoded = wire.decode_as(wire.encode(frame), MarketFrame)
+    assert decoded == frame
+    expected = [
+        (frame.symbols[run.symbol], record)
+        for run, start in zip(frame.runs, _run_starts(frame), strict=True)
+        for record in dbn.split_records(frame.records[start:])[: run.count]
+    ]
+    got = [
+        (run.symbol, record)
+        for run in dbn.frame_runs(decoded)
+        for record in dbn.split_records(decoded.records[run.start : run.stop])
+    ]
+    assert got == expected
+    assert dbn.count_records(decoded) == len(expected) == len(dbn.frame_records(decoded))
+
+
+def _run_starts(frame: MarketFrame) -> list[int]:
+    starts, at = [], 0
+    for run in frame.runs:
+        starts.append(at)
+        at += run.count * frame.records[at] * 4
+    return starts
+
+
+def test_a_frame_without_runs_is_byte_for_byte_the_frame_before_runs() -> None:
+    records = dbn.encode_records(0, [{"ts_event": 5}, {"ts_event": 6}])
+    frame = MarketFrame("ESU4", records, "file:x", 41, 40)
+    before = msgspec.msgpack.encode(["ESU4", records, "file:x", 41, 40])  # how it was written
+    assert wire.encode(frame) == _reframe(1, before)
+    assert wire.decode(_reframe(1, before)) == frame
+    assert wire.decode(_reframe(1, msgspec.msgpack.encode(["ESU4", records]))) == MarketFrame(
+        "ESU4", records
+    )
+
+
+class _FrameBeforeRuns(msgspec.Struct, array_like=True):
+    symbol: str
+    records: bytes
+    source: str = ""
+    position: int = 0
+    batch: int = 0
+
+
+def test_a_reader_from_before_runs_still_decodes_a_frame_with_them() -> None:
+    trade, quote = dbn.encode_records(0, [{}]), dbn.encode_records(1, [{}])
+    frame = MarketFrame(
+        "ES", trade + quote, "s", 2, 1, ("ES", "ES C1"), (FrameRun(0, 1), FrameRun(1, 1))
+    )
+    body = wire.encode(frame)[wire.HEADER_SIZE :]
+    old = msgspec.msgpack.decode(body, type=_FrameBeforeRuns)
+    assert (old.symbol, old.records, old.source, old.position, old.batch) == (
+        "ES",
+        trade + quote,
+        "s",
+        2,
+        1,
+    )
+
+
+_TRADE, _QUOTE = dbn.encode_records(0, [{}]), dbn.encode_records(1, [{}])
+_OHLCV, _MBO = dbn.encode_records(0x20, [{}]), dbn.encode_records(0xA0, [{}])
+
+
+@pytest.mark.parametrize(
+    ("records", "symbols", "runs", "reason"),
+    [
+        (_TRADE, ("A",), (), "names symbols but has no runs"),
+        (_TRADE + _QUOTE, ("A",), ((0, 1),), "beyond its runs"),
+        (_TRADE, ("A",), ((0, 2),), "overruns the frame"),
+        (_TRADE, ("A",), ((0, 1), (0, 1)), "more records than"),
+        (_TRADE, ("A",), ((1, 1),), "names symbol 1 of 1"),
+        (_TRADE + _QUOTE[:48], ("A",), ((0, 2),), "length byte"),
+        (_TRADE + _QUOTE, ("A",), ((0, 1), (0, 0), (0, 1)), "no records|>= 1"),
+        # Checked run by run, and from eight runs on all at once.
+        (_TRADE * 9 + _QUOTE[:48], ("A",), ((0, 1),) * 8 + ((0, 2),), "length byte"),
+        # ohlcv-1s and mbo records are both 56 bytes: only the rtype byte tells them apart.
+        (_OHLCV + _MBO, ("A",), ((0, 2),), "more than one rtype"),
+        (_OHLCV * 9 + _MBO, ("A",), ((0, 1),) * 8 + ((0, 2),), "more than one rtype"),
+    ],
+    ids=[
+        "no-runs",
+        "beyond",
+        "overrun",
+        "past-end",
+        "symbol",
+        "length",
+        "empty-run",
+        "length-at-once",
+        "mixed-types",
+        "mixed-types-at-once",
+    ],
+)
+def test_frames_whose_runs_do_not_match_their_records_are_refused(
+    records: bytes, symbols: tuple[str, ...], runs: tuple[tuple[int, int], ...], reason: str
+) -> None:
+    body = msgspec.msgpack.encode(["A", records, "", 0, 0, symbols, runs])
+    with pytest.raises(wire.WireError, match=reason):
+        wire.decode(_reframe(1, body))
+    frame = MarketFrame("A", records, symbols=symbols, runs=tuple(FrameRun(*r) for r in runs))
+    with pytest.raises(ValueError, match="|".join(p for p in reason.split("|") if p != ">= 1")):
+        wire.encode(frame)
 
 
 def test_decode_as_checks_the_type() -> None:
