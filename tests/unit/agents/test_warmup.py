@@ -1,6 +1,7 @@
 """Warm-up: a strategy started mid-series, fed the history, signals as if it had run all along."""
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 
@@ -10,9 +11,9 @@ from agents.engine import Engine, History, SymbolEntry, decode_entry, encode_ent
 from agents.roster import Roster
 from agents.strategies import Context, registry, run_bars
 from agents.strategies.ema_cross import EmaCross
-from agents.warmup import Request, Warmup, aggregate
+from agents.warmup import MarketTopic, Request, Warmup, aggregate
 from tests.unit.agents.test_engine import SECOND, command, trades
-from ticklane import dbn
+from ticklane import dbn, wire
 from ticklane.control import ControlAction
 from ticklane.market import Bar, MarketFrame
 from ticklane.settings import StrategyConfig
@@ -195,3 +196,57 @@ def test_warmup_asks_once_per_symbol_until_a_control_command() -> None:
     frame = _frame(columns, 0, 10)
     assert asyncio.run(warm.prepare(b"ES", frame, replay, "md.trades", (0, 9))) is replay
     assert len(source.requests) == 1
+
+
+class _Partition:
+    """One md.* partition held in memory, read as `PartitionReader` reads Kafka: counts reads."""
+
+    def __init__(self, frames: list[MarketFrame]) -> None:
+        self.records = [
+            SimpleNamespace(offset=n, key=f.symbol.encode(), value=wire.encode(f))
+            for n, f in enumerate(frames)
+        ]
+        self.scans: list[tuple[int, int | None]] = []
+
+    async def start_at(self, topic: str, partition: int, since_ms: int) -> int | None:
+        return 0
+
+    async def scan(self, topic: str, partition: int, start: int, stop: int | None, visit) -> int:
+        self.scans.append((start, stop))
+        end = len(self.records) if stop is None else stop
+        visit(self.records[start:end])
+        return end
+
+
+def _request(symbol: str, offset: int, *, first_seen: bool) -> Request:
+    return Request(symbol, symbol.encode(), SECOND, 10**20, "md", 0, offset, False, first_seen)
+
+
+def test_a_partition_read_in_this_assignment_is_not_read_again_for_a_new_symbol() -> None:
+    columns = trades(400)
+    symbols = ["AA", "BB", "CC", "DD"]
+    frames = [
+        MarketFrame(symbol, _frame(columns, i * 100, (i + 1) * 100).records)
+        for i, symbol in enumerate(symbols)
+    ]
+    partition = _Partition(frames)
+    source = MarketTopic(partition, [SECOND], keep=100, lookback_s=3600)  # type: ignore[arg-type]
+
+    async def ask(symbol: str, offset: int, *, first_seen: bool) -> History | None:
+        return await source.history(_request(symbol, offset, first_seen=first_seen))
+
+    # The first new symbol reads the partition up to its frame; later new ones read nothing
+    # (their frames since were absorbed live: none was theirs).
+    assert asyncio.run(ask("BB", 1, first_seen=True)) is None
+    assert asyncio.run(ask("CC", 2, first_seen=True)) is None
+    assert asyncio.run(ask("DD", 3, first_seen=True)) is None
+    assert partition.scans == [(0, 1)]
+    # A symbol with an entry (new parameters) reads up to its frame: AA's bars are found.
+    found = asyncio.run(ask("AA", 3, first_seen=False))
+    assert found is not None
+    assert found.bars
+    assert partition.scans == [(0, 1), (1, 3)]
+    # After a rebalance the partition is read again for a new symbol.
+    source.new_generation()
+    asyncio.run(ask("EE", 4, first_seen=True))
+    assert partition.scans == [(0, 1), (1, 3), (3, 4)]
