@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import databento as db
@@ -126,6 +127,34 @@ def high_watermarks(settings: Settings, topic: str) -> int:
         consumer.close()
 
 
+def kill_five_times(  # noqa: PLR0917 - the two SIGKILL tests' shared loop
+    command: list[str],
+    env: dict[str, str],
+    settings: Settings,
+    topic: str,
+    tmp_path: Path,
+    poll,
+    short: Callable[[], bool],
+) -> int:
+    """Run `command` five times, SIGKILLing each run once it has visibly written something,
+    at a random instant after; how many kills left Kafka `short()` of the whole file."""
+    rng = random.Random(int(os.environ.get("TICKLANE_CHAOS_SEED", "7")))
+    mid_file = 0
+    for _ in range(5):
+        before = high_watermarks(settings, topic) if mid_file else 0
+        proc = subprocess.Popen(command, env=env, stderr=(tmp_path / "stderr.log").open("ab"))
+        poll(
+            lambda b=before, p=proc: p.poll() is not None or high_watermarks(settings, topic) > b,
+            timeout_s=60,
+            what="progress",
+        )
+        time.sleep(rng.uniform(0.0, 0.4))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        mid_file += short()
+    return mid_file
+
+
 def test_sigkill_mid_file_then_restart_is_exactly_once(
     settings: Settings, cli_env: dict[str, str], read_topic, tmp_path: Path, poll
 ) -> None:
@@ -135,22 +164,12 @@ def test_sigkill_mid_file_then_restart_is_exactly_once(
     topic = f"{settings.topics.prefix}md.mbp-1"
     # Paced so that one run takes several seconds: a kill lands mid-file.
     command = [TICKLANE, "produce", "file", str(path), "--speed", "100x"]
-    rng = random.Random(int(os.environ.get("TICKLANE_CHAOS_SEED", "7")))
-    mid_file = 0
-    for _ in range(5):
-        before = high_watermarks(settings, topic) if mid_file else 0
-        proc = subprocess.Popen(command, env=cli_env, stderr=(tmp_path / "stderr.log").open("ab"))
-        # Kill once this run has visibly written something, at a random instant after.
-        poll(
-            lambda b=before, p=proc: p.poll() is not None or high_watermarks(settings, topic) > b,
-            timeout_s=60,
-            what="progress",
-        )
-        time.sleep(rng.uniform(0.0, 0.4))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+
+    def short() -> bool:
         got, _, _ = kafka_by_symbol(read_topic, topic)
-        mid_file += sum(len(v) for v in got.values()) < summary.counts["mbp-1"]
+        return sum(len(v) for v in got.values()) < summary.counts["mbp-1"]
+
+    mid_file = kill_five_times(command, cli_env, settings, topic, tmp_path, poll, short)
     final = subprocess.run(command, env=cli_env, capture_output=True, text=True, check=False)
     assert final.returncode == 0, final.stderr
     got, partitions, _ = kafka_by_symbol(read_topic, topic)
@@ -178,20 +197,15 @@ def test_sigkill_mid_chain_replay_then_restart_is_exactly_once(
 
     # Paced so that one run takes several seconds: a kill lands mid-file.
     command = [TICKLANE, "produce", "file", str(path), "--chains", "all", "--speed", "100x"]
-    rng = random.Random(int(os.environ.get("TICKLANE_CHAOS_SEED", "7")))
-    mid_file = 0
-    for _ in range(5):
-        before = high_watermarks(settings, topic) if mid_file else 0
-        proc = subprocess.Popen(command, env=cli_env, stderr=(tmp_path / "stderr.log").open("ab"))
-        poll(
-            lambda b=before, p=proc: p.poll() is not None or high_watermarks(settings, topic) > b,
-            timeout_s=60,
-            what="progress",
-        )
-        time.sleep(rng.uniform(0.0, 0.4))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        mid_file += len(chain_records()) < len(expected)
+    mid_file = kill_five_times(
+        command,
+        cli_env,
+        settings,
+        topic,
+        tmp_path,
+        poll,
+        lambda: len(chain_records()) < len(expected),
+    )
     final = subprocess.run(command, env=cli_env, capture_output=True, text=True, check=False)
     assert final.returncode == 0, final.stderr
     got = chain_records()
