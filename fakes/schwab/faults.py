@@ -19,6 +19,8 @@ Pure. The shared faults keep the TastyTrade fake's names, counts and settings
 - `reorder_fills`: the next other activity message is held back and sent after the next fill
   message (or after `reorder_hold_s`).
 - `list_lag_s`: an accepted order appears in order lists only this many seconds later.
+- `answer_delay_s` (not a fault): every accepted order's answer is held this long; the view's
+  `most_answers_held` counts the most held at one time.
 
 And Schwab's own:
 
@@ -116,7 +118,16 @@ class SchwabFaults:
             armed=shared.armed | {f.value: n for f, n in self._armed.items()},
             fired=shared.fired | {f.value: n for f, n in self._fired.items()},
             settings=shared.settings,
+            most_answers_held=shared.most_answers_held,
         )
+
+    def hold(self) -> None:
+        """An order's answer starts its `answer_delay_s`."""
+        self._shared.hold()
+
+    def release(self) -> None:
+        """An order's answer ends its delay."""
+        self._shared.release()
 
 
 def schwab_request_from_flags(flags: list[str]) -> SchwabFaultRequest:

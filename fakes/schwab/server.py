@@ -384,6 +384,15 @@ class FakeSchwab:
             # Held past the client's timeout; a stopping server lets go at once.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.faults.settings.timeout_hold_s)
+        delay = self.faults.settings.answer_delay_s
+        if delay > 0:
+            # A venue's round trip: answers held together show orders sent together.
+            self.faults.hold()
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+            finally:
+                self.faults.release()
         hash_value = request.match_info["hash"]
         location = f"{API_HOST}/trader/v1/accounts/{hash_value}/orders/{order_id}"
         return web.Response(status=201, headers={"Location": location})

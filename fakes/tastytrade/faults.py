@@ -23,6 +23,11 @@ Faults, by the name `POST /__fake/faults` and `--fault NAME[=N]` use:
   sees the fill first and an older status after it.
 - `list_lag_s`: an accepted order appears in `orders/live` and the order history only this
   many seconds after it was accepted (0 turns it off).
+
+Not a fault: `answer_delay_s` holds every accepted order's answer this long (a venue's round
+trip; 0, the default, answers at once), and the view's `most_answers_held` counts the most
+answers held at one time, which shows whether a client sent orders without waiting for each
+other's answers.
 """
 
 from enum import StrEnum
@@ -64,6 +69,7 @@ class FaultRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     duplicate_fills: int = 0
     reorder_fills: int = 0
     list_lag_s: float | None = None
+    answer_delay_s: float | None = None
     timeout_hold_s: float | None = None
     reorder_hold_s: float | None = None
     server_error_status: int | None = None
@@ -75,6 +81,7 @@ class FaultSettings(msgspec.Struct, frozen=True):
     """How the armed faults behave when they fire."""
 
     list_lag_s: float = 0.0
+    answer_delay_s: float = 0.0
     timeout_hold_s: float = 30.0
     reorder_hold_s: float = 1.0
     server_error_status: int = 500
@@ -87,6 +94,7 @@ class FaultsView(msgspec.Struct, frozen=True):
     armed: dict[str, int]
     fired: dict[str, int]
     settings: FaultSettings
+    most_answers_held: int = 0
 
 
 COUNTED: Final[tuple[Fault, ...]] = tuple(f for f in Fault if f is not Fault.LIST_LAG)
@@ -103,6 +111,17 @@ class FaultBook:
         self._armed: dict[Fault, int] = dict.fromkeys(COUNTED, 0)
         self._fired: dict[Fault, int] = dict.fromkeys(Fault, 0)
         self.settings = FaultSettings()
+        self._held = 0
+        self.most_answers_held = 0
+
+    def hold(self) -> None:
+        """An order's answer starts its `answer_delay_s`."""
+        self._held += 1
+        self.most_answers_held = max(self.most_answers_held, self._held)
+
+    def release(self) -> None:
+        """An order's answer ends its delay."""
+        self._held -= 1
 
     def arm(self, request: FaultRequest) -> None:
         """Add the request's counts and apply its settings."""
@@ -147,6 +166,7 @@ class FaultBook:
             armed={f.value: n for f, n in self._armed.items()},
             fired={f.value: n for f, n in self._fired.items()},
             settings=self.settings,
+            most_answers_held=self.most_answers_held,
         )
 
 

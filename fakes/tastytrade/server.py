@@ -360,6 +360,15 @@ class FakeTastytrade:
             # Held past the client's timeout; a stopping server lets go at once.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.faults.settings.timeout_hold_s)
+        delay = self.faults.settings.answer_delay_s
+        if delay > 0:
+            # A venue's round trip: answers held together show orders sent together.
+            self.faults.hold()
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+            finally:
+                self.faults.release()
         return web.json_response({"data": answer, "context": request.path}, status=201)
 
     async def cancel(self, request: web.Request) -> web.Response:

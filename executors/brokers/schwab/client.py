@@ -24,7 +24,8 @@ time are committed to `claims.py`; the 201's `Location` gives the venue order id
 an order whose answer was lost searches the account's orders entered around the send for the
 fingerprint, skipping orders other client order ids claimed; several unclaimed sends of the
 same fingerprint take the matches in send order (orders go out one at a time from this
-adapter, so the venue's order ids follow the send order). None only when no unclaimed
+adapter, or in one lane of a batch sent together, so the venue's order ids follow the send
+order). None only when no unclaimed
 match exists, and the engine resends only after its settle window.
 
 Order requests (place, cancel) are throttled client-side to `orders_per_minute` per rolling
@@ -41,7 +42,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Iterable, Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -66,6 +67,7 @@ from executors.brokers.schwab import config, orders, routing
 from executors.brokers.schwab.breaker import AuthBreaker
 from executors.brokers.schwab.claims import FILE_NAME, Claims
 from executors.brokers.schwab.stream import stream_activity
+from executors.brokers.sending import lanes_of, rounds, send_together
 from executors.netting import BrokerCaps
 from ticklane.control import KillSwitchState
 from ticklane.settings import SchwabSettings
@@ -177,11 +179,12 @@ class SchwabBroker:
         await asyncio.gather(self._stream, return_exceptions=True)
         await self._client.close_async_session()
 
-    def _run(self, work: Coroutine[Any, Any, T], what: str) -> T:
-        """Run a coroutine on the adapter's loop and wait for it (a generous bound)."""
+    def _run(self, work: Coroutine[Any, Any, T], what: str, *, calls: int = 1) -> T:
+        """Run a coroutine on the adapter's loop and wait for it (a generous bound for `calls`
+        calls one after another)."""
         future = asyncio.run_coroutine_threadsafe(work, self._loop)
         try:
-            return future.result(self._timeout_s * (RETRIES + 2) + THROTTLE_WAIT_S)
+            return future.result((self._timeout_s * (RETRIES + 2) + THROTTLE_WAIT_S) * calls)
         except FutureTimeout:
             future.cancel()
             raise AmbiguousAnswerError(f"schwab: no answer to {what} in time") from None
@@ -333,21 +336,25 @@ class SchwabBroker:
 
     async def _throttle(self, what: str, *, sends: bool) -> None:
         """Wait for a slot among `orders_per_minute` per rolling minute (bounded); only order
-        requests (`sends`) take one."""
+        requests (`sends`) take one. Requests sent together wait in turn: each looks again
+        after its wait, as another may have taken the slot that freed."""
         if not sends:
             return
         limit = self._settings.orders_per_minute
-        now = time.monotonic()
-        while self._sent and now - self._sent[0] >= 60:
-            self._sent.popleft()
-        if len(self._sent) >= limit:
-            wait = 60 - (now - self._sent[-limit])
-            if wait > THROTTLE_WAIT_S:
+        deadline = time.monotonic() + THROTTLE_WAIT_S
+        while True:
+            now = time.monotonic()
+            while self._sent and now - self._sent[0] >= 60:
+                self._sent.popleft()
+            if len(self._sent) < limit:
+                self._sent.append(now)
+                return
+            free_at = self._sent[-limit] + 60
+            if free_at > deadline:
                 raise BrokerError(
                     f"schwab: {what}: throttled ({limit} order requests a minute); not sent"
                 )
-            await asyncio.sleep(wait)
-        self._sent.append(time.monotonic())
+            await asyncio.sleep(free_at - now)
 
     def _stop_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -438,6 +445,25 @@ class SchwabBroker:
     def submit(self, order: Order) -> VenueOrder:
         """Place an order; see the module docstring for failures and idempotency."""
         return self._run(self._submit(order), f"place {order.client_order_id}")
+
+    def submit_all(self, batch: Sequence[Order]) -> list[VenueOrder | BrokerError]:
+        """Place a batch's orders without waiting for each other's answers, except that
+        identical orders (one fingerprint) go one after another, so that a lost answer's order
+        is still found by its place in the send order; each order's answer or error as
+        `submit` gives it."""
+        lanes = lanes_of(batch, self._lane_of)
+        work = send_together(batch, self._submit, lanes)
+        try:
+            return self._run(work, f"place {len(batch)} orders", calls=rounds(lanes))
+        except AmbiguousAnswerError as exc:
+            # The whole batch outran its bound: any of them may have been placed.
+            return [exc] * len(batch)
+
+    def _lane_of(self, order: Order) -> Hashable:
+        try:
+            return orders.fingerprint(self._hash, orders.build(order))
+        except orders.OrderBuildError:
+            return order.client_order_id
 
     async def _submit(self, order: Order) -> VenueOrder:
         cid = order.client_order_id

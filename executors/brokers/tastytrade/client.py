@@ -26,7 +26,8 @@ import contextvars
 import logging
 import queue
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,7 @@ from executors.brokers.base import (
     VenueStatus,
     VenueUpdate,
 )
+from executors.brokers.sending import lanes_of, rounds, send_together
 from executors.brokers.tastytrade import orders, symbols
 from executors.brokers.tastytrade.config import Credentials, describe, quiet_sdk_logs
 from executors.brokers.tastytrade.stream import is_own, stream_orders
@@ -93,6 +95,11 @@ class TastytradeBroker:
         self._thread.start()
         self._updates: queue.SimpleQueue[VenueUpdate] = queue.SimpleQueue()
         self._instruments: dict[str, symbols.Instrument] = {}
+        self._refreshing = asyncio.Lock()
+        self._refreshed_at = 0.0
+        """When the access token was last refreshed after a 401 (monotonic)."""
+        self._resolving: dict[str, asyncio.Task[symbols.Instrument]] = {}
+        """Instrument look-ups in flight, so that a batch's orders in one symbol ask once."""
         self._unknown: dict[str, str] = {}
         """Symbols the venue answered "no such instrument" for, with the reason (asked once)."""
         self._symbol_of: dict[str, str] = {}
@@ -125,11 +132,12 @@ class TastytradeBroker:
 
     # --- plumbing
 
-    def _run(self, work: Coroutine[Any, Any, T], what: str) -> T:
-        """Run a coroutine on the adapter's loop and wait for it (a generous bound)."""
+    def _run(self, work: Coroutine[Any, Any, T], what: str, *, calls: int = 1) -> T:
+        """Run a coroutine on the adapter's loop and wait for it (a generous bound for `calls`
+        calls one after another)."""
         future = asyncio.run_coroutine_threadsafe(work, self._loop)
         try:
-            return future.result(self._timeout_s * (RETRIES + 2))
+            return future.result(self._timeout_s * (RETRIES + 2) * calls)
         except FutureTimeout:
             future.cancel()
             raise AmbiguousAnswerError(f"tastytrade: no answer to {what} in time") from None
@@ -145,6 +153,7 @@ class TastytradeBroker:
         retry = ""
         for attempt in range(1, RETRIES + 1):
             _LAST_RESPONSE.set(None)
+            started = time.monotonic()
             try:
                 return await request()
             except httpx2.ConnectError as exc:
@@ -156,15 +165,17 @@ class TastytradeBroker:
                 failure = f"tastytrade: {what}: an answer the SDK cannot read"
                 raise (AmbiguousAnswerError if sends else BrokerError)(failure) from None
             except TastytradeError as exc:
-                retry = await self._judge(exc, what, sends=sends)
+                retry = await self._judge(exc, what, sends=sends, started=started)
             if attempt < RETRIES:
                 log.warning("tastytrade: %s: %s; trying again in %.2fs", what, retry, backoff)
                 await asyncio.sleep(backoff)
                 backoff *= 2
         raise BrokerError(f"tastytrade: {what}: {retry}, {RETRIES} times; nothing was sent")
 
-    async def _judge(self, exc: TastytradeError, what: str, *, sends: bool) -> str:
-        """Why a refused request may be tried again (a reason), or raise what it means."""
+    async def _judge(self, exc: TastytradeError, what: str, *, sends: bool, started: float) -> str:
+        """Why a refused request may be tried again (a reason), or raise what it means.
+        `started`: when the request was sent (monotonic), to tell whether a refresh since then
+        already replaced the token it was refused with."""
         last = _LAST_RESPONSE.get()
         path, status, retry_after = last if last is not None else ("", 0, "")
         if path.endswith("/oauth/token"):
@@ -173,7 +184,7 @@ class TastytradeBroker:
                 "(OAuth Applications > Manage > Create Grant) and set TASTYTRADE_REFRESH_TOKEN"
             ) from None
         if status == 401:
-            await self._session.refresh(force=True)
+            await self._refresh_once(started)
             return "the access token was refused"
         if status == 429:
             return f"rate limited (Retry-After {retry_after or 'not given'})"
@@ -184,6 +195,15 @@ class TastytradeBroker:
         if status == 404:
             raise NotFoundError(f"tastytrade: {what}: {_short(exc)}") from None
         raise BrokerError(f"tastytrade: {what}: HTTP {status}: {_short(exc)}") from None
+
+    async def _refresh_once(self, started: float) -> None:
+        """Refresh the access token unless another request did so after `started`: the orders
+        of a batch are refused together when the token expires, and one refresh serves all."""
+        async with self._refreshing:
+            if self._refreshed_at > started:
+                return
+            await self._session.refresh(force=True)
+            self._refreshed_at = time.monotonic()
 
     def _stop_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -214,6 +234,14 @@ class TastytradeBroker:
             return found
         if symbol in self._unknown:
             raise BrokerError(self._unknown[symbol])
+        pending = self._resolving.get(symbol)
+        if pending is None:
+            pending = self._resolving[symbol] = asyncio.ensure_future(self._resolve(symbol))
+            pending.add_done_callback(lambda _: self._resolving.pop(symbol, None))
+        # Shielded: one order's timeout must not cancel the look-up other orders wait on.
+        return await asyncio.shield(pending)
+
+    async def _resolve(self, symbol: str) -> symbols.Instrument:
         for kind in symbols.kinds_to_try(symbol):
             try:
                 resolved = await self._call(
@@ -258,6 +286,18 @@ class TastytradeBroker:
     def submit(self, order: Order) -> VenueOrder:
         """Place an order (or dry-run it); see the module docstring for failures."""
         return self._run(self._submit(order), f"place {order.client_order_id}")
+
+    def submit_all(self, batch: Sequence[Order]) -> list[VenueOrder | BrokerError]:
+        """Place a batch's orders without waiting for each other's answers (each carries its
+        own `external-identifier`, so none depends on another's send order); each order's
+        answer or error as `submit` gives it."""
+        lanes = lanes_of(batch, lambda order: order.client_order_id)
+        work = send_together(batch, self._submit, lanes)
+        try:
+            return self._run(work, f"place {len(batch)} orders", calls=rounds(lanes))
+        except AmbiguousAnswerError as exc:
+            # The whole batch outran its bound: any of them may have been placed.
+            return [exc] * len(batch)
 
     async def _submit(self, order: Order) -> VenueOrder:
         symbols_traded = [leg.symbol for leg in order.legs] or [order.symbol]

@@ -435,6 +435,81 @@ def test_order_requests_beyond_the_throttle_are_refused_unsent(tmp_path, fake):
         desk.close()
 
 
+# --- a batch sent together
+
+
+def strategies_buying(symbol: str, targets: list[int]) -> list[tuple[Signal, None]]:
+    """One signal per strategy (s1, s2, ...), each to its target in `symbol`: independent orders."""
+    return [
+        (Signal.create(f"s{i}", symbol, 1_700_000_000 * SCALE, target, reference_price=SCALE), None)
+        for i, target in enumerate(targets, 1)
+    ]
+
+
+def settle_batch(desk: Desk, symbol: str, targets: list[int]) -> None:
+    """Take pushed updates and resolve lost answers until strategy i holds targets[i-1]."""
+
+    def settled() -> bool:
+        desk.engine.take_updates()
+        desk.engine.resolve_unknown()
+        held = [desk.position(symbol, f"s{i}") for i in range(1, len(targets) + 1)]
+        return held == targets
+
+    poll_until(settled, timeout_s=20, interval_s=0.05, what=f"the batch in {symbol} filled")
+
+
+def test_a_batchs_different_orders_are_in_flight_together_and_identical_ones_in_turn(desk):
+    # s1, s7 and s8 each buy 1 at market: one fingerprint, so one lane, sent in batch order
+    # (a lost answer among them is matched by send order); the other five are one lane each.
+    control(desk.fake, "faults", {"answer_delay_s": 0.5})
+    targets = [1, 2, 3, 4, 5, 6, 1, 1]
+    assert desk.engine.on_signals(strategies_buying("SPY", targets)) == 8
+    by_strategy = {o.strategy: o for o in desk.ledger.all_orders()}
+    assert {o.status for o in by_strategy.values()} == {OrderStatus.ACCEPTED}
+    view = httpx2.get(f"{desk.fake.url}/__fake/faults").json()
+    assert view["most_answers_held"] == 6
+    same = [int(by_strategy[s].venue_order_id) for s in ("s1", "s7", "s8")]
+    assert same == sorted(same)
+    desk.quote("SPY", "600.00", "600.02")
+    settle_batch(desk, "SPY", targets)
+    assert len(desk.audit()) == 8
+
+
+def test_identical_lost_answers_in_one_batch_are_matched_in_send_order(desk):
+    control(desk.fake, "faults", {"timeout_after_accept": 2, "timeout_hold_s": 2})
+    # One lane: the second is sent after the first's answer was lost, as `submit` would.
+    answers = desk.broker.submit_all([order("ord-a"), order("ord-b")])
+    assert [type(a) for a in answers] == [AmbiguousAnswerError, AmbiguousAnswerError]
+    b = desk.broker.lookup("ord-b")  # looked up first, still the later send
+    a = desk.broker.lookup("ord-a")
+    [one, two] = desk.received()
+    assert (a.venue_order_id, b.venue_order_id) == (str(one.id), str(two.id))
+
+
+@pytest.mark.parametrize(
+    "armed",
+    [
+        {"timeout_after_accept": 1, "timeout_hold_s": 2},
+        {"server_error_after_accept": 1},
+        {"token_expiry_mid_submit": 1},
+        {"rate_limit": 1},
+    ],
+    ids=["lost-answer", "5xx-after-accept", "token-expiry", "429"],
+)
+def test_a_fault_on_one_order_of_a_batch_leaves_the_others_answered_and_none_sent_twice(
+    desk, armed
+):
+    control(desk.fake, "faults", armed | {"answer_delay_s": 0.2})
+    desk.engine.on_signals(strategies_buying("SPY", [1, 2, 3]))
+    desk.quote("SPY", "600.00", "600.02")
+    settle_batch(desk, "SPY", [1, 2, 3])
+    assert len(desk.audit()) == 3 == len(desk.ledger.all_orders())
+    assert all(
+        desk.ledger.send_state(o.client_order_id).sends == 1 for o in desk.ledger.all_orders()
+    )
+    assert fired(desk.fake)[next(iter(armed))] == 1
+
+
 # --- faults
 
 

@@ -15,6 +15,7 @@ import httpx2
 import pytest
 from pydantic import SecretStr
 
+from executors.brokers.sending import SENDS_AT_ONCE
 from executors.brokers.tastytrade.client import TastytradeBroker
 from executors.brokers.tastytrade.config import Credentials
 from executors.engine import Engine, EngineConfig
@@ -354,6 +355,73 @@ def test_a_combination_the_legs_do_not_hold_whole_is_rejected_with_the_reason(de
     assert rejected.status is OrderStatus.REJECTED
     assert "not whole units" in rejected.reason
     assert len(desk.audit()) == 1
+
+
+# --- a batch sent together
+
+
+def strategies_buying(symbol: str, targets: list[int]) -> list[tuple[Signal, None]]:
+    """One signal per strategy (s1, s2, ...), each to its target in `symbol`: independent orders."""
+    return [
+        (Signal.create(f"s{i}", symbol, 1_700_000_000 * SCALE, target, reference_price=SCALE), None)
+        for i, target in enumerate(targets, 1)
+    ]
+
+
+def settle_batch(desk: Desk, symbol: str, targets: list[int]) -> None:
+    """Take pushed updates and resolve lost answers until strategy i holds targets[i-1]."""
+
+    def settled() -> bool:
+        desk.engine.take_updates()
+        desk.engine.resolve_unknown()
+        held = [desk.position(symbol, f"s{i}") for i in range(1, len(targets) + 1)]
+        return held == targets
+
+    poll_until(settled, timeout_s=20, interval_s=0.05, what=f"the batch in {symbol} filled")
+
+
+def test_a_batchs_orders_are_in_flight_together_at_most_eight_at_once(desk):
+    # Each answer is held half a second at the fake (the client waits a second): orders sent
+    # one after another would be held one at a time.
+    control(desk.fake, "faults", {"answer_delay_s": 0.5})
+    batch = strategies_buying("SPY", [1] * 10)
+    assert desk.engine.on_signals(batch) == 10
+    orders = desk.ledger.all_orders()
+    assert len(orders) == 10
+    assert {o.status for o in orders} == {OrderStatus.ACCEPTED}
+    assert len({o.venue_order_id for o in orders}) == 10
+    view = httpx2.get(f"{desk.fake.url}/__fake/faults").json()
+    assert view["most_answers_held"] == SENDS_AT_ONCE
+    desk.quote("SPY", "600.00", "600.02")
+    settle_batch(desk, "SPY", [1] * 10)
+    received = desk.audit()
+    assert sorted(o.external_identifier for o in received) == sorted(
+        o.client_order_id for o in orders
+    )
+
+
+@pytest.mark.parametrize(
+    "armed",
+    [
+        {"timeout_after_accept": 1, "timeout_hold_s": 2},
+        {"server_error_after_accept": 1},
+        {"token_expiry_mid_submit": 1},
+        {"rate_limit": 1},
+    ],
+    ids=["lost-answer", "5xx-after-accept", "token-expiry", "429"],
+)
+def test_a_fault_on_one_order_of_a_batch_leaves_the_others_answered_and_none_sent_twice(
+    desk, armed
+):
+    control(desk.fake, "faults", armed | {"answer_delay_s": 0.2})
+    desk.engine.on_signals(strategies_buying("SPY", [1, 2, 3]))
+    desk.quote("SPY", "600.00", "600.02")
+    settle_batch(desk, "SPY", [1, 2, 3])
+    assert len(desk.audit()) == 3 == len(desk.ledger.all_orders())
+    assert all(
+        desk.ledger.send_state(o.client_order_id).sends == 1 for o in desk.ledger.all_orders()
+    )
+    assert fired(desk.fake)[next(iter(armed))] == 1
 
 
 # --- faults
