@@ -226,6 +226,9 @@ def _signal_stamps(message: Any, taken_ns: int) -> list[tuple[str, bytes]]:
     """The stamps a signal made from `message` carries: the frame's own (from the producer)
     and when this worker took it."""
     carried = stamps(getattr(message, "headers", None))
+    sent = carried.get(TICK_SENT)
+    if sent is not None:
+        metrics.FRAME_DELAY.observe(max(taken_ns - sent, 0) / 1e9)
     kept = [stamp(name, carried[name]) for name in (TICK_RECEIVED, TICK_SENT) if name in carried]
     return [*kept, stamp(FRAME_TAKEN, taken_ns)]
 

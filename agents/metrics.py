@@ -28,6 +28,12 @@ LATENCY = Histogram(
     "Time to absorb one frame: decode, bars, strategies, output delivery, state write",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
+FRAME_DELAY = Histogram(
+    "ticklane_agent_frame_delay_seconds",
+    "Live md.* frames: from the producer handing a frame to Kafka to this worker taking it "
+    "(both wall clocks: across machines it includes their offset)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+)
 STATE_BYTES = Gauge(
     "ticklane_agent_state_bytes", "Bytes of per-symbol state this worker last wrote, all symbols"
 )

@@ -30,6 +30,7 @@ from tests import data
 from tests.bench.agents import agent_rows
 from tests.bench.api import api_rows
 from tests.bench.backtest import backtest_rows
+from tests.bench.broker import stored_batches_rows
 from tests.bench.dashboard import dashboard_rows
 from tests.bench.executor import executor_rows
 from tests.bench.pipeline import pipeline_rows
@@ -155,6 +156,7 @@ def broker_rows(bootstrap: str) -> Iterator[Row]:
         note="one message at a time",
         decimals=1,
     )
+    yield from stored_batches_rows(bootstrap)
 
 
 def _latencies(producer: Producer, consumer: Consumer, topic: str) -> tuple[float, float]:

@@ -264,6 +264,11 @@ def test_a_signal_carries_the_timing_stamps_of_the_frame_that_made_it(
 
     try:
         found = poll(lambda: (s := stamped()) and len(s) >= 2 and s, timeout_s=90, what="signals")
+        # Every stamped frame's delay from hand-over to taking is on the worker's metrics
+        # (here since the stamps' epoch start: all above the top bucket).
+        delayed = "ticklane_agent_frame_delay_seconds_count"
+        poll(lambda: worker.metric(delayed) == len(sent), what="the frame delays counted")
+        assert worker.metric('ticklane_agent_frame_delay_seconds_bucket{le="10.0"}') == 0
     finally:
         worker.stop()
     for signal, carried in found:
