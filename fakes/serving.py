@@ -16,6 +16,7 @@ from typing import Any, Final, Generic, Protocol, Self, TypeVar
 
 from aiohttp import web
 
+from fakes.tastytrade.faults import FaultSettings
 from ticklane.kafka import ClientConfig
 
 T = TypeVar("T")
@@ -23,6 +24,31 @@ T = TypeVar("T")
 HOST: Final = "127.0.0.1"
 SHUTDOWN_S: Final = 1.0
 """How long a held answer (the timeout fault) may delay a stop before it is cancelled."""
+
+
+class HeldAnswers(Protocol):
+    """A fake's faults as far as holding answers goes (both venues' fault books)."""
+
+    @property
+    def settings(self) -> FaultSettings: ...
+
+    def hold(self) -> None: ...
+
+    def release(self) -> None: ...
+
+
+async def hold_answer(faults: HeldAnswers, stopping: asyncio.Event) -> None:
+    """Hold an accepted order's answer `answer_delay_s` (a venue's round trip; a stopping server
+    lets go at once), counted while held: answers held together show orders sent together."""
+    delay = faults.settings.answer_delay_s
+    if delay <= 0:
+        return
+    faults.hold()
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), delay)
+    finally:
+        faults.release()
 
 
 class Fake(Protocol):

@@ -50,6 +50,7 @@ from fakes.schwab.render import account_json, respond, user_preference_json
 from fakes.schwab.stream import PATH as STREAM_PATH
 from fakes.schwab.stream import ActivityStreamer
 from fakes.schwab.venue import FakeVenue
+from fakes.serving import hold_answer
 from fakes.tastytrade.auth import TokenState
 from fakes.tastytrade.faults import Fault
 from fakes.tastytrade.instruments import Catalogue, builtin
@@ -384,15 +385,7 @@ class FakeSchwab:
             # Held past the client's timeout; a stopping server lets go at once.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.faults.settings.timeout_hold_s)
-        delay = self.faults.settings.answer_delay_s
-        if delay > 0:
-            # A venue's round trip: answers held together show orders sent together.
-            self.faults.hold()
-            try:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-            finally:
-                self.faults.release()
+        await hold_answer(self.faults, self._stopping)
         hash_value = request.match_info["hash"]
         location = f"{API_HOST}/trader/v1/accounts/{hash_value}/orders/{order_id}"
         return web.Response(status=201, headers={"Location": location})

@@ -22,6 +22,7 @@ import msgspec
 from aiohttp import web
 from confluent_kafka import KafkaException
 
+from fakes.serving import hold_answer
 from fakes.tastytrade.auth import TokenBook, TokenState
 from fakes.tastytrade.control import Controls
 from fakes.tastytrade.faults import Fault, FaultBook, FaultRequest
@@ -360,15 +361,7 @@ class FakeTastytrade:
             # Held past the client's timeout; a stopping server lets go at once.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.faults.settings.timeout_hold_s)
-        delay = self.faults.settings.answer_delay_s
-        if delay > 0:
-            # A venue's round trip: answers held together show orders sent together.
-            self.faults.hold()
-            try:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-            finally:
-                self.faults.release()
+        await hold_answer(self.faults, self._stopping)
         return web.json_response({"data": answer, "context": request.path}, status=201)
 
     async def cancel(self, request: web.Request) -> web.Response:

@@ -33,6 +33,7 @@ from fakes.schwab.server import FakeConfig
 from fakes.tastytrade.instruments import occ_symbol
 from fakes.tastytrade.order_lists import new_york_date
 from tests.conftest import poll_until
+from tests.integration.executors.batches import settle_batch, strategies_buying
 from ticklane.secrets import SecretError
 from ticklane.settings import ExecutorSettings, SchwabSettings, Settings
 from ticklane.trading import ComboLeg, Order, OrderStatus, OrderType, Side, Signal
@@ -436,26 +437,6 @@ def test_order_requests_beyond_the_throttle_are_refused_unsent(tmp_path, fake):
 
 
 # --- a batch sent together
-
-
-def strategies_buying(symbol: str, targets: list[int]) -> list[tuple[Signal, None]]:
-    """One signal per strategy (s1, s2, ...), each to its target in `symbol`: independent orders."""
-    return [
-        (Signal.create(f"s{i}", symbol, 1_700_000_000 * SCALE, target, reference_price=SCALE), None)
-        for i, target in enumerate(targets, 1)
-    ]
-
-
-def settle_batch(desk: Desk, symbol: str, targets: list[int]) -> None:
-    """Take pushed updates and resolve lost answers until strategy i holds targets[i-1]."""
-
-    def settled() -> bool:
-        desk.engine.take_updates()
-        desk.engine.resolve_unknown()
-        held = [desk.position(symbol, f"s{i}") for i in range(1, len(targets) + 1)]
-        return held == targets
-
-    poll_until(settled, timeout_s=20, interval_s=0.05, what=f"the batch in {symbol} filled")
 
 
 def test_a_batchs_different_orders_are_in_flight_together_and_identical_ones_in_turn(desk):

@@ -29,6 +29,7 @@ from fakes.tastytrade.order_lists import new_york_date
 from fakes.tastytrade.record import Record
 from fakes.tastytrade.server import FakeConfig
 from tests.conftest import poll_until
+from tests.integration.executors.batches import settle_batch, strategies_buying
 from ticklane.settings import TastytradeSettings
 from ticklane.trading import ComboLeg, OrderStatus, Signal
 
@@ -358,26 +359,6 @@ def test_a_combination_the_legs_do_not_hold_whole_is_rejected_with_the_reason(de
 
 
 # --- a batch sent together
-
-
-def strategies_buying(symbol: str, targets: list[int]) -> list[tuple[Signal, None]]:
-    """One signal per strategy (s1, s2, ...), each to its target in `symbol`: independent orders."""
-    return [
-        (Signal.create(f"s{i}", symbol, 1_700_000_000 * SCALE, target, reference_price=SCALE), None)
-        for i, target in enumerate(targets, 1)
-    ]
-
-
-def settle_batch(desk: Desk, symbol: str, targets: list[int]) -> None:
-    """Take pushed updates and resolve lost answers until strategy i holds targets[i-1]."""
-
-    def settled() -> bool:
-        desk.engine.take_updates()
-        desk.engine.resolve_unknown()
-        held = [desk.position(symbol, f"s{i}") for i in range(1, len(targets) + 1)]
-        return held == targets
-
-    poll_until(settled, timeout_s=20, interval_s=0.05, what=f"the batch in {symbol} filled")
 
 
 def test_a_batchs_orders_are_in_flight_together_at_most_eight_at_once(desk):
