@@ -263,7 +263,7 @@ class Engine:
         if not self.ledger.record_signal(signal, decided, self._clock()):
             self.metrics.signals.labels("duplicate").inc()
             return False
-        self.metrics.signals.labels("answered" if decided else "no_change").inc()
+        self.metrics.of(self.metrics.signals, "answered" if decided else "no_change").inc()
         if signal.reference_price is not None:
             self._marks[signal.symbol] = signal.reference_price
         self._recorded(decided, origin_ns, due)
@@ -568,7 +568,7 @@ class Engine:
             self.metrics.unresolved.set(len(self._unknown))
 
     def _count(self, order: Order) -> None:
-        self.metrics.orders.labels(order.status.value).inc()
+        self.metrics.of(self.metrics.orders, order.status.value).inc()
 
     # --- fills
 
@@ -738,8 +738,9 @@ class Engine:
 
     def _publish_position(self, holding: Holding) -> None:
         p = holding.position
-        self.metrics.position.labels(p.strategy, p.symbol).set(p.quantity)
-        self.metrics.realized_pnl.labels(p.strategy, p.symbol).set(p.realized_pnl / PRICE_SCALE)
+        self.metrics.of(self.metrics.position, p.strategy, p.symbol).set(p.quantity)
+        pnl = self.metrics.of(self.metrics.realized_pnl, p.strategy, p.symbol)
+        pnl.set(p.realized_pnl / PRICE_SCALE)
 
     def open_orders(self) -> list[Order]:
         """Orders the ledger holds as unfinished."""

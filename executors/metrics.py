@@ -1,6 +1,10 @@
 """The executor's Prometheus metrics, in a registry of its own (no process-global state)."""
 
+from typing import Any, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+M = TypeVar("M", Counter, Gauge)
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -10,6 +14,7 @@ class ExecutorMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         r = self.registry
         self.signals = Counter(
             "ticklane_executor_signals", "Signals consumed, by outcome.", ["outcome"], registry=r
@@ -113,3 +118,12 @@ class ExecutorMetrics:
             ["kind"],
             registry=r,
         )
+
+    def of(self, metric: M, *values: str) -> M:
+        """`metric.labels(*values)`, kept: the client checks and locks on every `labels` call,
+        which cost the executor an eighth of its time per signal at thousands a second."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child

@@ -202,11 +202,15 @@ def test_no_piece_of_the_key_in_any_output_at_debug(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
+        arrived = False
         try:
             poll(lambda: read_topic(topic) or None, timeout_s=60, what="records in Kafka")
+            arrived = True
         finally:
             proc.send_signal(signal.SIGTERM)
             output = proc.communicate(timeout=30)[0].decode(errors="replace")
+            if not arrived:  # what the producer said, to tell why (the key is a test value)
+                print(f"exit {proc.returncode}; the producer's last output:\n{output[-3000:]}")
     assert (gw.auth_attempts >= 1, gw.auth_failures) == (True, 0)  # it logged in with this key
     # The databento library's line that carries the key's last five characters was written...
     assert "sending CRAM challenge response" in output
