@@ -15,7 +15,9 @@ the order; its note gives each stage's median and its share of the mean: produce
 → handed to Kafka), md hop (→ taken by the worker), agents (→ signal handed to Kafka),
 executor (Kafka → order at the venue).
 Only ticks received after the warm-up count (the worker's group join and the strategy's
-warm bars come first). Printed, never asserted.
+warm bars come first). The note also gives each process's CPU over the measured ticks (a
+share of one core; the broker's where it runs here): on a small machine the sum shows how
+close to saturation the stages ran. Printed, never asserted.
 """
 
 import datetime as dt
@@ -207,6 +209,18 @@ class Pipeline:
                     f"{name} exited ({proc.returncode}): {lines[-1] if lines else '(no log)'}"
                 )
 
+    def cpu_s(self) -> dict[str, float]:
+        """CPU seconds each process has used so far: the three ticklane ones, and the broker
+        when it runs on this machine (the embedded one)."""
+        pids = {
+            name: proc.pid
+            for proc, name in zip(self.procs, ("executor", "agents", "producer"), strict=True)
+        }
+        broker = _broker_pid(self.bootstrap)
+        if broker is not None:
+            pids["broker"] = broker
+        return {name: used for name, pid in pids.items() if (used := _cpu_s(pid)) is not None}
+
     def ticks_absorbed(self) -> float:
         return metric(self.agents_port, "ticklane_agent_ticks_total")
 
@@ -242,6 +256,30 @@ class Pipeline:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def _cpu_s(pid: int) -> float | None:
+    """User and system CPU seconds of a process (Linux), None when it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _broker_pid(bootstrap: str) -> int | None:
+    """The local broker process serving `bootstrap` (the embedded one names its port)."""
+    port = bootstrap.rsplit(":", 1)[-1]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and b"tansu" in argv[0] and any(port.encode() in a for a in argv):
+            return int(entry.name)
+    return None
 
 
 def _release(gateway: FakeLiveGateway, rate: int, until: int, stop: threading.Event) -> None:
@@ -283,7 +321,10 @@ def measure(bootstrap: str, rate: int) -> Row:
                 )
                 _release(gw, rate, warm, stop)
                 measured_from = time.time_ns()
+                cpu_from, wall_from = pipeline.cpu_s(), time.monotonic()
                 _release(gw, rate, total, stop)
+                wall = time.monotonic() - wall_from
+                cpu = {n: (s - cpu_from.get(n, 0.0)) / wall for n, s in pipeline.cpu_s().items()}
                 _wait(
                     "every tick at the worker",
                     partial(lambda: pipeline.ticks_absorbed() >= total),
@@ -297,7 +338,7 @@ def measure(bootstrap: str, rate: int) -> Row:
             finally:
                 stop.set()
                 pipeline.stop()
-    return _row(name, orders, signals, measured_from)
+    return _row(name, orders, signals, measured_from, cpu)
 
 
 def _row(
@@ -305,6 +346,7 @@ def _row(
     orders: dict[str, int],
     signals: dict[str, dict[str, int]],
     measured_from: int,
+    cpu: dict[str, float],
 ) -> Row:
     keys = (TICK_RECEIVED, TICK_SENT, FRAME_TAKEN, SIGNAL_SENT)
     timed = [
@@ -337,7 +379,10 @@ def _row(
         "ms",
         p50=statistics.median(totals),
         p99=q[98],
-        note=f"{len(timed):,} orders, max {totals[-1]:,.1f} ms; " + ", ".join(parts),
+        note=f"{len(timed):,} orders, max {totals[-1]:,.1f} ms; "
+        + ", ".join(parts)
+        + "; CPU while measured: "
+        + ", ".join(f"{n} {share:.0%}" for n, share in sorted(cpu.items())),
         decimals=1,
     )
 
