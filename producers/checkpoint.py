@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from producers.resume import SeenFrame, seen_frames
 from ticklane import wire
@@ -115,29 +114,20 @@ _READ_BACK: Final = {
 
 
 def _nonempty(
-    consumer_config: Mapping[str, Any], partitions: Mapping[str, int], timeout_s: float
+    consumer: Consumer, partitions: Mapping[str, int], timeout_s: float
 ) -> set[tuple[str, int]]:
-    """The partitions holding any message, from one ListOffsets round trip per broker."""
-    shared = {
-        k: v
-        for k, v in consumer_config.items()
-        if k in _SHARED_KEYS or k.startswith(("sasl.", "ssl."))
-    }
-    admin = AdminClient(shared)
-    tps = [TopicPartition(t, p) for t, n in partitions.items() for p in range(n)]
-    latest = admin.list_offsets(
-        {tp: OffsetSpec.latest() for tp in tps},  # type: ignore[no-untyped-call]
-        request_timeout=timeout_s,
-    )
-    earliest = admin.list_offsets(
-        {tp: OffsetSpec.earliest() for tp in tps},  # type: ignore[no-untyped-call]
-        request_timeout=timeout_s,
-    )
-    return {
-        (tp.topic, tp.partition)
-        for tp, future in latest.items()
-        if future.result().offset > earliest[tp].result().offset
-    }
+    """The partitions holding any message, by their watermarks. (Not the admin client's
+    `list_offsets`: it crashed the process with a segmentation fault, now and then, right
+    after a replay against the development broker.)"""
+    found = set()
+    for topic, count in partitions.items():
+        for partition in range(count):
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout_s
+            )
+            if high > low:
+                found.add((topic, partition))
+    return found
 
 
 def _tails_at_once(
@@ -174,14 +164,14 @@ def read_tails(
     One pass reads the recent tail of every partition at once; only a partition whose
     tail does not reach back to the start of the source's last batch is searched further.
     """
-    nonempty = _nonempty(consumer_config, partitions, timeout_s)
-    out: dict[tuple[str, int], list[SeenFrame]] = {
-        (t, p): [] for t, n in partitions.items() for p in range(n) if (t, p) not in nonempty
-    }
-    if not nonempty:
-        return out
     consumer = Consumer(dict(consumer_config) | _READ_BACK)
     try:
+        nonempty = _nonempty(consumer, partitions, timeout_s)
+        out: dict[tuple[str, int], list[SeenFrame]] = {
+            (t, p): [] for t, n in partitions.items() for p in range(n) if (t, p) not in nonempty
+        }
+        if not nonempty:
+            return out
         tails = _tails_at_once(consumer, nonempty, timeout_s)
         for (topic, p), messages in tails.items():
             seen = [s for _, f in messages if f and f.source == source for s in seen_frames(f)]
