@@ -62,10 +62,6 @@ RESOLVE_EVERY_S: Final = 0.25
 PERMIT_EVERY_S: Final = 30.0
 """How often the venue is asked what it allows (a login's age moves slowly)."""
 OUTBOX_BATCH: Final = 5_000
-EVENTS_LINGER_MS: Final = 20
-"""How long the producer gathers events before it sends them: they follow an order, never
-lead it (the order is already at the venue), and five events a signal sent at once made the
-broker's requests at 5,000 signals/s outnumber the signals."""
 _EXECUTOR_ACTIONS: Final = frozenset({ControlAction.KILL_SWITCH, ControlAction.FLATTEN})
 """The commands the executor acts on (and answers on `control.acks`)."""
 WATCHED: Final = ("signals", "control", "control.acks", "orders", "fills", "positions", "dlq")
@@ -346,10 +342,7 @@ class ExecutorService:
             send_dead_letter(self._producer, self._topic("dlq"), message, reason)
 
     def _new_producer(self) -> Producer:
-        config = kafka.producer_config(
-            self.settings.kafka, self._bootstrap, linger_ms=EVENTS_LINGER_MS
-        )
-        return Producer(config)
+        return Producer(kafka.producer_config(self.settings.kafka, self._bootstrap))
 
     def _publish(self) -> None:
         """Hand the outbox's new events to Kafka; forget those the broker acknowledged."""
