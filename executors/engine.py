@@ -76,6 +76,9 @@ log = logging.getLogger(__name__)
 DAY_NS: Final = 86_400 * 1_000_000_000
 S = OrderStatus
 
+FINISHED_KEPT: Final = 10_000
+"""Finished orders kept in memory: a venue's pushes about an order that just filled (its
+status after the fill) are answered without reading the ledger."""
 _VENUE_EVENTS: Final = {
     V.ACCEPTED: E.ACCEPTED,
     # Fill statuses move the order only through the fills themselves (order_state docstring).
@@ -155,6 +158,8 @@ class Engine:
         nears its expiry."""
         self._clock = clock
         self._orders: dict[str, Order] = {}
+        self._finished: dict[str, Order] = {}
+        """The newest orders that finished, as last written (`FINISHED_KEPT`, oldest out)."""
         self._by_key: dict[tuple[str, str], dict[str, Order]] = {}
         """The unfinished orders again, by strategy and symbol (netting and risk read these)."""
         self._holdings: dict[tuple[str, str], Holding] = {}
@@ -183,6 +188,7 @@ class Engine:
     def load(self) -> None:
         """Read the ledger's state into memory (no broker calls)."""
         self._orders, self._by_key, self._unknown, self._by_venue = {}, {}, {}, {}
+        self._finished = {}
         for order in self.ledger.unfinished_orders():
             self._keep(order)
         self._holdings = {
@@ -535,7 +541,7 @@ class Engine:
             self.metrics.errors.labels("illegal_transition").inc()
             return order
         if applied.ignored is not None:
-            self.metrics.ignored.labels(applied.ignored.value).inc()
+            self.metrics.of(self.metrics.ignored, applied.ignored.value).inc()
         return applied.order
 
     def _save(self, order: Order, *, submitted_at: int | None = None) -> Order:
@@ -555,6 +561,9 @@ class Engine:
             self._by_venue.pop(order.venue_order_id, None)
             self._orders.pop(order.client_order_id, None)
             self._by_key.get((order.strategy, order.symbol), {}).pop(order.client_order_id, None)
+            self._finished[order.client_order_id] = order
+            if len(self._finished) > FINISHED_KEPT:
+                del self._finished[next(iter(self._finished))]
         else:
             self._keep(order)
 
@@ -596,7 +605,7 @@ class Engine:
 
     def _on_venue_order(self, update: VenueOrder) -> None:
         cid = update.client_order_id or self._by_venue.get(update.venue_order_id, "")
-        order = (self._orders.get(cid) or self.ledger.order(cid)) if cid else None
+        order = self._known(cid) if cid else None
         order = order or self.ledger.order_by_venue_id(update.venue_order_id)
         if order is None:
             log.warning(
@@ -680,7 +689,18 @@ class Engine:
         if fill.ts_event // DAY_NS == self._day:
             self._day_pnl += after.position.realized_pnl - before.position.realized_pnl
         self._publish_position(after)
-        return order.signal_id if updated.status is S.FILLED else ""
+        return self._releasing(updated)
+
+    def _releasing(self, order: Order) -> str:
+        """The signal id of a filled order whose signal has legs left to send, else "".
+        Only a signal answered in steps has: NEW legs, kept in memory under the signal's
+        strategy and symbol like every unfinished order (no ledger read per fill)."""
+        if order.status is not S.FILLED:
+            return ""
+        rest = self._by_key.get((order.strategy, order.symbol), {}).values()
+        if any(o.signal_id == order.signal_id and o.status is S.NEW for o in rest):
+            return order.signal_id
+        return ""
 
     def _mark(self, order: Order, fill: Fill) -> None:
         """The last prices after a fill: the symbol's, and a combination's net average."""
@@ -699,10 +719,15 @@ class Engine:
         """The order a fill is for: by client order id, else by the venue's order id."""
         cid = fill.client_order_id or self._by_venue.get(fill.venue_order_id, "")
         if cid:
-            order = self._orders.get(cid) or self.ledger.order(cid)
+            order = self._known(cid)
             if order is not None:
                 return order
         return self.ledger.order_by_venue_id(fill.venue_order_id)
+
+    def _known(self, cid: str) -> Order | None:
+        """An order by client order id: from memory while unfinished or lately finished (a
+        venue's status pushed after its fill names one), else from the ledger."""
+        return self._orders.get(cid) or self._finished.get(cid) or self.ledger.order(cid)
 
     def release(self, signal_id: str) -> None:
         """Send (or abandon) a signal's next legs once the earlier ones have filled."""

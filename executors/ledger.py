@@ -9,6 +9,8 @@ refused (`DuplicateOrderError`).
 Events for the `orders`, `fills` and `positions` topics are written in the same transactions
 into an outbox, which the service publishes and then deletes: a crash between a ledger write
 and its publication resends the event (consumers are idempotent on its ids), never loses it.
+A transaction's events are one outbox entry (one row): a batch of signals writes hundreds of
+events, and a row each was a fifth of the executor's time.
 """
 
 import contextlib
@@ -32,14 +34,20 @@ class DuplicateOrderError(LedgerError):
     """An order whose client order id the ledger already holds."""
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxEvent:
+class OutboxEvent(msgspec.Struct, frozen=True, array_like=True):
     """An event waiting to be published: base topic name, key and wire-encoded value."""
 
-    seq: int
     topic: str
     key: bytes
     value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """The events one transaction wrote, in order, under the entry's sequence number."""
+
+    seq: int
+    events: tuple[OutboxEvent, ...]
 
 
 class Ledger(Protocol):
@@ -130,12 +138,12 @@ class Ledger(Protocol):
         """Each symbol's latest fill price (the marks a restart starts from)."""
         ...
 
-    def outbox(self, limit: int, *, after: int = 0) -> list[OutboxEvent]:
-        """The oldest unpublished events with a sequence number above `after`."""
+    def outbox(self, limit: int, *, after: int = 0) -> list[OutboxEntry]:
+        """The oldest unpublished entries (up to `limit`) with a sequence number above `after`."""
         ...
 
     def outbox_done(self, up_to: int) -> None:
-        """Forget events published, up to and including sequence `up_to`."""
+        """Forget the entries published, up to and including sequence `up_to`."""
         ...
 
     def batch(self) -> contextlib.AbstractContextManager[None]:
@@ -161,9 +169,15 @@ class Dialect:
     """Statement that opens a write transaction, None where the driver opens one itself."""
 
 
+def _outbox_table(dialect: Dialect) -> str:
+    """The outbox: an entry (a transaction's events, msgpack) per row."""
+    serial, blob = dialect.serial, dialect.blob
+    return f"CREATE TABLE IF NOT EXISTS outbox (seq {serial}, events {blob} NOT NULL)"
+
+
 def schema(dialect: Dialect) -> list[str]:
     """DDL of the ledger's tables."""
-    b, serial = dialect.blob, dialect.serial
+    b = dialect.blob
     return [
         "CREATE TABLE IF NOT EXISTS signals (signal_id TEXT PRIMARY KEY, strategy TEXT NOT NULL,"
         " symbol TEXT NOT NULL, ts_event BIGINT NOT NULL, target BIGINT NOT NULL,"
@@ -185,8 +199,7 @@ def schema(dialect: Dialect) -> list[str]:
         "CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS deferred (strategy TEXT NOT NULL, symbol TEXT NOT NULL,"
         f" signal_id TEXT NOT NULL, body {b} NOT NULL, PRIMARY KEY (strategy, symbol))",
-        f"CREATE TABLE IF NOT EXISTS outbox (seq {serial}, topic TEXT NOT NULL,"
-        f" key {b} NOT NULL, value {b} NOT NULL)",
+        _outbox_table(dialect),
     ]
 
 
@@ -207,12 +220,13 @@ _ORDER: Final = msgspec.msgpack.Decoder(Order)
 _FILL: Final = msgspec.msgpack.Decoder(Fill)
 _HOLDING: Final = msgspec.msgpack.Decoder(Holding)
 _SIGNAL: Final = msgspec.msgpack.Decoder(Signal)
+_EVENTS: Final = msgspec.msgpack.Decoder(tuple[OutboxEvent, ...])
 _ENCODE: Final = msgspec.msgpack.Encoder().encode
 _CURSOR_KEY: Final = "venue_fill_cursor"
 
 
-def _order_event(order: Order) -> tuple[str, bytes, bytes]:
-    return ("orders", order.symbol.encode(), wire.encode(order))
+def _order_event(order: Order) -> OutboxEvent:
+    return OutboxEvent("orders", order.symbol.encode(), wire.encode(order))
 
 
 class SqlLedger:
@@ -224,23 +238,38 @@ class SqlLedger:
         self._release = release
         self._cursor: Any = None
         """The open batch's cursor (`batch`), which every write joins; None outside one."""
+        self._events: list[OutboxEvent] = []
+        """The open transaction's events: its outbox entry, written just before it commits."""
         with self._transaction() as cur:
             for statement in schema(dialect):
                 cur.execute(statement)
             self._migrate(cur)
             cur.execute(_VENUE_ID_INDEX)
 
-    def _migrate(self, cur: Any) -> None:
-        """Add the columns a ledger written by an older version lacks, filled from the bodies."""
+    def _columns(self, cur: Any, table: str) -> set[str]:
         if self._dialect.placeholder == "?":
-            cur.execute("PRAGMA table_info(orders)")
-            columns = {str(row[1]) for row in cur.fetchall()}
-        else:
-            cur.execute(
-                "SELECT column_name FROM information_schema.columns"
-                " WHERE table_schema = current_schema() AND table_name = 'orders'"
-            )
-            columns = {str(row[0]) for row in cur.fetchall()}
+            cur.execute(f"PRAGMA table_info({table})")
+            return {str(row[1]) for row in cur.fetchall()}
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = %s",
+            (table,),
+        )
+        return {str(row[0]) for row in cur.fetchall()}
+
+    def _migrate(self, cur: Any) -> None:
+        """Bring a ledger written by an older version to this one's tables: the columns it
+        lacks, filled from the bodies; its outbox's events (a row each) as entries of one."""
+        if "topic" in self._columns(cur, "outbox"):
+            cur.execute("SELECT topic, key, value FROM outbox ORDER BY seq")
+            waiting = [OutboxEvent(str(t), bytes(k), bytes(v)) for t, k, v in cur.fetchall()]
+            cur.execute("DROP TABLE outbox")
+            cur.execute(_outbox_table(self._dialect))
+            for event in waiting:
+                cur.execute(
+                    self._sql("INSERT INTO outbox (events) VALUES (?)"), (_ENCODE((event,)),)
+                )
+        columns = self._columns(cur, "orders")
         if "sends" not in columns:
             cur.execute(f"ALTER TABLE orders ADD COLUMN {_SENDS_COLUMN}")
             cur.execute("UPDATE orders SET sends = 1 WHERE submitted_at IS NOT NULL")
@@ -283,12 +312,17 @@ class SqlLedger:
             if self._dialect.begin:
                 cur.execute(self._dialect.begin)
             yield cur
+            if self._events:
+                cur.execute(
+                    self._sql("INSERT INTO outbox (events) VALUES (?)"), (_ENCODE(self._events),)
+                )
         except BaseException:
             self._db.rollback()
             raise
         else:
             self._db.commit()
         finally:
+            self._events = []
             cur.close()
 
     def _query(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -302,12 +336,9 @@ class SqlLedger:
             self._db.commit()  # psycopg opened a transaction for the read; end it
         return rows
 
-    def _emit(self, cur: Any, events: Sequence[tuple[str, bytes, bytes]]) -> None:
-        for topic, key, value in events:
-            cur.execute(
-                self._sql("INSERT INTO outbox (topic, key, value) VALUES (?, ?, ?)"),
-                (topic, key, value),
-            )
+    def _emit(self, events: Sequence[OutboxEvent]) -> None:
+        """Events of the open transaction (`_transaction` writes them as its entry)."""
+        self._events.extend(events)
 
     def _upsert_order(self, cur: Any, order: Order, submitted_at: int | None) -> None:
         cur.execute(
@@ -353,7 +384,7 @@ class SqlLedger:
                 return False
             for order in orders:
                 self._insert_order(cur, order, now)
-            self._emit(cur, [_order_event(o) for o in orders])
+            self._emit([_order_event(o) for o in orders])
         return True
 
     def _insert_order(self, cur: Any, order: Order, now: int) -> None:
@@ -387,7 +418,7 @@ class SqlLedger:
         """Write an order's new state and its event."""
         with self._transaction() as cur:
             self._upsert_order(cur, order, submitted_at)
-            self._emit(cur, [_order_event(order)])
+            self._emit([_order_event(order)])
 
     def save_fill(
         self, fill: Fill, order: Order | None, holding: Holding | None, cursor: int | None
@@ -420,12 +451,11 @@ class SqlLedger:
                     (position.strategy, position.symbol, _ENCODE(holding)),
                 )
                 self._emit(
-                    cur,
                     [
-                        ("fills", fill.symbol.encode(), wire.encode(fill)),
+                        OutboxEvent("fills", fill.symbol.encode(), wire.encode(fill)),
                         _order_event(order),
-                        ("positions", position.key.encode(), wire.encode(position)),
-                    ],
+                        OutboxEvent("positions", position.key.encode(), wire.encode(position)),
+                    ]
                 )
             if cursor is not None:
                 self._write_cursor(cur, cursor)
@@ -577,13 +607,12 @@ class SqlLedger:
         )
         return {fill.symbol: fill.price for fill in (_FILL.decode(row[0]) for row in rows)}
 
-    def outbox(self, limit: int, *, after: int = 0) -> list[OutboxEvent]:
-        """Unpublished events after `after`, oldest first."""
+    def outbox(self, limit: int, *, after: int = 0) -> list[OutboxEntry]:
+        """Unpublished entries after `after`, oldest first."""
         rows = self._query(
-            "SELECT seq, topic, key, value FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-            (after, limit),
+            "SELECT seq, events FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
         )
-        return [OutboxEvent(int(s), str(t), bytes(k), bytes(v)) for s, t, k, v in rows]
+        return [OutboxEntry(int(seq), _EVENTS.decode(events)) for seq, events in rows]
 
     def close(self) -> None:
         """Close the connection and release the lock."""

@@ -1,10 +1,10 @@
 """The ledger's outbox on its way to Kafka, without waiting for the broker.
 
-Events are handed to the producer in outbox order and forgotten (deleted from the outbox)
-only up to the longest run, from the oldest, that the broker has acknowledged: a crash or a
-failed delivery sends again what was not acknowledged (consumers know events by their ids),
-never loses one. The executor's loop never blocks on an acknowledgement: while the broker
-answers, the next signals are already being answered.
+Events are handed to the producer in outbox order, and an outbox entry (the events of one
+ledger transaction) is forgotten (deleted) only once every entry up to it has had all its
+events acknowledged: a crash or a failed delivery sends again what was not acknowledged
+(consumers know events by their ids), never loses one. The executor's loop never blocks on an
+acknowledgement: while the broker answers, the next signals are already being answered.
 """
 
 import logging
@@ -15,16 +15,18 @@ from typing import Final
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from executors.ledger import Ledger
+from executors.ledger import Ledger, OutboxEntry
 
 log = logging.getLogger(__name__)
 
 IN_FLIGHT: Final = 50_000
 """Events handed to the producer and not yet acknowledged, at most (the rest wait)."""
+ENTRIES_READ: Final = 100
+"""Outbox entries read at a time (an entry holds a transaction's events: up to thousands)."""
 
 
 class Publication:
-    """Hands the outbox's events to a producer and forgets those acknowledged (module
+    """Hands the outbox's events to a producer and forgets the entries acknowledged (module
     docstring). `topic` names the Kafka topic of an event's base topic."""
 
     def __init__(self, ledger: Ledger, topic: Callable[[str], str], batch: int) -> None:
@@ -33,16 +35,25 @@ class Publication:
         self._batch = batch
         self._generation = 0
         """Counts restarts: an acknowledgement for an earlier hand-over is ignored."""
-        self._handed = 0
-        """The newest event's sequence number handed to the producer since the last restart."""
-        self._in_flight: deque[int] = deque()
-        self._acknowledged: set[int] = set()
+        self._read: deque[OutboxEntry] = deque()
+        """Entries read from the outbox and not yet handed over whole."""
+        self._next_event = 0
+        """How many events of the first entry of `_read` were handed over already."""
+        self._after = 0
+        """The newest entry's sequence number read from the outbox since the last restart."""
+        self._entries: deque[tuple[int, int]] = deque()
+        """(sequence number, events) of each entry handed over, in part or whole, and not
+        yet forgotten, oldest first."""
+        self._acknowledged: dict[int, int] = {}
+        """Sequence number -> events of that entry acknowledged."""
+        self._unacknowledged = 0
         self._failed = ""
         self._fatal: KafkaError | None = None
 
     def pump(self, producer: Producer) -> int:
-        """Forget what the broker acknowledged; hand over the events not yet handed (as many
-        as the producer's queue takes; the rest next time). How many were handed.
+        """Forget what the broker acknowledged; hand over events not yet handed (up to
+        `batch`, as many as the producer's queue takes; the rest next time). How many were
+        handed.
 
         Raises the `KafkaException` of a fatal producer error (from `produce` or a delivery
         report): the caller takes a new producer and calls `restart`."""
@@ -54,21 +65,35 @@ class Publication:
         if self._failed:
             log.warning("events: %s; sending again what was not acknowledged", self._failed)
             self.restart()
-        room = IN_FLIGHT - len(self._in_flight)
-        if room <= 0:
-            return 0
         handed = 0
-        for event in self._ledger.outbox(min(self._batch, room), after=self._handed):
-            report = partial(self._on_delivery, self._generation, event.seq)
+        limit = min(self._batch, IN_FLIGHT - self._unacknowledged)
+        while handed < limit:
+            if not self._read:
+                self._read.extend(self._ledger.outbox(ENTRIES_READ, after=self._after))
+                if not self._read:
+                    break
+                self._after = self._read[-1].seq
+            entry = self._read[0]
+            report = partial(self._on_delivery, self._generation, entry.seq)
             try:
-                producer.produce(
-                    self._topic(event.topic), key=event.key, value=event.value, on_delivery=report
-                )
+                while self._next_event < len(entry.events) and handed < limit:
+                    event = entry.events[self._next_event]
+                    producer.produce(
+                        self._topic(event.topic),
+                        key=event.key,
+                        value=event.value,
+                        on_delivery=report,
+                    )
+                    if self._next_event == 0:  # its first event handed: it is in flight
+                        self._entries.append((entry.seq, len(entry.events)))
+                    self._next_event += 1
+                    self._unacknowledged += 1
+                    handed += 1
             except BufferError:
                 break  # the queue is full while Kafka is slow: the rest go next time
-            self._in_flight.append(event.seq)
-            self._handed = event.seq
-            handed += 1
+            if self._next_event == len(entry.events):
+                self._read.popleft()
+                self._next_event = 0
         producer.poll(0)
         return handed
 
@@ -78,29 +103,36 @@ class Publication:
         if generation != self._generation:
             return
         if error is None:
-            self._acknowledged.add(seq)
+            self._acknowledged[seq] = self._acknowledged.get(seq, 0) + 1
+            self._unacknowledged -= 1
         elif error.fatal():
             self._fatal = error
         elif not self._failed:
-            self._failed = f"delivery of event {seq} failed ({error.str()})"
+            self._failed = f"delivery of an event of entry {seq} failed ({error.str()})"
 
     def _forget_acknowledged(self) -> None:
         done = 0
-        while self._in_flight and self._in_flight[0] in self._acknowledged:
-            done = self._in_flight.popleft()
-            self._acknowledged.discard(done)
+        while self._entries:
+            seq, events = self._entries[0]
+            if self._acknowledged.get(seq, 0) < events or (self._read and self._read[0].seq == seq):
+                break  # not every event of it acknowledged, or not every one handed yet
+            done, _ = self._entries.popleft()
+            self._acknowledged.pop(seq, None)
         if done:
             self._ledger.outbox_done(done)
 
     def restart(self) -> None:
         """Forget what is in flight (a failed delivery, or a new producer): every event not
-        known acknowledged is handed over again, from the oldest."""
+        known acknowledged is handed over again, from the oldest entry not forgotten."""
         self._generation += 1
-        self._in_flight.clear()
+        self._read.clear()
+        self._next_event = 0
+        self._after = 0
+        self._entries.clear()
         self._acknowledged.clear()
+        self._unacknowledged = 0
         self._failed = ""
         self._fatal = None
-        self._handed = 0
 
     def drain(self, producer: Producer, timeout_s: float) -> None:
         """Wait up to `timeout_s` for what is in flight, and forget what was acknowledged."""
@@ -110,4 +142,4 @@ class Publication:
     @property
     def in_flight(self) -> int:
         """Events handed over and not yet acknowledged."""
-        return len(self._in_flight)
+        return self._unacknowledged

@@ -179,6 +179,27 @@ def _order_record(row: tuple[Any, ...]) -> VenueRecord:
     )
 
 
+def _received(order: Order, venue_order_id: str, now: int) -> VenueRecord:
+    """The record `_insert` writes for a new order."""
+    return VenueRecord(
+        client_order_id=order.client_order_id,
+        venue_order_id=venue_order_id,
+        strategy=order.strategy,
+        symbol=order.symbol,
+        side=order.side,
+        quantity=order.quantity,
+        order_type=order.order_type,
+        time_in_force=order.time_in_force,
+        limit_price=order.limit_price,
+        stop_price=order.stop_price,
+        ts_event=order.ts_event,
+        ts_received=now,
+        status=VenueStatus.ACCEPTED,
+        filled_quantity=0,
+        reason="",
+    )
+
+
 def _fill_record(row: tuple[Any, ...]) -> VenueFillRecord:
     return VenueFillRecord(
         seq=row[0],
@@ -246,10 +267,12 @@ class VenueStore:
         now = time.time_ns()
         with self._transaction():
             duplicate = self._insert(order, venue_order_id, now)
+            if not duplicate:  # the row just written, without reading it back
+                return _received(order, venue_order_id, now), False
             record = self.get(order.client_order_id)
-        if record is None:  # pragma: no cover - the row was just written or already there
+        if record is None:  # pragma: no cover - the row was already there
             raise RuntimeError(f"venue lost order {order.client_order_id}")
-        return record, duplicate
+        return record, True
 
     def _insert(self, order: Order, venue_order_id: str, now: int) -> bool:
         cursor = self._db.execute(

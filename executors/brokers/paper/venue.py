@@ -108,14 +108,13 @@ class PaperBroker:
             self._working.setdefault(record.symbol, {})[record.client_order_id] = record
             buffer = self._buffers.get(record.symbol)
             if buffer is not None:
-                self._match(record, buffer.after(record.ts_event))
+                record = self._match(record, buffer.after(record.ts_event)) or record
         self._submits += 1
         if self._answer_delay_s:
             time.sleep(self._answer_delay_s)  # the simulated link: the venue has acted, we wait
         if self._lose_every and self._submits % self._lose_every == 0:
             raise AmbiguousAnswerError(f"paper venue: answer to {order.client_order_id} lost")
-        current = self.store.get(order.client_order_id)
-        return (current or record).as_venue_order()
+        return record.as_venue_order()
 
     def submit_all(self, orders: Sequence[Order]) -> list[VenueOrder | BrokerError]:
         """Many orders received at once: one write to the venue's record for all of them."""
@@ -186,10 +185,12 @@ class PaperBroker:
         for record in list(self._working.get(symbol, {}).values()):
             self._match(record, ticks)
 
-    def _match(self, record: VenueRecord, ticks: list[Tick]) -> None:
+    def _match(self, record: VenueRecord, ticks: list[Tick]) -> VenueRecord | None:
+        """Fill a working order at the first of `ticks` that reaches it; the filled record,
+        or None if none does."""
         found = first_fill(record.as_order(), ticks, self._slippage)
         if found is None:
-            return
+            return None
         tick, price = found
         quantity = record.quantity - record.filled_quantity
         fill = Fill(
@@ -207,6 +208,9 @@ class PaperBroker:
         del self._working[record.symbol][record.client_order_id]
         # A venue's stream names its own order id; the client order id comes with the update.
         self._pushed.append(msgspec.structs.replace(fill, client_order_id=""))
-        filled = self.store.get(record.client_order_id)
-        if filled is not None:
-            self._pushed.append(filled.as_venue_order())
+        # What `record_fill` wrote, without reading it back.
+        filled = msgspec.structs.replace(
+            record, status=VenueStatus.FILLED, filled_quantity=record.quantity
+        )
+        self._pushed.append(filled.as_venue_order())
+        return filled

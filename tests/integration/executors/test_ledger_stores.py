@@ -76,8 +76,9 @@ def test_write_ahead_orders_fills_and_holdings_survive_a_reopen(opener):
         assert [h.position.quantity for h in ledger.holdings()] == [2]
         assert ledger.fills() == [fill]
         assert ledger.recent_submits(0) == [5]
-        topics = [e.topic for e in ledger.outbox(100)]
-        assert topics == ["orders", "fills", "orders", "positions"]
+        # An entry per transaction: the signal's order, then the fill with its order and holding.
+        entries = [[e.topic for e in entry.events] for entry in ledger.outbox(100)]
+        assert entries == [["orders"], ["fills", "orders", "positions"]]
         ledger.outbox_done(ledger.outbox(100)[-1].seq)
         assert ledger.outbox(100) == []
     finally:
@@ -130,5 +131,59 @@ def test_a_ledger_from_before_the_venue_id_column_is_migrated(opener):
     try:
         assert ledger.order_by_venue_id("v-old") == order
         assert ledger.send_state(order.client_order_id) == SendState(5, 1)
+    finally:
+        ledger.close()
+
+
+def test_an_outbox_from_before_entries_is_migrated_with_its_events_in_order(opener):
+    ledger = opener()
+    ledger.close()
+    # The first outbox: a row per event. Two events wait in it, unpublished.
+    ledger = opener()
+    blob = ledger._dialect.blob
+    cur = ledger._db.cursor()
+    cur.execute("DROP TABLE outbox")
+    cur.execute(
+        f"CREATE TABLE outbox (seq {ledger._dialect.serial}, topic TEXT NOT NULL,"
+        f" key {blob} NOT NULL, value {blob} NOT NULL)"
+    )
+    insert = ledger._sql("INSERT INTO outbox (topic, key, value) VALUES (?, ?, ?)")
+    cur.execute(insert, ("orders", b"ES", b"first"))
+    cur.execute(insert, ("fills", b"NQ", b"second"))
+    ledger._db.commit()
+    ledger.close()
+
+    ledger = opener()
+    try:
+        entries = ledger.outbox(100)
+        waiting = [(e.topic, e.key, e.value) for entry in entries for e in entry.events]
+        assert waiting == [("orders", b"ES", b"first"), ("fills", b"NQ", b"second")]
+        signal = Signal.create("s", "ES", 1_000, 2)
+        assert ledger.record_signal(signal, [order_for(signal)], now=5)
+        newest = ledger.outbox(100)[-1]
+        assert newest.seq > entries[-1].seq
+        assert [e.topic for e in newest.events] == ["orders"]
+    finally:
+        ledger.close()
+
+
+def test_a_batch_writes_its_events_as_one_entry_and_a_failed_batch_writes_none(opener):
+    ledger = opener()
+    try:
+        first, second, third = (Signal.create("s", s, 1_000, 2) for s in ("ES", "NQ", "RTY"))
+
+        def failing_batch() -> None:
+            with ledger.batch():
+                ledger.record_signal(first, [order_for(first)], now=5)
+                raise RuntimeError("the batch fails before it commits")
+
+        with pytest.raises(RuntimeError, match="before it commits"):
+            failing_batch()
+        assert ledger.outbox(100) == []
+        with ledger.batch():
+            ledger.record_signal(second, [order_for(second)], now=6)
+            ledger.record_signal(third, [order_for(third)], now=6)
+        [entry] = ledger.outbox(100)
+        assert [e.key for e in entry.events] == [b"NQ", b"RTY"]
     finally:
         ledger.close()
