@@ -76,7 +76,7 @@ def test_the_api_answers_what_the_executor_did_and_a_replay_changes_nothing(trad
         for partition, _, key, value in read_topic(topic):
             again.produce(topic, key=key, value=value, partition=partition)
     assert again.flush(30) == 0
-    poll_until(api.caught_up, timeout_s=10, what="the replay read")
+    poll_until(api.caught_up, timeout_s=30, what="the replay read")
     assert answers(api.client) == before
     assert api.client.get("/ready").json() == {"ready": True, "behind": 0, "reasons": []}
     ledger = open_sqlite(sqlite_path(settings))
