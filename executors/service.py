@@ -53,7 +53,9 @@ log = logging.getLogger(__name__)
 HALTED: Final = ProcessState.HALTED
 DEGRADED: Final = ProcessState.DEGRADED
 
-BATCH: Final = 500
+BATCH: Final = 1_000
+"""Signals taken in one poll and answered as one batch: a bar close of 1,000 symbols in one
+(in two of 500, the second half's orders waited for the first half's answers and fills)."""
 POLL_S: Final = 0.005
 REAL_VENUE_SETTLE_S: Final = 10.0
 """A real venue's order lists may lag its accept by seconds (issue 11 asks to survive 3 s)."""
