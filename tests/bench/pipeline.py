@@ -40,6 +40,7 @@ import numpy as np
 
 from executors.brokers.paper.store import VenueStore
 from tests.bench.agents import free_port, metric
+from tests.bench.processes import broker_pid, cpu_s
 from tests.bench.rows import Row, aimed, guard
 from tests.fakes.databento_live import FAKE_API_KEY, FakeLiveGateway
 from ticklane import dbn as ticklane_dbn
@@ -216,10 +217,10 @@ class Pipeline:
             name: proc.pid
             for proc, name in zip(self.procs, ("executor", "agents", "producer"), strict=True)
         }
-        broker = _broker_pid(self.bootstrap)
+        broker = broker_pid(self.bootstrap)
         if broker is not None:
             pids["broker"] = broker
-        return {name: used for name, pid in pids.items() if (used := _cpu_s(pid)) is not None}
+        return {name: used for name, pid in pids.items() if (used := cpu_s(pid)) is not None}
 
     def ticks_absorbed(self) -> float:
         return metric(self.agents_port, "ticklane_agent_ticks_total")
@@ -256,30 +257,6 @@ class Pipeline:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-
-def _cpu_s(pid: int) -> float | None:
-    """User and system CPU seconds of a process (Linux), None when it cannot be read."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _broker_pid(bootstrap: str) -> int | None:
-    """The local broker process serving `bootstrap` (the embedded one names its port)."""
-    port = bootstrap.rsplit(":", 1)[-1]
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and b"tansu" in argv[0] and any(port.encode() in a for a in argv):
-            return int(entry.name)
-    return None
 
 
 def _release(gateway: FakeLiveGateway, rate: int, until: int, stop: threading.Event) -> None:
