@@ -38,10 +38,12 @@ import httpx2
 from confluent_kafka import Producer
 
 from executors.brokers.paper.store import VenueStore
+from executors.service import BATCH
 from fakes.tastytrade.background import FakeTastytradeServer
 from fakes.tastytrade.record import Record
 from tests.bench.processes import broker_pid, cpu_s, cpu_shares
 from tests.bench.rows import Row, aimed, guard
+from tests.unit.executors.engine_fixtures import Rig, limits, quote
 from ticklane import dbn, ids, kafka, wire
 from ticklane.market import MarketFrame
 from ticklane.settings import KafkaSettings, TopicSettings
@@ -54,6 +56,8 @@ SYMBOLS = tuple(f"B{i:03d}Z6" for i in range(1_000))
 """Futures as Databento names them: a reversal is one order at both venues."""
 STEADY_SYMBOLS = 100
 """The symbols the steady-rate rows trade (the burst trades all of them)."""
+IN_PROCESS = "executor in process (engine, SQLite ledger, paper venue)"
+IN_PROCESS_SIGNALS = 5_000
 BURST = 1_000
 BURST_ROUNDS = 3
 """Bursts in the burst row, one executor: the row gives their median (one is noisy here)."""
@@ -328,9 +332,42 @@ def _burst_row(name: str, bursts: list[_Burst], cpu: str) -> Row:
     )
 
 
+def in_process_row() -> Row:
+    """What a signal costs the executor itself: the engine, the SQLite ledger and the paper
+    venue in this process, no Kafka (the engine test rig), signals taken in the service's
+    batches and every outbox entry forgotten as publication would. Median of 3 runs."""
+    signals = [_signal(n) for n in range(IN_PROCESS_SIGNALS)]
+    rates = []
+    for _ in range(3):
+        with tempfile.TemporaryDirectory() as tmp:
+            risk = limits(max_orders_per_minute=10**9, max_position=10**6)
+            rig = Rig(Path(tmp), risk=risk, settle_s=0)
+            try:
+                for symbol in SYMBOLS[:STEADY_SYMBOLS]:
+                    rig.ticks(symbol, quote(QUOTE_TS))
+                start = time.perf_counter()
+                for i in range(0, len(signals), BATCH):
+                    rig.engine.on_signals([(signal, None) for signal in signals[i : i + BATCH]])
+                    if entries := rig.ledger.outbox(len(signals), after=0):
+                        rig.ledger.outbox_done(entries[-1].seq)
+                rates.append(len(signals) / (time.perf_counter() - start))
+                filled = len(rig.venue.store.fills())
+            finally:
+                rig.close()
+        if filled != len(signals):
+            raise RuntimeError(f"{filled} fills for {len(signals)} signals")
+    return Row(
+        IN_PROCESS,
+        "signals/s",
+        value=statistics.median(rates),
+        note=f"{IN_PROCESS_SIGNALS:,} signals, each an order filled at once; no Kafka; median of 3",
+    )
+
+
 def executor_rows(bootstrap: str) -> Iterator[Row]:
-    """Signal → order latency: paper at 100, 1k and 5k signals/s, the TastyTrade fake at 100,
-    each row as it is measured."""
+    """What a signal costs in process, then signal → order latency: paper at 100, 1k and 5k
+    signals/s, the TastyTrade fake at 100, a burst; each row as it is measured."""
+    yield guard(IN_PROCESS, in_process_row)
     for venue_name, rate in (
         ("paper", 100),
         ("tastytrade", 100),
