@@ -228,11 +228,18 @@ class Engine:
         order; how many were answered (`on_signal`). Every decision is written in one ledger
         transaction before any of their orders is sent; the orders are then sent together
         (`SubmitsMany`) and their answers written in one more (module docstring)."""
+        answered = self.send_signals(signals)
+        self.take_updates()
+        return answered
+
+    def send_signals(self, signals: Sequence[tuple[Signal, int | None]]) -> int:
+        """`on_signals` up to the orders sent and their answers written, leaving what the
+        venue pushed meanwhile (fills) for `take_updates`: the service answers the signals
+        that arrived during a batch before it books the batch's fills."""
         due: list[Order] = []
         with self.ledger.batch():
             answered = sum(self._answer(signal, origin, due) for signal, origin in signals)
         self._send_all(due)
-        self.take_updates()
         return answered
 
     def _answer(self, signal: Signal, origin_ns: int | None, due: list[Order]) -> bool:
