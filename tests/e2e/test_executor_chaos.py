@@ -111,7 +111,7 @@ FEED_DEADLINE_S = 120.0  # for the executor (restarted maybe several times) to c
 PROC_LOCKS = Path("/proc/locks")
 
 Progress = tuple[int, int, int]
-"""(signals recorded, unfinished orders, unpublished outbox events) in the ledger."""
+"""(signals recorded, unfinished orders, outbox entries not yet published) in the ledger."""
 
 COUNTS = (
     "SELECT (SELECT count(*) FROM signals), (SELECT count(*) FROM orders WHERE finished = 0),"
@@ -126,7 +126,7 @@ class Reading(NamedTuple):
 
     signals: int  # recorded
     open_orders: int  # orders not finished (filled, cancelled, expired or rejected)
-    outbox: int  # events written, not yet published
+    outbox: int  # outbox entries (a transaction's events each) written, not yet published
     own_open: int  # open orders written since `since_ns` (by the executor started then)
     written_ahead: int  # signals with an order written ahead and not answered by the venue
 

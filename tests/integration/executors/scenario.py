@@ -129,7 +129,8 @@ def produce_signals(p: Producer, settings: Settings, signals: list[Signal]) -> N
 
 
 def sqlite_progress(settings: Settings) -> tuple[int, int, int] | None:
-    """(signals recorded, unfinished orders, unpublished events) read beside a running executor."""
+    """(signals recorded, unfinished orders, outbox entries not yet published) read beside a
+    running executor."""
     path = sqlite_path(settings)
     if not path.exists():
         return None
