@@ -114,8 +114,8 @@ class Publication:
         done = 0
         while self._entries:
             seq, events = self._entries[0]
-            if self._acknowledged.get(seq, 0) < events or (self._read and self._read[0].seq == seq):
-                break  # not every event of it acknowledged, or not every one handed yet
+            if self._acknowledged.get(seq, 0) < events:
+                break  # not every event of it acknowledged (or handed over) yet
             done, _ = self._entries.popleft()
             self._acknowledged.pop(seq, None)
         if done:

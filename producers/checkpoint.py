@@ -103,7 +103,6 @@ def _offset_tail(count: int) -> int:
     return -2000 - count
 
 
-_SHARED_KEYS: Final = ("bootstrap.servers", "client.id", "security.protocol")
 _READ_BACK: Final = {
     "enable.partition.eof": True,
     "enable.auto.commit": False,

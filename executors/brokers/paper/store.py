@@ -180,7 +180,7 @@ def _order_record(row: tuple[Any, ...]) -> VenueRecord:
 
 
 def _received(order: Order, venue_order_id: str, now: int) -> VenueRecord:
-    """The record `_insert` writes for a new order."""
+    """A new order's record, as the venue writes it on receipt."""
     return VenueRecord(
         client_order_id=order.client_order_id,
         venue_order_id=venue_order_id,
@@ -264,44 +264,44 @@ class VenueStore:
 
     def receive(self, order: Order, venue_order_id: str) -> tuple[VenueRecord, bool]:
         """Record a submitted order; `(existing, True)` if its client order id is known."""
-        now = time.time_ns()
+        received = _received(order, venue_order_id, time.time_ns())
         with self._transaction():
-            duplicate = self._insert(order, venue_order_id, now)
-            if not duplicate:  # the row just written, without reading it back
-                return _received(order, venue_order_id, now), False
+            if self._insert(received):  # the row just written, without reading it back
+                return received, False
             record = self.get(order.client_order_id)
         if record is None:  # pragma: no cover - the row was already there
             raise RuntimeError(f"venue lost order {order.client_order_id}")
         return record, True
 
-    def _insert(self, order: Order, venue_order_id: str, now: int) -> bool:
+    def _insert(self, record: VenueRecord) -> bool:
+        """Write a new order's record; False (and the resend counted) if its id is known."""
         cursor = self._db.execute(
             f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "  # noqa: S608 - constant column list
             "ON CONFLICT (client_order_id) DO NOTHING",
             (
-                order.client_order_id,
-                venue_order_id,
-                order.strategy,
-                order.symbol,
-                order.side.value,
-                order.quantity,
-                order.order_type.value,
-                order.time_in_force.value,
-                order.limit_price,
-                order.stop_price,
-                order.ts_event,
-                now,
-                VenueStatus.ACCEPTED.value,
-                0,
-                "",
+                record.client_order_id,
+                record.venue_order_id,
+                record.strategy,
+                record.symbol,
+                record.side.value,
+                record.quantity,
+                record.order_type.value,
+                record.time_in_force.value,
+                record.limit_price,
+                record.stop_price,
+                record.ts_event,
+                record.ts_received,
+                record.status.value,
+                record.filled_quantity,
+                record.reason,
             ),
         )
         if cursor.rowcount == 0:
             self._db.execute(
                 "INSERT INTO duplicate_submits (client_order_id, ts_received) VALUES (?, ?)",
-                (order.client_order_id, now),
+                (record.client_order_id, record.ts_received),
             )
-        return cursor.rowcount == 0
+        return cursor.rowcount == 1
 
     def get(self, client_order_id: str) -> VenueRecord | None:
         """One order by client order id."""
