@@ -647,26 +647,12 @@ class Engine:
         return len(new)
 
     def _take_fill(self, fill: Fill, cursor: int | None) -> str:
-        """Count one fill once (pushed: `cursor` None); the signal id if it completed its order."""
-        if self.ledger.has_fill(fill.fill_id):
-            # Pushed and polled, or pushed twice: counted already.
-            if cursor is not None:
-                self.ledger.set_cursor(cursor)
-            return ""
+        """Count one fill once (pushed: `cursor` None); the signal id if it completed its order.
+        A fill counted before (pushed and polled, or pushed twice) is found by the ledger's
+        write refusing it, or, where the order cannot take it again, by asking the ledger."""
         order = self._order_of(fill)
         if order is None:
-            if cursor is None:
-                self._orphans.append(fill)
-                return ""
-            log.error(
-                "fill %s is for %s (venue order %r), which the ledger does not hold",
-                fill.fill_id,
-                fill.client_order_id,
-                fill.venue_order_id,
-            )
-            self.metrics.errors.labels("foreign_fill").inc()
-            self.ledger.set_cursor(cursor)
-            return ""
+            return self._unplaced(fill, cursor)
         fill = msgspec.structs.replace(
             fill,
             client_order_id=order.client_order_id,
@@ -679,6 +665,8 @@ class Engine:
         try:
             updated = self._filled(order, fill)
         except (order_state.OverfillError, order_state.BadFillError, IllegalTransition) as exc:
+            if self.ledger.has_fill(fill.fill_id):
+                return self._counted_before(cursor)
             log.error("fill %s cannot be counted: %s", fill.fill_id, exc)  # noqa: TRY400
             self.metrics.errors.labels("bad_fill").inc()
             if cursor is not None:
@@ -697,6 +685,29 @@ class Engine:
             self._day_pnl += after.position.realized_pnl - before.position.realized_pnl
         self._publish_position(after)
         return self._releasing(updated)
+
+    def _unplaced(self, fill: Fill, cursor: int | None) -> str:
+        """A fill whose order is not found: counted before, kept to try again after the next
+        updates (pushed: its order's venue id may come with them), or foreign (polled)."""
+        if self.ledger.has_fill(fill.fill_id):
+            return self._counted_before(cursor)
+        if cursor is None:
+            self._orphans.append(fill)
+            return ""
+        log.error(
+            "fill %s is for %s (venue order %r), which the ledger does not hold",
+            fill.fill_id,
+            fill.client_order_id,
+            fill.venue_order_id,
+        )
+        self.metrics.errors.labels("foreign_fill").inc()
+        self.ledger.set_cursor(cursor)
+        return ""
+
+    def _counted_before(self, cursor: int | None) -> str:
+        if cursor is not None:
+            self.ledger.set_cursor(cursor)
+        return ""
 
     def _releasing(self, order: Order) -> str:
         """The signal id of a filled order whose signal has legs left to send, else "".

@@ -240,6 +240,9 @@ class SqlLedger:
         """The open batch's cursor (`batch`), which every write joins; None outside one."""
         self._events: list[OutboxEvent] = []
         """The open transaction's events: its outbox entry, written just before it commits."""
+        self._maybe_deferred: set[str] | None = None
+        """Ids of the signals `deferred` may hold (None: to be read): a signal recorded is
+        taken out of it only if it is there, so the common one costs no statement."""
         with self._transaction() as cur:
             for statement in schema(dialect):
                 cur.execute(statement)
@@ -318,6 +321,7 @@ class SqlLedger:
                 )
         except BaseException:
             self._db.rollback()
+            self._maybe_deferred = None  # it may have changed with what was rolled back
             raise
         else:
             self._db.commit()
@@ -365,7 +369,12 @@ class SqlLedger:
     def record_signal(self, signal: Signal, orders: Sequence[Order], now: int) -> bool:
         """Write a signal and its orders (module docstring); False if seen before."""
         with self._transaction() as cur:
-            cur.execute(self._sql("DELETE FROM deferred WHERE signal_id = ?"), (signal.signal_id,))
+            deferred = self._deferred_ids(cur)
+            if signal.signal_id in deferred:
+                cur.execute(
+                    self._sql("DELETE FROM deferred WHERE signal_id = ?"), (signal.signal_id,)
+                )
+                deferred.discard(signal.signal_id)
             cur.execute(
                 self._sql(
                     "INSERT INTO signals (signal_id, strategy, symbol, ts_event, target,"
@@ -386,6 +395,12 @@ class SqlLedger:
                 self._insert_order(cur, order, now)
             self._emit([_order_event(o) for o in orders])
         return True
+
+    def _deferred_ids(self, cur: Any) -> set[str]:
+        if self._maybe_deferred is None:
+            cur.execute("SELECT signal_id FROM deferred")
+            self._maybe_deferred = {str(row[0]) for row in cur.fetchall()}
+        return self._maybe_deferred
 
     def _insert_order(self, cur: Any, order: Order, now: int) -> None:
         sent = now if order.status not in _NOT_SENT else None
@@ -569,6 +584,10 @@ class SqlLedger:
                 ),
                 (signal.strategy, signal.symbol, signal.signal_id, _ENCODE(signal)),
             )
+            deferred = self._deferred_ids(cur)
+            deferred.add(signal.signal_id)
+            if before is not None:
+                deferred.discard(before.signal_id)
         return before.signal_id if before is not None else ""
 
     def deferred_signals(self) -> list[Signal]:

@@ -146,7 +146,10 @@ class Paper:
         if not path.exists():
             return 0
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-            return int(db.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
+            try:
+                return int(db.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
+            except sqlite3.OperationalError:
+                return 0  # the executor has created the file but not yet its tables
 
 
 class Tastytrade:

@@ -9,7 +9,7 @@ order back. `ticklane paper orders|fills` print these tables.
 import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -200,6 +200,13 @@ def _received(order: Order, venue_order_id: str, now: int) -> VenueRecord:
     )
 
 
+def filled(record: VenueRecord) -> VenueRecord:
+    """A record after the fill of all it had left (the paper venue fills an order whole)."""
+    return msgspec.structs.replace(
+        record, status=VenueStatus.FILLED, filled_quantity=record.quantity
+    )
+
+
 def _fill_record(row: tuple[Any, ...]) -> VenueFillRecord:
     return VenueFillRecord(
         seq=row[0],
@@ -262,16 +269,24 @@ class VenueStore:
         self._db.close()
         self._checkpointer.close()
 
-    def receive(self, order: Order, venue_order_id: str) -> tuple[VenueRecord, bool]:
-        """Record a submitted order; `(existing, True)` if its client order id is known."""
+    def receive(
+        self, order: Order, venue_order_id: str, fill: Callable[[VenueRecord], Fill | None]
+    ) -> tuple[VenueRecord, Fill | None, bool]:
+        """Record a submitted order, filled on arrival where `fill` of its record gives one
+        (the order written once, as filled, with its fill); `(existing, None, True)` if its
+        client order id is known. The record returned is what was written, not read back."""
         received = _received(order, venue_order_id, time.time_ns())
+        made = fill(received)
+        written = received if made is None else filled(received)
         with self._transaction():
-            if self._insert(received):  # the row just written, without reading it back
-                return received, False
+            if self._insert(written):
+                if made is not None:
+                    self._insert_fill(made)
+                return written, made, False
             record = self.get(order.client_order_id)
         if record is None:  # pragma: no cover - the row was already there
             raise RuntimeError(f"venue lost order {order.client_order_id}")
-        return record, True
+        return record, None, True
 
     def _insert(self, record: VenueRecord) -> bool:
         """Write a new order's record; False (and the resend counted) if its id is known."""
@@ -330,26 +345,29 @@ class VenueStore:
     def record_fill(self, fill: Fill, status: VenueStatus) -> None:
         """A fill and the order's new status and filled quantity, in one transaction."""
         with self._transaction():
-            self._db.execute(
-                f"INSERT INTO fills ({_FILL_COLUMNS.removeprefix('seq, ')}) "  # noqa: S608
-                "VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    fill.fill_id,
-                    fill.client_order_id,
-                    fill.venue_order_id,
-                    fill.symbol,
-                    fill.side.value,
-                    fill.quantity,
-                    fill.price,
-                    fill.fee,
-                    fill.ts_event,
-                ),
-            )
+            self._insert_fill(fill)
             self._db.execute(
                 "UPDATE orders SET status = ?, filled_quantity = filled_quantity + ? "
                 "WHERE client_order_id = ?",
                 (status.value, fill.quantity, fill.client_order_id),
             )
+
+    def _insert_fill(self, fill: Fill) -> None:
+        self._db.execute(
+            f"INSERT INTO fills ({_FILL_COLUMNS.removeprefix('seq, ')}) "  # noqa: S608
+            "VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                fill.fill_id,
+                fill.client_order_id,
+                fill.venue_order_id,
+                fill.symbol,
+                fill.side.value,
+                fill.quantity,
+                fill.price,
+                fill.fee,
+                fill.ts_event,
+            ),
+        )
 
     def fills(self, since: int = 0) -> list[VenueFillRecord]:
         """Fills after sequence number `since`, in the order made."""

@@ -1,10 +1,11 @@
 """The paper broker: the `Broker` interface over the venue store, the market feed and matching.
 
-Submit records the order in the venue's own store first (idempotent on client order id), then
-tries to fill it against the ticks already seen after its signal time; later ticks fill the
-working orders as they arrive (`pump`). Every fill is written to the venue store before the
-executor can see it: pushed, as a real venue's stream would (`updates`: the order's status
-and the fill, naming the venue's order id), and by cursor (`fills_since`, the fallback).
+Submit records the order in the venue's own store (idempotent on client order id), filled
+on arrival if the ticks already seen after its signal time reach it (then written once, as
+filled, with its fill); later ticks fill the working orders as they arrive (`pump`). Every
+fill is written to the venue store before the executor can see it: pushed, as a real venue's
+stream would (`updates`: the order's status and the fill, naming the venue's order id), and
+by cursor (`fills_since`, the fallback).
 After a restart the venue reloads its working orders and reads the market data again, so
 they fill at the same ticks as they would have.
 
@@ -32,7 +33,7 @@ from executors.brokers.base import (
 )
 from executors.brokers.paper.feed import TickBuffer
 from executors.brokers.paper.matching import Tick, first_fill
-from executors.brokers.paper.store import VenueRecord, VenueStore
+from executors.brokers.paper.store import VenueRecord, VenueStore, filled
 from executors.netting import BrokerCaps
 from ticklane import ids
 from ticklane.trading import Fill, Order
@@ -100,15 +101,18 @@ class PaperBroker:
                 "TastyTrade or Schwab (or their local fakes)"
             )
         venue_order_id = ids.deterministic_id("pv", order.client_order_id)
-        record, duplicate = self.store.receive(order, venue_order_id)
+        record, fill, duplicate = self.store.receive(order, venue_order_id, self._fill_on_arrival)
         if duplicate:
             log.warning("paper venue: duplicate submit of %s refused", order.client_order_id)
-        else:
+        elif fill is None:
             self._pushed.append(record.as_venue_order())
             self._working.setdefault(record.symbol, {})[record.client_order_id] = record
-            buffer = self._buffers.get(record.symbol)
-            if buffer is not None:
-                record = self._match(record, buffer.after(record.ts_event)) or record
+        else:
+            # Accepted, then filled at once: the stream says both, as a venue's would.
+            accepted = msgspec.structs.replace(
+                record, status=VenueStatus.ACCEPTED, filled_quantity=0
+            )
+            self._pushed += [accepted.as_venue_order(), *self._filled_updates(record, fill)]
         self._submits += 1
         if self._answer_delay_s:
             time.sleep(self._answer_delay_s)  # the simulated link: the venue has acted, we wait
@@ -185,15 +189,33 @@ class PaperBroker:
         for record in list(self._working.get(symbol, {}).values()):
             self._match(record, ticks)
 
-    def _match(self, record: VenueRecord, ticks: list[Tick]) -> VenueRecord | None:
-        """Fill a working order at the first of `ticks` that reaches it; the filled record,
-        or None if none does."""
+    def _fill_on_arrival(self, record: VenueRecord) -> Fill | None:
+        """The fill of a new order at the ticks already seen after its time, if one reaches it."""
+        buffer = self._buffers.get(record.symbol)
+        return None if buffer is None else self._fill_at(record, buffer.after(record.ts_event))
+
+    def _match(self, record: VenueRecord, ticks: list[Tick]) -> None:
+        """Fill a working order at the first of `ticks` that reaches it, if one does."""
+        fill = self._fill_at(record, ticks)
+        if fill is None:
+            return
+        self.store.record_fill(fill, VenueStatus.FILLED)
+        del self._working[record.symbol][record.client_order_id]
+        self._pushed += self._filled_updates(filled(record), fill)
+
+    def _filled_updates(self, record: VenueRecord, fill: Fill) -> list[VenueUpdate]:
+        """What the stream pushes for a fill: the fill, naming the venue's order id (the
+        client order id comes with the status), then the order's filled status."""
+        return [msgspec.structs.replace(fill, client_order_id=""), record.as_venue_order()]
+
+    def _fill_at(self, record: VenueRecord, ticks: list[Tick]) -> Fill | None:
+        """The fill of what an order has left at the first of `ticks` that reaches it."""
         found = first_fill(record.as_order(), ticks, self._slippage)
         if found is None:
             return None
         tick, price = found
         quantity = record.quantity - record.filled_quantity
-        fill = Fill(
+        return Fill(
             fill_id=ids.fill_id(VENUE, record.venue_order_id, str(record.filled_quantity)),
             client_order_id=record.client_order_id,
             venue_order_id=record.venue_order_id,
@@ -204,13 +226,3 @@ class PaperBroker:
             ts_event=tick.ts_event,
             fee=self._fee_per_unit * quantity,
         )
-        self.store.record_fill(fill, VenueStatus.FILLED)
-        del self._working[record.symbol][record.client_order_id]
-        # A venue's stream names its own order id; the client order id comes with the update.
-        self._pushed.append(msgspec.structs.replace(fill, client_order_id=""))
-        # What `record_fill` wrote, without reading it back.
-        filled = msgspec.structs.replace(
-            record, status=VenueStatus.FILLED, filled_quantity=record.quantity
-        )
-        self._pushed.append(filled.as_venue_order())
-        return filled

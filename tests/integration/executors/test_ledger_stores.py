@@ -187,3 +187,36 @@ def test_a_batch_writes_its_events_as_one_entry_and_a_failed_batch_writes_none(o
         assert [e.key for e in entry.events] == [b"NQ", b"RTY"]
     finally:
         ledger.close()
+
+
+def test_a_deferred_signal_recorded_in_a_failed_batch_is_still_deferred_and_taken_out_later(
+    opener,
+):
+    """The ledger keeps in memory which signals may be deferred (a recorded signal costs no
+    statement otherwise): a batch rolled back must not leave it believing one taken out."""
+    ledger = opener()
+    try:
+        signal = Signal.create("s", "ES", 1_000, 2)
+        assert ledger.defer_signal(signal, now=5) == ""
+
+        def failing_batch() -> None:
+            with ledger.batch():
+                ledger.record_signal(signal, [order_for(signal)], now=6)
+                raise RuntimeError("the batch fails before it commits")
+
+        with pytest.raises(RuntimeError, match="before it commits"):
+            failing_batch()
+        assert [s.signal_id for s in ledger.deferred_signals()] == [signal.signal_id]
+        assert ledger.record_signal(signal, [order_for(signal)], now=7)
+        assert ledger.deferred_signals() == []
+    finally:
+        ledger.close()
+    reopened = opener()
+    try:
+        assert reopened.deferred_signals() == []
+        later = Signal.create("s", "ES", 2_000, 3)
+        reopened.defer_signal(later, now=8)
+        assert reopened.record_signal(later, [order_for(later)], now=9)
+        assert reopened.deferred_signals() == []
+    finally:
+        reopened.close()

@@ -10,7 +10,7 @@ from executors.risk import RejectReason
 from executors.routing import Route
 from tests.unit.executors.engine_fixtures import PX, T0, WALL0, Rig, limits, quote, signal
 from ticklane.control import ControlAction, ControlCommand, KillSwitchState
-from ticklane.trading import ComboLeg, OrderStatus, Side, Signal
+from ticklane.trading import ComboLeg, Fill, OrderStatus, Side, Signal
 
 
 @pytest.fixture
@@ -343,6 +343,49 @@ def test_pushed_updates_twice_and_out_of_order_count_once(tmp_path):
     reconcile(rig.engine)  # the polled fills are the same fills
     assert sorted(f.quantity for f in rig.ledger.fills()) == [1, 2, 2]
     assert rig.engine.halted_reason == ""
+
+
+class Halving:
+    """The paper venue whose stream pushes each fill as two halves, each of them twice."""
+
+    def __init__(self, venue, rig):
+        self._venue = venue
+        self.name, self.caps = venue.name, venue.caps
+
+    def updates(self):
+        pushed = []
+        for update in self._venue.updates():
+            if isinstance(update, Fill):
+                half = update.quantity // 2
+                first = msgspec.structs.replace(
+                    update, fill_id=f"{update.fill_id}-a", quantity=half
+                )
+                rest = update.quantity - half
+                second = msgspec.structs.replace(
+                    update, fill_id=f"{update.fill_id}-b", quantity=rest
+                )
+                pushed += [first, first, second, second]
+            else:
+                pushed.append(update)
+        return pushed
+
+    def __getattr__(self, name):
+        return getattr(self._venue, name)
+
+
+def test_a_partial_fill_pushed_twice_counts_once_while_its_order_works(tmp_path):
+    """The repeat of a first half finds its order still able to take it: the ledger's write
+    refuses it; the repeat of the second half would overfill: the ledger is asked."""
+    rig = Rig(tmp_path, reverse=False, wrap=Halving)
+    rig.ticks("ES", quote(T0 - 1))
+    rig.engine.on_signal(signal("ES", T0, 4))
+    rig.ticks("ES", quote(T0 + 1))
+    assert sorted(f.quantity for f in rig.ledger.fills()) == [2, 2]
+    assert position(rig) == 4
+    [order] = rig.ledger.all_orders()
+    assert (order.status, order.filled_quantity) == (OrderStatus.FILLED, 4)
+    errors = rig.engine.metrics.errors
+    assert sum(s.value for m in errors.collect() for s in m.samples) == 0
     rig.close()
 
 
