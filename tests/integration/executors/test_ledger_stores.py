@@ -114,6 +114,43 @@ def test_orders_are_found_by_venue_order_id_and_sends_are_counted(opener):
         ledger.close()
 
 
+def test_a_signals_legs_are_found_and_a_fill_keeps_the_venue_id_an_answer_wrote(opener):
+    ledger = opener()
+    try:
+        signal = Signal.create("s", "ES", 1_000, -2)
+        close, reopen = (
+            msgspec.structs.replace(
+                order_for(signal, OrderStatus.NEW),
+                client_order_id=ids.client_order_id(signal.signal_id, leg),
+                leg=leg,
+            )
+            for leg in (0, 1)
+        )
+        assert ledger.record_signal(signal, [close, reopen], now=5)
+        assert ledger.orders_of_signal(signal.signal_id) == [close, reopen]
+        assert ledger.orders_of_signal("sig-none") == []
+        accepted = msgspec.structs.replace(close, status=OrderStatus.ACCEPTED, venue_order_id="v-1")
+        ledger.save_order(accepted)
+        done = msgspec.structs.replace(accepted, status=OrderStatus.FILLED, filled_quantity=2)
+        fill = Fill(
+            fill_id="fil-1",
+            client_order_id=done.client_order_id,
+            venue_order_id="v-1",
+            symbol="ES",
+            side=Side.SELL,
+            quantity=2,
+            price=10 * 10**9,
+            ts_event=1_001,
+            strategy="s",
+        )
+        holding = apply_fill(open_holding("s", "ES"), fill, 1)
+        assert ledger.save_fill(fill, done, holding, None)
+        assert ledger.order_by_venue_id("v-1") == done
+        assert ledger.orders_of_signal(signal.signal_id) == [done, reopen]
+    finally:
+        ledger.close()
+
+
 def test_a_ledger_from_before_the_venue_id_column_is_migrated(opener):
     ledger = opener()
     signal = Signal.create("s", "ES", 1_000, 2)
@@ -121,6 +158,7 @@ def test_a_ledger_from_before_the_venue_id_column_is_migrated(opener):
     ledger.record_signal(signal, [order], now=5)
     # Back to the first schema: no venue_order_id column or index, no sends column.
     cur = ledger._db.cursor()
+    cur.execute("CREATE INDEX orders_signal ON orders (signal_id)")  # dropped since
     cur.execute("DROP INDEX orders_venue")
     cur.execute("ALTER TABLE orders DROP COLUMN venue_order_id")
     cur.execute("ALTER TABLE orders DROP COLUMN sends")
@@ -131,6 +169,10 @@ def test_a_ledger_from_before_the_venue_id_column_is_migrated(opener):
     try:
         assert ledger.order_by_venue_id("v-old") == order
         assert ledger.send_state(order.client_order_id) == SendState(5, 1)
+        assert ledger.orders_of_signal(signal.signal_id) == [order]
+        cur = ledger._db.cursor()
+        cur.execute("CREATE INDEX orders_signal ON orders (signal_id)")  # it is gone
+        ledger._db.rollback()
     finally:
         ledger.close()
 
