@@ -224,6 +224,17 @@ _ENCODE: Final = msgspec.msgpack.Encoder().encode
 _CURSOR_KEY: Final = "venue_fill_cursor"
 
 
+def latest_positions(events: list[OutboxEvent]) -> list[OutboxEvent]:
+    """A transaction's events with only the last of each position: `positions` is compacted
+    state, latest per strategy/symbol, so an earlier one in the same commit says nothing a
+    reader keeps, and a batch filling one symbol many times would publish it as many times.
+    Orders and fills are events, every one kept, in order."""
+    last = {e.key: n for n, e in enumerate(events) if e.topic == "positions"}
+    if len(last) == sum(e.topic == "positions" for e in events):
+        return events
+    return [e for n, e in enumerate(events) if e.topic != "positions" or last[e.key] == n]
+
+
 def _order_event(order: Order) -> OutboxEvent:
     return OutboxEvent("orders", order.symbol.encode(), wire.encode(order))
 
@@ -317,9 +328,8 @@ class SqlLedger:
                 cur.execute(self._dialect.begin)
             yield cur
             if self._events:
-                cur.execute(
-                    self._sql("INSERT INTO outbox (events) VALUES (?)"), (_ENCODE(self._events),)
-                )
+                entry = _ENCODE(latest_positions(self._events))
+                cur.execute(self._sql("INSERT INTO outbox (events) VALUES (?)"), (entry,))
         except BaseException:
             self._db.rollback()
             self._maybe_deferred = None  # it may have changed with what was rolled back

@@ -10,7 +10,7 @@ from psycopg import sql
 from executors.ledger import DuplicateOrderError, SendState
 from executors.positions import apply_fill, open_holding
 from executors.stores import LedgerLockedError, open_postgres, open_sqlite
-from ticklane import ids
+from ticklane import ids, wire
 from ticklane.trading import Fill, Order, OrderStatus, OrderType, Side, Signal
 
 pytestmark = pytest.mark.integration
@@ -262,3 +262,51 @@ def test_a_deferred_signal_recorded_in_a_failed_batch_is_still_deferred_and_take
         assert reopened.deferred_signals() == []
     finally:
         reopened.close()
+
+
+def test_a_batch_publishes_each_position_once_its_latest_and_every_order_and_fill(opener):
+    """`positions` is compacted state: a commit filling a symbol twice publishes its holding
+    once, as it stands after both; orders and fills are events, all of them kept in order."""
+    ledger = opener()
+    try:
+        signals = [Signal.create("s", s, ts, 2) for s, ts in (("ES", 1), ("NQ", 2), ("ES", 3))]
+        holdings: dict[str, object] = {}
+        with ledger.batch():
+            for n, signal in enumerate(signals):
+                order = order_for(signal)
+                assert ledger.record_signal(signal, [order], now=5)
+                fill = Fill(
+                    fill_id=f"fil-{n}",
+                    client_order_id=order.client_order_id,
+                    venue_order_id=f"v{n}",
+                    symbol=signal.symbol,
+                    side=Side.BUY,
+                    quantity=2,
+                    price=10 * 10**9,
+                    ts_event=signal.ts_event,
+                    strategy="s",
+                )
+                before = holdings.get(signal.symbol) or open_holding("s", signal.symbol)
+                holdings[signal.symbol] = after = apply_fill(before, fill, 1)
+                filled = msgspec.structs.replace(
+                    order, status=OrderStatus.FILLED, filled_quantity=2
+                )
+                assert ledger.save_fill(fill, filled, after, None)
+        [entry] = ledger.outbox(100)
+        topics = [(e.topic, e.key) for e in entry.events]
+        assert [t for t in topics if t[0] != "positions"] == [
+            ("orders", b"ES"),
+            ("fills", b"ES"),
+            ("orders", b"ES"),
+            ("orders", b"NQ"),
+            ("fills", b"NQ"),
+            ("orders", b"NQ"),
+            ("orders", b"ES"),
+            ("fills", b"ES"),
+            ("orders", b"ES"),
+        ]
+        positions = [e for e in entry.events if e.topic == "positions"]
+        assert [wire.decode(p.value).symbol for p in positions] == ["NQ", "ES"]
+        assert [wire.decode(p.value).quantity for p in positions] == [2, 4]
+    finally:
+        ledger.close()
