@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     import psycopg
 
 from executors.ledger import Dialect, LedgerError, SqlLedger
-from executors.wal import WRITER_PRAGMA, WalCheckpointer
+from executors.wal import WRITER_CACHE_PRAGMA, WRITER_PRAGMA, WalCheckpointer
 from ticklane.settings import Settings
 
 SQLITE: Final = Dialect(
@@ -67,6 +67,7 @@ def open_sqlite(
         db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
         db.execute("PRAGMA busy_timeout=5000")
         db.execute(WRITER_PRAGMA)
+        db.execute(WRITER_CACHE_PRAGMA)
     except sqlite3.Error as exc:
         os.close(fd)
         raise LedgerError(f"cannot open the ledger {path}: {exc}") from exc

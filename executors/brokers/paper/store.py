@@ -16,7 +16,7 @@ from typing import Any, Final
 import msgspec
 
 from executors.brokers.base import VenueOrder, VenueStatus
-from executors.wal import WRITER_PRAGMA, WalCheckpointer
+from executors.wal import WRITER_CACHE_PRAGMA, WRITER_PRAGMA, WalCheckpointer
 from ticklane.trading import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
 
 STORE_FILE: Final = "venue.sqlite"
@@ -233,6 +233,7 @@ class VenueStore:
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute(WRITER_PRAGMA)
+        self._db.execute(WRITER_CACHE_PRAGMA)
         self._db.executescript(_SCHEMA)
         self._in_batch = False
         self._checkpointer = WalCheckpointer(self.path)
