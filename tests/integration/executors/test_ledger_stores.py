@@ -42,6 +42,21 @@ def order_for(signal: Signal, status=OrderStatus.PENDING_SUBMIT) -> Order:
     )
 
 
+def fill_of(order: Order, fill_id: str, venue_order_id: str, ts_event: int = 1_001) -> Fill:
+    """A fill of the whole order, at 10."""
+    return Fill(
+        fill_id=fill_id,
+        client_order_id=order.client_order_id,
+        venue_order_id=venue_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        quantity=order.quantity,
+        price=10 * 10**9,
+        ts_event=ts_event,
+        strategy=order.strategy,
+    )
+
+
 def test_write_ahead_orders_fills_and_holdings_survive_a_reopen(opener):
     ledger = opener()
     signal = Signal.create("s", "ES", 1_000, 2)
@@ -50,17 +65,7 @@ def test_write_ahead_orders_fills_and_holdings_survive_a_reopen(opener):
     assert not ledger.record_signal(signal, [order], now=6)  # a replayed signal
     with pytest.raises(DuplicateOrderError):
         ledger.record_signal(Signal.create("s", "ES", 2_000, 2), [order], now=7)
-    fill = Fill(
-        fill_id="fil-1",
-        client_order_id=order.client_order_id,
-        venue_order_id="v1",
-        symbol="ES",
-        side=Side.BUY,
-        quantity=2,
-        price=10 * 10**9,
-        ts_event=1_001,
-        strategy="s",
-    )
+    fill = fill_of(order, "fil-1", "v1")
     filled = msgspec.structs.replace(order, status=OrderStatus.FILLED, filled_quantity=2)
     holding = apply_fill(open_holding("s", "ES"), fill, 1)
     assert ledger.save_fill(fill, filled, holding, cursor=3)
@@ -132,17 +137,7 @@ def test_a_signals_legs_are_found_and_a_fill_keeps_the_venue_id_an_answer_wrote(
         accepted = msgspec.structs.replace(close, status=OrderStatus.ACCEPTED, venue_order_id="v-1")
         ledger.save_order(accepted)
         done = msgspec.structs.replace(accepted, status=OrderStatus.FILLED, filled_quantity=2)
-        fill = Fill(
-            fill_id="fil-1",
-            client_order_id=done.client_order_id,
-            venue_order_id="v-1",
-            symbol="ES",
-            side=Side.SELL,
-            quantity=2,
-            price=10 * 10**9,
-            ts_event=1_001,
-            strategy="s",
-        )
+        fill = fill_of(done, "fil-1", "v-1")
         holding = apply_fill(open_holding("s", "ES"), fill, 1)
         assert ledger.save_fill(fill, done, holding, None)
         assert ledger.order_by_venue_id("v-1") == done
@@ -275,17 +270,7 @@ def test_a_batch_publishes_each_position_once_its_latest_and_every_order_and_fil
             for n, signal in enumerate(signals):
                 order = order_for(signal)
                 assert ledger.record_signal(signal, [order], now=5)
-                fill = Fill(
-                    fill_id=f"fil-{n}",
-                    client_order_id=order.client_order_id,
-                    venue_order_id=f"v{n}",
-                    symbol=signal.symbol,
-                    side=Side.BUY,
-                    quantity=2,
-                    price=10 * 10**9,
-                    ts_event=signal.ts_event,
-                    strategy="s",
-                )
+                fill = fill_of(order, f"fil-{n}", f"v{n}", signal.ts_event)
                 before = holdings.get(signal.symbol) or open_holding("s", signal.symbol)
                 holdings[signal.symbol] = after = apply_fill(before, fill, 1)
                 filled = msgspec.structs.replace(
