@@ -147,7 +147,9 @@ class Paper:
             return 0
         with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             try:
-                return int(db.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
+                # Orders are never deleted, so the last sequence number is the count, found
+                # without reading every row 20 times a second.
+                return int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM orders").fetchone()[0])
             except sqlite3.OperationalError:
                 return 0  # the executor has created the file but not yet its tables
 
@@ -306,13 +308,18 @@ def _produce(
     """Each signal's first order's client order id -> wall ns it was produced at, and the
     seconds producing took: paced at `rate` per second, or all at once (0)."""
     sent: dict[str, int] = {}
+    # Ids and messages made before the clock starts: the load takes as little of the cores
+    # from the executor and the broker as it can.
+    made = [
+        (ids.client_order_id(s.signal_id, 0), s.symbol.encode(), wire.encode(s)) for s in signals
+    ]
     start = time.perf_counter()
-    for i, signal in enumerate(signals):
+    for i, (cid, key, value) in enumerate(made):
         ahead = start + i / rate - time.perf_counter() if rate else 0
         if ahead > 0.001:
             time.sleep(ahead)  # pace without spinning: the executor needs the cores
-        sent[ids.client_order_id(signal.signal_id, 0)] = time.time_ns()
-        producer.produce(topic, key=signal.symbol.encode(), value=wire.encode(signal))
+        sent[cid] = time.time_ns()
+        producer.produce(topic, key=key, value=value)
         producer.poll(0)
     producer.flush(10)
     return sent, time.perf_counter() - start

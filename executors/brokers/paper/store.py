@@ -25,7 +25,9 @@ _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS orders (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     client_order_id TEXT NOT NULL UNIQUE,
-    venue_order_id TEXT NOT NULL UNIQUE,
+    -- Derived from the client order id, so unique with it; nothing is looked up by it, and an
+    -- index of its own cost every order a random page (a record made before keeps its own).
+    venue_order_id TEXT NOT NULL,
     strategy TEXT NOT NULL,
     symbol TEXT NOT NULL,
     side TEXT NOT NULL,
