@@ -453,29 +453,33 @@ class RecentEvents:
 
     def __init__(self, store: Store, size: int = 20_000) -> None:
         self._store, self._size = store, size
+        self._base: int | None = None
+        """The number of the event just before the ring's first (None: not started yet):
+        the ring holds every event after it, and a client at or past it is served here."""
         self._seqs: list[int] = []
         self._texts: list[str] = []
         self._version = -1
         self._lock = asyncio.Lock()
 
     async def after(self, seq: int) -> list[tuple[int, str]] | None:
-        """The events numbered after `seq`, or None when the ring no longer holds them all."""
+        """The events numbered after `seq`, or None when the ring does not hold them all."""
         version = self._store.version
         if version != self._version:
             async with self._lock:
                 if version != self._version:
                     await self._refresh()
                     self._version = version
-        if not self._seqs or seq < self._seqs[0] - 1:
+        if self._base is None or seq < self._base:
             return None
         i = bisect.bisect_right(self._seqs, seq)
         return list(zip(self._seqs[i:], self._texts[i:], strict=True))
 
     async def _refresh(self) -> None:
-        last = self._seqs[-1] if self._seqs else await run_in_threadpool(self._store.last_event)
-        if not self._seqs:
-            # Start at the present; earlier events are a late client's to read from the store.
-            self._seqs, self._texts = [last], [""]
+        if self._base is None:
+            # Start at the present; earlier events are a late client's to read from the store
+            # (one resuming just before the present too: the ring has not the event it needs).
+            self._base = await run_in_threadpool(self._store.last_event)
+        last = self._seqs[-1] if self._seqs else self._base
         while True:
             batch = await run_in_threadpool(self._store.events, last, STREAM_BATCH)
             for event in batch:
@@ -485,7 +489,9 @@ class RecentEvents:
             if len(batch) < STREAM_BATCH:
                 break
         if len(self._seqs) > self._size:
-            del self._seqs[: -self._size], self._texts[: -self._size]
+            cut = len(self._seqs) - self._size
+            self._base = self._seqs[cut - 1]
+            del self._seqs[:cut], self._texts[:cut]
 
 
 def _sse(event: Event) -> str:
@@ -520,10 +526,8 @@ async def _events(state: ApiState, request: Request, after: int) -> AsyncIterato
             if shared:
                 # One chunk per batch, not per event: each chunk costs a trip through the
                 # server and the middlewares, whatever its size.
-                texts = [text for _, text in shared if text]
-                if texts:
-                    yield "".join(texts)
-                    metrics.streamed.inc(len(texts))
+                yield "".join(text for _, text in shared)
+                metrics.streamed.inc(len(shared))
                 last = shared[-1][0]
             quiet_since = time.monotonic()
     finally:
