@@ -665,13 +665,10 @@ class Engine:
         try:
             updated = self._filled(order, fill)
         except (order_state.OverfillError, order_state.BadFillError, IllegalTransition) as exc:
-            if self.ledger.has_fill(fill.fill_id):
-                return self._counted_before(cursor)
-            log.error("fill %s cannot be counted: %s", fill.fill_id, exc)  # noqa: TRY400
-            self.metrics.errors.labels("bad_fill").inc()
-            if cursor is not None:
-                self.ledger.set_cursor(cursor)
-            return ""
+            if not self.ledger.has_fill(fill.fill_id):  # else: counted before
+                log.error("fill %s cannot be counted: %s", fill.fill_id, exc)  # noqa: TRY400
+                self.metrics.errors.labels("bad_fill").inc()
+            return self._passed(cursor)
         # A leg of a multi-leg order is held in its own symbol, like any other fill.
         key = (order.strategy, fill.symbol)
         before = self._holdings.get(key) or open_holding(*key, instrument_id=fill.instrument_id)
@@ -690,7 +687,7 @@ class Engine:
         """A fill whose order is not found: counted before, kept to try again after the next
         updates (pushed: its order's venue id may come with them), or foreign (polled)."""
         if self.ledger.has_fill(fill.fill_id):
-            return self._counted_before(cursor)
+            return self._passed(cursor)  # counted before
         if cursor is None:
             self._orphans.append(fill)
             return ""
@@ -701,10 +698,10 @@ class Engine:
             fill.venue_order_id,
         )
         self.metrics.errors.labels("foreign_fill").inc()
-        self.ledger.set_cursor(cursor)
-        return ""
+        return self._passed(cursor)
 
-    def _counted_before(self, cursor: int | None) -> str:
+    def _passed(self, cursor: int | None) -> str:
+        """A fill not counted now: a polled one's cursor moves past it all the same."""
         if cursor is not None:
             self.ledger.set_cursor(cursor)
         return ""

@@ -8,8 +8,7 @@ order back. `ticklane paper orders|fills` print these tables.
 
 import contextlib
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -181,7 +180,7 @@ def _order_record(row: tuple[Any, ...]) -> VenueRecord:
     )
 
 
-def _received(order: Order, venue_order_id: str, now: int) -> VenueRecord:
+def received(order: Order, venue_order_id: str, now: int) -> VenueRecord:
     """A new order's record, as the venue writes it on receipt."""
     return VenueRecord(
         client_order_id=order.client_order_id,
@@ -272,24 +271,19 @@ class VenueStore:
         self._db.close()
         self._checkpointer.close()
 
-    def receive(
-        self, order: Order, venue_order_id: str, fill: Callable[[VenueRecord], Fill | None]
-    ) -> tuple[VenueRecord, Fill | None, bool]:
-        """Record a submitted order, filled on arrival where `fill` of its record gives one
-        (the order written once, as filled, with its fill); `(existing, None, True)` if its
-        client order id is known. The record returned is what was written, not read back."""
-        received = _received(order, venue_order_id, time.time_ns())
-        made = fill(received)
-        written = received if made is None else filled(received)
+    def receive(self, record: VenueRecord, fill: Fill | None = None) -> tuple[VenueRecord, bool]:
+        """Record a submitted order (`received`, or `filled` with the `fill` that filled it on
+        arrival: the order written once, with its fill); `(existing, True)` if its client
+        order id is known, and then the fill is not written."""
         with self._transaction():
-            if self._insert(written):
-                if made is not None:
-                    self._insert_fill(made)
-                return written, made, False
-            record = self.get(order.client_order_id)
-        if record is None:  # pragma: no cover - the row was already there
-            raise RuntimeError(f"venue lost order {order.client_order_id}")
-        return record, None, True
+            if self._insert(record):
+                if fill is not None:
+                    self._insert_fill(fill)
+                return record, False
+            existing = self.get(record.client_order_id)
+        if existing is None:  # pragma: no cover - the row was already there
+            raise RuntimeError(f"venue lost order {record.client_order_id}")
+        return existing, True
 
     def _insert(self, record: VenueRecord) -> bool:
         """Write a new order's record; False (and the resend counted) if its id is known."""

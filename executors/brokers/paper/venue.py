@@ -33,7 +33,7 @@ from executors.brokers.base import (
 )
 from executors.brokers.paper.feed import TickBuffer
 from executors.brokers.paper.matching import Tick, first_fill
-from executors.brokers.paper.store import VenueRecord, VenueStore, filled
+from executors.brokers.paper.store import VenueRecord, VenueStore, filled, received
 from executors.netting import BrokerCaps
 from ticklane import ids
 from ticklane.trading import Fill, Order
@@ -101,7 +101,9 @@ class PaperBroker:
                 "TastyTrade or Schwab (or their local fakes)"
             )
         venue_order_id = ids.deterministic_id("pv", order.client_order_id)
-        record, fill, duplicate = self.store.receive(order, venue_order_id, self._fill_on_arrival)
+        arrived = received(order, venue_order_id, time.time_ns())
+        fill = self._fill_on_arrival(arrived)
+        record, duplicate = self.store.receive(arrived if fill is None else filled(arrived), fill)
         if duplicate:
             log.warning("paper venue: duplicate submit of %s refused", order.client_order_id)
         elif fill is None:
@@ -109,10 +111,7 @@ class PaperBroker:
             self._working.setdefault(record.symbol, {})[record.client_order_id] = record
         else:
             # Accepted, then filled at once: the stream says both, as a venue's would.
-            accepted = msgspec.structs.replace(
-                record, status=VenueStatus.ACCEPTED, filled_quantity=0
-            )
-            self._pushed += [accepted.as_venue_order(), *self._filled_updates(record, fill)]
+            self._pushed += [arrived.as_venue_order(), *self._filled_updates(record, fill)]
         self._submits += 1
         if self._answer_delay_s:
             time.sleep(self._answer_delay_s)  # the simulated link: the venue has acted, we wait
