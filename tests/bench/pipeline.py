@@ -15,9 +15,11 @@ the order; its note gives each stage's median and its share of the mean: produce
 → handed to Kafka), md hop (→ taken by the worker), agents (→ signal handed to Kafka),
 executor (Kafka → order at the venue).
 Only ticks received after the warm-up count (the worker's group join and the strategy's
-warm bars come first). The note also gives each process's CPU over the measured ticks (a
-share of one core; the broker's where it runs here): on a small machine the sum shows how
-close to saturation the stages ran. Printed, never asserted.
+warm bars come first). The note also gives the ticks per second the worker absorbed while the
+measured ticks were sent (below the offered rate, the md hop is the worker's own queue, not
+the broker's) and each process's CPU over the same span (a share of one core; the broker's
+where it runs here): on a small machine the sum shows how close to saturation the stages
+ran. Printed, never asserted.
 """
 
 import datetime as dt
@@ -299,9 +301,11 @@ def measure(bootstrap: str, rate: int) -> Row:
                 _release(gw, rate, warm, stop)
                 measured_from = time.time_ns()
                 cpu_from, wall_from = pipeline.cpu_s(), time.monotonic()
+                absorbed_from = pipeline.ticks_absorbed()
                 _release(gw, rate, total, stop)
                 wall = time.monotonic() - wall_from
                 cpu = {n: (s - cpu_from.get(n, 0.0)) / wall for n, s in pipeline.cpu_s().items()}
+                taken = (pipeline.ticks_absorbed() - absorbed_from) / wall
                 _wait(
                     "every tick at the worker",
                     partial(lambda: pipeline.ticks_absorbed() >= total),
@@ -315,15 +319,16 @@ def measure(bootstrap: str, rate: int) -> Row:
             finally:
                 stop.set()
                 pipeline.stop()
-    return _row(name, orders, signals, measured_from, cpu)
+    return _row(name, orders, signals, measured_from, cpu, taken)
 
 
-def _row(
+def _row(  # noqa: PLR0917 - a private helper of one caller
     name: str,
     orders: dict[str, int],
     signals: dict[str, dict[str, int]],
     measured_from: int,
     cpu: dict[str, float],
+    taken: float,
 ) -> Row:
     keys = (TICK_RECEIVED, TICK_SENT, FRAME_TAKEN, SIGNAL_SENT)
     timed = [
@@ -358,6 +363,7 @@ def _row(
         p99=q[98],
         note=f"{len(timed):,} orders, max {totals[-1]:,.1f} ms; "
         + ", ".join(parts)
+        + f"; the worker took {taken:,.0f} ticks/s while they were sent"
         + "; CPU while measured: "
         + ", ".join(f"{n} {share:.0%}" for n, share in sorted(cpu.items())),
         decimals=1,
