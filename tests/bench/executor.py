@@ -41,7 +41,7 @@ from executors.brokers.paper.store import VenueStore
 from executors.service import BATCH
 from fakes.tastytrade.background import FakeTastytradeServer
 from fakes.tastytrade.record import Record
-from tests.bench.processes import broker_pid, cpu_s, cpu_shares
+from tests.bench.processes import MachineBusy, broker_pid, cpu_s, cpu_shares
 from tests.bench.rows import Row, aimed, guard
 from tests.unit.executors.engine_fixtures import Rig, limits, quote
 from ticklane import dbn, ids, kafka, wire
@@ -281,11 +281,15 @@ class _Cpu:
         self._pids = pids | ({"broker": broker} if broker else {})
         self._from = {n: used for n, pid in self._pids.items() if (used := cpu_s(pid)) is not None}
         self._bench_from, self._wall_from = time.process_time(), time.monotonic()
+        self._machine = MachineBusy()
 
     def shares(self) -> str:
         wall = time.monotonic() - self._wall_from
         bench = (time.process_time() - self._bench_from) / wall
-        return f"{cpu_shares(self._pids, self._from, wall)}, bench {bench:.0%}"
+        busy = self._machine.share()
+        return f"{cpu_shares(self._pids, self._from, wall)}, bench {bench:.0%}" + (
+            f"; {busy}" if busy else ""
+        )
 
 
 def _received(venue: Venue, sent: dict[str, int]) -> dict[str, int]:

@@ -42,7 +42,7 @@ import numpy as np
 
 from executors.brokers.paper.store import VenueStore
 from tests.bench.agents import free_port, metric
-from tests.bench.processes import broker_pid, cpu_s
+from tests.bench.processes import MachineBusy, broker_pid, cpu_s
 from tests.bench.rows import Row, aimed, guard
 from tests.fakes.databento_live import FAKE_API_KEY, FakeLiveGateway
 from ticklane import dbn as ticklane_dbn
@@ -301,10 +301,12 @@ def measure(bootstrap: str, rate: int) -> Row:
                 _release(gw, rate, warm, stop)
                 measured_from = time.time_ns()
                 cpu_from, wall_from = pipeline.cpu_s(), time.monotonic()
+                machine = MachineBusy()
                 absorbed_from = pipeline.ticks_absorbed()
                 _release(gw, rate, total, stop)
                 wall = time.monotonic() - wall_from
                 cpu = {n: (s - cpu_from.get(n, 0.0)) / wall for n, s in pipeline.cpu_s().items()}
+                busy = machine.share()
                 taken = (pipeline.ticks_absorbed() - absorbed_from) / wall
                 _wait(
                     "every tick at the worker",
@@ -319,7 +321,7 @@ def measure(bootstrap: str, rate: int) -> Row:
             finally:
                 stop.set()
                 pipeline.stop()
-    return _row(name, orders, signals, measured_from, cpu, taken)
+    return _row(name, orders, signals, measured_from, cpu, taken, busy)
 
 
 def _row(  # noqa: PLR0917 - a private helper of one caller
@@ -329,6 +331,7 @@ def _row(  # noqa: PLR0917 - a private helper of one caller
     measured_from: int,
     cpu: dict[str, float],
     taken: float,
+    busy: str,
 ) -> Row:
     keys = (TICK_RECEIVED, TICK_SENT, FRAME_TAKEN, SIGNAL_SENT)
     timed = [
@@ -365,7 +368,8 @@ def _row(  # noqa: PLR0917 - a private helper of one caller
         + ", ".join(parts)
         + f"; the worker took {taken:,.0f} ticks/s while they were sent"
         + "; CPU while measured: "
-        + ", ".join(f"{n} {share:.0%}" for n, share in sorted(cpu.items())),
+        + ", ".join(f"{n} {share:.0%}" for n, share in sorted(cpu.items()))
+        + (f"; {busy}" if busy else ""),
         decimals=1,
     )
 
